@@ -1,0 +1,354 @@
+"""The results store: one SQLite file, the single source of truth (Optuna's RDB storage pattern).
+
+All SQL lives here. Schema and `SCHEMA_VERSION` (PRAGMA user_version) sit together; every write
+goes through `transaction()`, so a failure leaves nothing half written. Results are keyed by
+(model, dataset, recipe hash): trainings under different recipes never mix.
+
+Status of a (model, dataset, recipe): pending → running → done | failed | diverged | collapsed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pandas as pd
+
+from .errors import DsdError
+
+SCHEMA_VERSION = 1
+STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
+
+SCHEMA = """
+CREATE TABLE sweeps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    space TEXT NOT NULL,
+    space_def TEXT NOT NULL,          -- the space definition as loaded (JSON)
+    dataset TEXT NOT NULL,
+    window TEXT NOT NULL,             -- complexity window (JSON)
+    seed INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    draws INTEGER NOT NULL,           -- candidates drawn to keep n
+    created TEXT NOT NULL
+);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    spec TEXT NOT NULL,               -- ModelSpec JSON
+    sampled TEXT NOT NULL,            -- raw sampled parameters (JSON)
+    flops INTEGER NOT NULL,
+    params INTEGER NOT NULL,
+    acts INTEGER NOT NULL,
+    UNIQUE (sweep_id, idx),
+    UNIQUE (sweep_id, hash)
+);
+CREATE TABLE results (
+    id INTEGER PRIMARY KEY,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    dataset TEXT NOT NULL,
+    recipe TEXT NOT NULL,             -- recipe name
+    recipe_hash TEXT NOT NULL,
+    recipe_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','running','done','failed','diverged','collapsed')),
+    seed INTEGER,
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    top1 REAL, top5 REAL, train_loss REAL,
+    seconds REAL, device TEXT, exec_path TEXT,
+    error TEXT,
+    synthetic INTEGER NOT NULL DEFAULT 0,
+    updated TEXT NOT NULL,
+    UNIQUE (model_id, dataset, recipe_hash)
+);
+CREATE TABLE epochs (
+    result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL, top1 REAL, top5 REAL, lr REAL, seconds REAL,
+    PRIMARY KEY (result_id, epoch)
+);
+CREATE TABLE fits (
+    model_id INTEGER PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    w0 REAL NOT NULL, wa REAL NOT NULL, wm REAL NOT NULL, e_fit REAL NOT NULL
+);
+CREATE INDEX results_status ON results(status);
+"""
+
+
+def default_path() -> Path:
+    """`DSD_STORE`, else ./dsd.sqlite."""
+    return Path(os.environ.get("DSD_STORE", "dsd.sqlite"))
+
+
+def recipe_hash(recipe: dict) -> str:
+    return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """A dsd results store in one SQLite file (created on first use); `:memory:` for tests.
+
+    Connections are per process; one coordinator process writes, workers send it records.
+    """
+
+    def __init__(self, path: str | os.PathLike = ":memory:"):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise DsdError(f"{self.path}: not a dsd store ({e})") from None
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise DsdError(f"{self.path}: store schema version {version}, this dsd reads "
+                           f"version {SCHEMA_VERSION}; upgrade dsd or use another --store")
+        # one script, one transaction: a half-created schema is never left behind
+        self.conn.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error (nothing half written)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- sweeps -------------------------------------------------------------------------
+    def add_sweep(self, name: str, *, space: str, space_def: dict, dataset: str, window: dict,
+                  seed: int, draws: int, models: Iterable[Any]) -> int:
+        """Write a sweep and its models in one transaction; an existing name is an error.
+
+        `models` items have: index, spec (ModelSpec), params (dict), flops, params_count, acts.
+        """
+        if self.has_sweep(name):
+            raise DsdError(f"sweep {name!r} already exists in {self.path}; nothing written "
+                           f"(choose another --name, or inspect it with `dsd show {name}`)")
+        models = list(models)
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO sweeps (name, space, space_def, dataset, window, seed, n, draws,"
+                " created) VALUES (?,?,?,?,?,?,?,?,?)",
+                (name, space, json.dumps(space_def, sort_keys=True), dataset,
+                 json.dumps(window, sort_keys=True), seed, len(models), draws, _now()))
+            sweep_id = cur.lastrowid
+            c.executemany(
+                "INSERT INTO models (sweep_id, idx, hash, spec, sampled, flops, params, acts)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(sweep_id, m.index, m.spec.id, m.spec.to_json(), json.dumps(m.params),
+                  m.flops, m.params_count, m.acts) for m in models])
+        return sweep_id
+
+    def has_sweep(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sweeps WHERE name=?", (name,)).fetchone() is not None
+
+    def sweep(self, name: str) -> dict:
+        row = self.conn.execute("SELECT * FROM sweeps WHERE name=?", (name,)).fetchone()
+        if row is None:
+            known = [r[0] for r in self.conn.execute("SELECT name FROM sweeps ORDER BY id")]
+            raise DsdError(f"no sweep {name!r} in {self.path}; sweeps: "
+                           f"{', '.join(known) or '(none; run dsd sample)'}")
+        out = dict(row)
+        out["space_def"] = json.loads(out["space_def"])
+        out["window"] = json.loads(out["window"])
+        return out
+
+    def sweep_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sweeps ORDER BY id")]
+
+    def sweeps(self) -> pd.DataFrame:
+        """One row per sweep with its model count and result counts per status."""
+        rows = []
+        for s in self.conn.execute("SELECT * FROM sweeps ORDER BY id").fetchall():
+            counts = dict(self.conn.execute(
+                "SELECT r.status, COUNT(*) FROM results r JOIN models m ON r.model_id = m.id"
+                " WHERE m.sweep_id = ? GROUP BY r.status", (s["id"],)).fetchall())
+            row = {"name": s["name"], "space": s["space"], "dataset": s["dataset"],
+                   "seed": s["seed"], "models": s["n"], "window": _window_text(s["window"]),
+                   "created": s["created"]}
+            trained = sum(counts.values())
+            row.update({st: counts.get(st, 0) for st in STATUSES})
+            row["pending"] += s["n"] - trained if trained <= s["n"] else 0
+            rows.append(row)
+        cols = ["name", "space", "dataset", "seed", "models", "window", "created", *STATUSES]
+        return pd.DataFrame(rows, columns=cols)
+
+    # ---- models -------------------------------------------------------------------------
+    def models(self, sweep: str) -> pd.DataFrame:
+        """Models of a sweep: index, id, flops, params, acts, per-stage d/w/b/g, spec JSON."""
+        sid = self.sweep(sweep)["id"]
+        rows = self.conn.execute(
+            "SELECT m.*, f.w0 AS fit_w0, f.wa AS fit_wa, f.wm AS fit_wm, f.e_fit"
+            " FROM models m LEFT JOIN fits f ON f.model_id = m.id"
+            " WHERE m.sweep_id=? ORDER BY m.idx", (sid,)).fetchall()
+        return pd.DataFrame([_model_row(sweep, r) for r in rows])
+
+    # ---- fits (analysis) ----------------------------------------------------------------
+    def set_fits(self, fits: Iterable[tuple[int, float, float, float, float]]) -> None:
+        """Store (model_id, w0, wa, wm, e_fit) rows, replacing earlier fits of those models."""
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO fits (model_id, w0, wa, wm, e_fit)"
+                          " VALUES (?,?,?,?,?)", list(fits))
+
+    # ---- results ------------------------------------------------------------------------
+    def results(self, sweeps: Iterable[str] | None = None, *, status: str | None = "done",
+                dataset: str | None = None, recipe: str | None = None,
+                synthetic: bool = False) -> pd.DataFrame:
+        """Training results joined with their models (one row per model × dataset × recipe).
+
+        Filters: sweep names, status (None = all), dataset, recipe name; synthetic-data
+        results are excluded unless `synthetic=True`.
+        """
+        where, args = [], []
+        if sweeps is not None:
+            names = list(sweeps)
+            ids = [self.sweep(n)["id"] for n in names]
+            where.append(f"m.sweep_id IN ({','.join('?' * len(ids))})")
+            args += ids
+        for col, val in (("r.status", status), ("r.dataset", dataset), ("r.recipe", recipe)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if not synthetic:
+            where.append("r.synthetic = 0")
+        sql = ("SELECT m.*, s.name AS sweep_name, f.w0 AS fit_w0, f.wa AS fit_wa,"
+               " f.wm AS fit_wm, f.e_fit, r.id AS result_id, r.dataset AS result_dataset,"
+               " r.recipe, r.recipe_hash, r.recipe_json, r.status, r.seed AS train_seed,"
+               " r.epochs_done, r.top1, r.top5, r.train_loss, r.seconds, r.device,"
+               " r.exec_path, r.error, r.synthetic"
+               " FROM results r JOIN models m ON r.model_id = m.id"
+               " JOIN sweeps s ON m.sweep_id = s.id LEFT JOIN fits f ON f.model_id = m.id"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.id, m.idx")
+        out = []
+        for r in self.conn.execute(sql, args).fetchall():
+            row = _model_row(r["sweep_name"], r)
+            for k in ("result_id", "recipe", "recipe_hash", "status", "train_seed", "epochs_done",
+                      "top1", "top5", "train_loss", "seconds", "device", "exec_path", "error"):
+                row[k] = r[k]
+            row["dataset"] = r["result_dataset"]
+            row["recipe_json"] = r["recipe_json"]
+            row["synthetic"] = bool(r["synthetic"])
+            out.append(row)
+        return pd.DataFrame(out)
+
+    def start_result(self, model_id: int, *, dataset: str, recipe: str, recipe_json: dict,
+                     seed: int | None = None, synthetic: bool = False) -> int:
+        """Mark (model, dataset, recipe) running; creates the row or reuses a pending/running one.
+
+        A result already done/failed/diverged/collapsed is never restarted here (no double record).
+        """
+        h = recipe_hash(recipe_json)
+        with self.transaction() as c:
+            row = c.execute("SELECT id, status FROM results WHERE model_id=? AND dataset=? AND"
+                            " recipe_hash=?", (model_id, dataset, h)).fetchone()
+            if row is None:
+                cur = c.execute(
+                    "INSERT INTO results (model_id, dataset, recipe, recipe_hash, recipe_json,"
+                    " status, seed, synthetic, updated) VALUES (?,?,?,?,?,'running',?,?,?)",
+                    (model_id, dataset, recipe, h, json.dumps(recipe_json, sort_keys=True), seed,
+                     int(synthetic), _now()))
+                return cur.lastrowid
+            if row["status"] not in ("pending", "running"):
+                raise DsdError(f"model {model_id} already has a {row['status']} result for "
+                               f"{dataset}/{recipe}; not training it again")
+            c.execute("UPDATE results SET status='running', updated=? WHERE id=?",
+                      (_now(), row["id"]))
+            return row["id"]
+
+    def add_epoch(self, result_id: int, epoch: int, *, train_loss: float | None = None,
+                  top1: float | None = None, top5: float | None = None, lr: float | None = None,
+                  seconds: float | None = None) -> None:
+        """Record one finished epoch (idempotent: a resumed epoch overwrites its row)."""
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO epochs (result_id, epoch, train_loss, top1, top5,"
+                      " lr, seconds) VALUES (?,?,?,?,?,?,?)",
+                      (result_id, epoch, train_loss, top1, top5, lr, seconds))
+            c.execute("UPDATE results SET epochs_done=MAX(epochs_done, ?), updated=? WHERE id=?",
+                      (epoch, _now(), result_id))
+
+    def finish_result(self, result_id: int, status: str, *, top1: float | None = None,
+                      top5: float | None = None, train_loss: float | None = None,
+                      seconds: float | None = None, device: str | None = None,
+                      exec_path: str | None = None, error: str | None = None) -> None:
+        """Close a result with a final status (done, failed, diverged, collapsed or pending)."""
+        if status not in STATUSES or status == "running":
+            raise DsdError(f"cannot finish a result with status {status!r}")
+        with self.transaction() as c:
+            c.execute("UPDATE results SET status=?, top1=?, top5=?, train_loss=?, seconds=?,"
+                      " device=?, exec_path=?, error=?, updated=? WHERE id=?",
+                      (status, top1, top5, train_loss, seconds, device, exec_path, error, _now(),
+                       result_id))
+
+    def epochs(self, result_ids: Iterable[int] | None = None) -> pd.DataFrame:
+        """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds)."""
+        sql = "SELECT * FROM epochs"
+        args: list = []
+        if result_ids is not None:
+            ids = list(result_ids)
+            sql += f" WHERE result_id IN ({','.join('?' * len(ids))})"
+            args = ids
+        return pd.read_sql_query(sql + " ORDER BY result_id, epoch", self.conn, params=args)
+
+
+def _window_text(window_json: str) -> str:
+    w = json.loads(window_json)
+    return " ".join(f"{k}=[{_short(lo)}, {_short(hi)}]" for k, (lo, hi) in w.items() if lo is not None)
+
+
+def _short(x: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.4g}{unit}"
+    return f"{x:g}"
+
+
+def _model_row(sweep: str, r: sqlite3.Row) -> dict:
+    spec = json.loads(r["spec"])
+    row = {"sweep": sweep, "index": r["idx"], "model_id": r["id"], "hash": r["hash"],
+           "flops": r["flops"], "params": r["params"], "acts": r["acts"]}
+    stages = spec["stages"]
+    for key in ("d", "w", "b", "g"):
+        for i, s in enumerate(stages, 1):
+            row[f"{key}{i}"] = s[key]
+    row["depth"] = sum(s["d"] for s in stages)
+    row["max_width"] = max(s["w"] for s in stages)
+    sampled = json.loads(r["sampled"])
+    for key in ("w0", "wa", "wm"):
+        if key in sampled:
+            row[key] = sampled[key]
+    if "d" in sampled and "wm" in sampled:
+        row["d"] = sampled["d"]
+    for key in ("fit_w0", "fit_wa", "fit_wm", "e_fit"):
+        row[key] = r[key]
+    row["spec"] = r["spec"]
+    row["sampled"] = r["sampled"]
+    return row
+
+
+def load(path: str | os.PathLike | None = None) -> Store:
+    """Open (or create) a store: `path`, else `DSD_STORE`, else ./dsd.sqlite."""
+    return Store(path if path is not None else default_path())

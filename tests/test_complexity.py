@@ -1,0 +1,103 @@
+"""Analytic complexity: exact zoo integers, params equal to the built module, fvcore agreement."""
+import json
+
+import pytest
+
+from dsd import build, complexity, zoo_spec
+from dsd.sample import sample
+from dsd.space import list_spaces
+from dsd.zoo import ZOO
+
+from .conftest import ZOO_JSON
+
+torch = pytest.importorskip("torch")
+
+
+def golden():
+    if not ZOO_JSON.exists():
+        pytest.skip(f"{ZOO_JSON} not found")
+    return {m["name"].lower(): m for m in json.loads(ZOO_JSON.read_text())["models"]}
+
+
+def test_zoo_table_covers_the_24_models():
+    assert sorted(ZOO) == sorted(golden())
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_complexity_is_exact(name):
+    m = golden()[name]
+    cx = complexity(zoo_spec(name))
+    assert (cx["flops"], cx["params"], cx["acts"]) == (m["flops"], m["params"], m["acts"])
+
+
+def test_regnetx_400mf_compatibility_rounding():
+    # raw stage widths [24, 64, 152, 392] with g = 16 become [32, 64, 160, 384] (half-to-even)
+    assert zoo_spec("regnetx-400mf").ws == (32, 64, 160, 384)
+
+
+def fvcore_flops(model, spec) -> int:
+    """fvcore's conv + linear count plus the bias terms it leaves out (NOTES §2)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    x = torch.randn(1, 3, spec.resolution, spec.resolution)
+    counter = FlopCountAnalysis(model.eval(), x)
+    counter.unsupported_ops_warnings(False)
+    counter.uncalled_modules_warnings(False)
+    ops = counter.by_operator()
+    bias = 0
+    hooks = []
+
+    def add_bias(mod, _inp, out):
+        nonlocal bias
+        if getattr(mod, "bias", None) is not None:
+            bias += out[0].numel()  # c_out·h·w per image (linear: c_out)
+    for mod in model.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            hooks.append(mod.register_forward_hook(add_bias))
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return int(ops["conv"] + ops["linear"]) + bias
+
+
+def random_specs(dataset: str, per_space: int):
+    for space in list_spaces():
+        for m in sample(space, per_space, dataset=dataset, seed=7).models:
+            yield space.name, m.spec
+
+
+@pytest.mark.parametrize("dataset", ["imagenet", "cifar10"])
+def test_params_and_fvcore_flops_match_built_module(dataset):
+    checked = 0
+    for name, spec in random_specs(dataset, per_space=2):
+        model = build(spec)
+        cx = complexity(spec)
+        assert cx["params"] == sum(p.numel() for p in model.parameters()), (name, spec)
+        assert cx["flops"] == fvcore_flops(model, spec), (name, spec)
+        checked += 1
+    assert checked >= 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["imagenet", "cifar10"])
+def test_params_match_on_many_samples(dataset):
+    for _name, spec in random_specs(dataset, per_space=20):
+        model = build(spec)
+        assert complexity(spec)["params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_acts_match_conv_and_linear_outputs():
+    spec = zoo_spec("regnety-200mf", "cifar10")
+    model = build(spec).eval()
+    acts = 0
+
+    def count(_m, _i, out):
+        nonlocal acts
+        acts += out[0].numel()
+    for mod in model.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            mod.register_forward_hook(count)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    assert acts == complexity(spec)["acts"]
