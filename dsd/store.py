@@ -303,6 +303,74 @@ class Store:
                       (status, top1, top5, train_loss, seconds, device, exec_path, error, _now(),
                        result_id))
 
+    # ---- training queue (dsd.train) -----------------------------------------------------
+    def training_queue(self, sweeps: Iterable[str] | None, *, dataset: str | None,
+                       recipe_json: dict) -> list[dict]:
+        """Models still to train under (dataset, recipe): no result yet, or pending/running.
+
+        `dataset=None` means each sweep's own dataset. Rows: model_id, sweep, sweep_seed,
+        sweep_dataset, index, spec, flops, result_id, status, epochs_done (in sweep/index order).
+        """
+        names = self.sweep_names() if sweeps is None else list(sweeps)
+        h, out = recipe_hash(recipe_json), []
+        for name in names:
+            s = self.sweep(name)
+            ds = dataset or s["dataset"]
+            rows = self.conn.execute(
+                "SELECT m.id AS model_id, m.idx, m.spec, m.flops, r.id AS result_id, r.status,"
+                " r.epochs_done FROM models m LEFT JOIN results r ON r.model_id = m.id"
+                " AND r.dataset = ? AND r.recipe_hash = ? WHERE m.sweep_id = ?"
+                " AND (r.status IS NULL OR r.status IN ('pending', 'running')) ORDER BY m.idx",
+                (ds, h, s["id"])).fetchall()
+            out += [{"sweep": name, "sweep_seed": s["seed"], "sweep_dataset": s["dataset"],
+                     "dataset": ds, "index": r["idx"], **{k: r[k] for k in (
+                         "model_id", "spec", "flops", "result_id", "status", "epochs_done")}}
+                    for r in rows]
+        return out
+
+    def reset_running(self) -> int:
+        """Running → pending for every result (call only while holding the training lock)."""
+        with self.transaction() as c:
+            return c.execute("UPDATE results SET status='pending', updated=? WHERE"
+                             " status='running'", (_now(),)).rowcount
+
+    def retry_failed(self, sweeps: Iterable[str] | None, *, dataset: str | None,
+                     recipe_json: dict) -> int:
+        """Failed → pending (error cleared) for the selected sweeps under (dataset, recipe)."""
+        names = self.sweep_names() if sweeps is None else list(sweeps)
+        h, ids = recipe_hash(recipe_json), []
+        with self.transaction() as c:
+            for name in names:
+                s = c.execute("SELECT id, dataset FROM sweeps WHERE name=?", (name,)).fetchone()
+                ids += [r[0] for r in c.execute(
+                    "SELECT r.id FROM results r JOIN models m ON r.model_id = m.id WHERE"
+                    " m.sweep_id=? AND r.status='failed' AND r.dataset=? AND r.recipe_hash=?",
+                    (s["id"], dataset or s["dataset"], h))]
+            for rid in ids:
+                c.execute("UPDATE results SET status='pending', error=NULL, epochs_done=0,"
+                          " updated=? WHERE id=?", (_now(), rid))
+                c.execute("DELETE FROM epochs WHERE result_id=?", (rid,))
+        return len(ids)
+
+    def result_statuses(self, result_ids: Iterable[int]) -> dict[int, str]:
+        """{result_id: status} of the given ids that exist."""
+        ids = list(result_ids)
+        if not ids:
+            return {}
+        return dict(self.conn.execute(
+            f"SELECT id, status FROM results WHERE id IN ({','.join('?' * len(ids))})", ids))
+
+    def status_counts(self) -> pd.DataFrame:
+        """Per sweep and (dataset, recipe): models and result counts by status."""
+        rows = self.conn.execute(
+            "SELECT s.name AS sweep, s.n AS models, r.dataset, r.recipe, r.recipe_hash,"
+            " r.status, COUNT(r.id) AS count FROM sweeps s LEFT JOIN models m ON m.sweep_id = s.id"
+            " LEFT JOIN results r ON r.model_id = m.id GROUP BY s.id, r.dataset, r.recipe_hash,"
+            " r.status ORDER BY s.id").fetchall()
+        return pd.DataFrame([dict(r) for r in rows],
+                            columns=["sweep", "models", "dataset", "recipe", "recipe_hash",
+                                     "status", "count"])
+
     def epochs(self, result_ids: Iterable[int] | None = None) -> pd.DataFrame:
         """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds)."""
         sql = "SELECT * FROM epochs"

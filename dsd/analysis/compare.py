@@ -1,0 +1,232 @@
+"""Plot data: tidy DataFrames computed from selected results ("plot = data + render", Optuna's
+`_get_edf_info` pattern). `dsd.analysis.plots` only draws what these return, and the numbers are
+tested here, not on pixels.
+
+Input frames are `Selection.data` (or any `Store.results` frame): one row per model with
+`sweep`, `top1` (final-epoch top-1 error, %), complexity and spec columns.
+"""
+from __future__ import annotations
+
+import zlib
+from itertools import combinations
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DsdError
+from . import stats
+from .fit import block_widths, continuous_widths, predicted_widths
+from .select import PARAMS, param_values
+
+COMPLEXITY = ("flops", "params", "acts")
+
+
+def _frame(data) -> pd.DataFrame:
+    df = data.data if hasattr(data, "data") and isinstance(data.data, pd.DataFrame) else data
+    if not isinstance(df, pd.DataFrame) or df.empty:
+        raise DsdError("no results to analyse")
+    for col in ("sweep", "top1"):
+        if col not in df:
+            raise DsdError(f"results frame has no {col!r} column")
+    return df
+
+
+def sweep_order(df: pd.DataFrame) -> list[str]:
+    return list(pd.unique(df["sweep"]))
+
+
+def _seed(seed: int, *keys: str) -> np.random.Generator:
+    """A generator per (seed, sweep, …): results do not depend on what else is analysed."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(k.encode()) for k in keys)])
+
+
+def _synthetic(df: pd.DataFrame) -> bool:
+    return bool("synthetic" in df and df["synthetic"].astype(bool).any())
+
+
+# ---- EDFs ---------------------------------------------------------------------------------
+class EdfData(NamedTuple):
+    """curves: sweep, top1, F (F just after top1; steps-post). summary: sweep, n, min, mean,
+    median (+ dropped, n_eff when normalized). ks: a, b, D, p, method for every pair.
+    band: sweep, top1, lo, hi or None. weights: per input row (index aligned), 1/n unweighted."""
+
+    curves: pd.DataFrame
+    summary: pd.DataFrame
+    ks: pd.DataFrame
+    band: pd.DataFrame | None
+    weights: pd.Series
+    normalize: str | None
+    bins: int | None
+    range: tuple[float, float] | None
+    synthetic: bool
+
+
+def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series, tuple]:
+    """NDS weights per row for complexity `by` over the sweeps' common range (NOTES §6)."""
+    if by not in COMPLEXITY:
+        raise DsdError(f"cannot normalize by {by!r}; allowed: {', '.join(COMPLEXITY)}")
+    groups = {s: df.loc[df["sweep"] == s, by].astype(float).to_numpy() for s in sweep_order(df)}
+    lo, hi = stats.common_range(*groups.values())
+    suggest = stats.max_bins(list(groups.values()), lo, hi, bins - 1) if bins > 1 else 0
+    w = pd.Series(0.0, index=df.index)
+    for s, v in groups.items():
+        w[df["sweep"] == s] = stats.nds_weights(v, lo, hi, bins, name=f"sweep {s!r} ({by})",
+                                                suggest=suggest or None)
+    return w, (lo, hi)
+
+
+def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool = False,
+             resamples: int = 1000, level: float = 0.95, seed: int = 0) -> EdfData:
+    """Error EDF of every sweep, their summary and pairwise KS tests (NOTES §6).
+
+    normalize: None, or "flops" / "params" / "acts" for the NDS normalized EDF with `bins` bins
+    over the common range (models outside get weight 0 and are counted as dropped).
+    band: add a pointwise bootstrap band (`resamples`, `level`, `seed`).
+    """
+    df = _frame(data)
+    order = sweep_order(df)
+    rng_range = None
+    if normalize:
+        weights, rng_range = complexity_weights(df, normalize, bins)
+    else:
+        weights = 1.0 / df.groupby("sweep")["top1"].transform("size")
+    curves, bands, summary = [], [], []
+    samples = {}
+    for s in order:
+        sel = df["sweep"] == s
+        e = df.loc[sel, "top1"].astype(float).to_numpy()
+        w = weights[sel].to_numpy()
+        keep = w > 0
+        samples[s] = (e[keep], w[keep] if normalize else None)
+        x, f = stats.edf(e, w)
+        curves.append(pd.DataFrame({"sweep": s, "top1": x, "F": f}))
+        row = {"sweep": s, "n": int(keep.sum()), "min": float(e[keep].min()),
+               "mean": stats.weighted_mean(e, w), "median": stats.weighted_median(
+                   e[keep], w[keep] if normalize else None)}
+        if normalize:
+            row["dropped"] = int((~keep).sum())
+            row["n_eff"] = stats.effective_n(w)
+        summary.append(row)
+        if band:
+            bx, lo, hi = stats.edf_band(e, w, resamples=resamples, level=level,
+                                        seed=_seed(seed, s, "band"))
+            bands.append(pd.DataFrame({"sweep": s, "top1": bx, "lo": lo, "hi": hi}))
+    pairs = []
+    for a, b in combinations(order, 2):
+        r = stats.ks(samples[a][0], samples[b][0], samples[a][1], samples[b][1])
+        pairs.append({"a": a, "b": b, "D": r.D, "p": r.p, "method": r.method})
+    return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary),
+                   pd.DataFrame(pairs, columns=["a", "b", "D", "p", "method"]),
+                   pd.concat(bands, ignore_index=True) if band else None,
+                   weights, normalize, bins if normalize else None, rng_range, _synthetic(df))
+
+
+# ---- parameters ---------------------------------------------------------------------------
+class ParamData(NamedTuple):
+    """points: sweep, param, value, top1. best: sweep, param, median, lo, hi, n, k, resamples.
+    labels/log: axis label and log base (None = linear) per param."""
+
+    points: pd.DataFrame
+    best: pd.DataFrame
+    params: list[str]
+    labels: dict[str, str]
+    log: dict[str, int | None]
+    synthetic: bool
+
+
+def param_data(data, params: Sequence[str], *, resamples: int = 10_000, frac: float = 0.25,
+               level: float = 0.95, seed: int = 0) -> ParamData:
+    """Error against each parameter with the DDS best-range bootstrap per sweep (NOTES §6)."""
+    df = _frame(data)
+    params = list(dict.fromkeys(params))
+    if not params:
+        raise DsdError("name at least one parameter")
+    points, best = [], []
+    for p in params:
+        values = param_values(df, p)
+        for s in sweep_order(df):
+            sel = df["sweep"] == s
+            v = values[sel].to_numpy(dtype=float)
+            e = df.loc[sel, "top1"].astype(float).to_numpy()
+            points.append(pd.DataFrame({"sweep": s, "param": p, "value": v, "top1": e,
+                                        "index": df.loc[sel, "index"].to_numpy()
+                                        if "index" in df else np.arange(len(v))}))
+            r = stats.best_range(v, e, frac=frac, resamples=resamples, level=level,
+                                 seed=_seed(seed, s, p))
+            best.append({"sweep": s, "param": p, "median": r.median, "lo": r.lo, "hi": r.hi,
+                         "n": r.n, "k": r.k, "resamples": r.resamples})
+    return ParamData(pd.concat(points, ignore_index=True), pd.DataFrame(best), params,
+                     {p: PARAMS[p][0] for p in params}, {p: PARAMS[p][1] for p in params},
+                     _synthetic(df))
+
+
+# ---- random search efficiency -------------------------------------------------------------
+def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None = None,
+                bins: int = 20) -> pd.DataFrame:
+    """Expected best error of m random models (mean, std, mean ± 2 std) per sweep and m.
+
+    ms defaults to 1, 2, 4, … up to the largest sweep size. With `normalize`, models are drawn
+    by their NDS weights.
+    """
+    df = _frame(data)
+    weights = complexity_weights(df, normalize, bins)[0] if normalize else None
+    if ms is None:
+        n_max = int(df.groupby("sweep").size().max())
+        ms = 2 ** np.arange(int(np.floor(np.log2(n_max))) + 1)
+    rows = []
+    for s in sweep_order(df):
+        sel = df["sweep"] == s
+        w = weights[sel].to_numpy() if weights is not None else None
+        m, mean, std = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w, ms)
+        rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std,
+                                  "lo": mean - 2 * std, "hi": mean + 2 * std}))
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs["synthetic"] = _synthetic(df)
+    return out
+
+
+# ---- per-block widths of the best and worst models ----------------------------------------
+def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-block widths of the `top` best and worst models of each sweep.
+
+    Columns: sweep, rank ("best"/"worst"), order (1 = best/worst), index, model_id, top1, e_fit,
+    block, width (observed), pred (fitted quantized width, NaN without a fit), u (fitted
+    continuous w0 + wa·j).
+    """
+    df = _frame(data)
+    rows = []
+    for s in (sweeps or sweep_order(df)):
+        part = df[df["sweep"] == s].sort_values("top1", kind="stable")
+        k = min(top, len(part))
+        for rank, chosen in (("best", part.head(k)), ("worst", part.tail(k).iloc[::-1])):
+            for order, rec in enumerate(chosen.to_dict("records"), 1):
+                obs = block_widths(rec["spec"])
+                d = len(obs)
+                fitted = all(pd.notna(rec.get(c)) for c in ("fit_w0", "fit_wa", "fit_wm"))
+                pred = (predicted_widths(rec["fit_w0"], rec["fit_wa"], rec["fit_wm"], d)
+                        if fitted else np.full(d, np.nan))
+                u = (continuous_widths(rec["fit_w0"], rec["fit_wa"], d) if fitted
+                     else np.full(d, np.nan))
+                rows.append(pd.DataFrame({
+                    "sweep": s, "rank": rank, "order": order, "index": rec.get("index"),
+                    "model_id": rec.get("model_id"), "top1": rec["top1"],
+                    "e_fit": rec.get("e_fit", np.nan), "block": np.arange(d), "width": obs,
+                    "pred": pred, "u": u}))
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs["synthetic"] = _synthetic(df)
+    return out
+
+
+def best_models(data, *, top: int = 5) -> pd.DataFrame:
+    """The `top` best and worst models per sweep as a table (for reports)."""
+    df = _frame(data)
+    cols = [c for c in ("sweep", "index", "top1", "d1", "d2", "d3", "d4", "w1", "w2", "w3",
+                        "w4", "b1", "g1", "flops", "params", "e_fit") if c in df]
+    out = []
+    for s in sweep_order(df):
+        part = df[df["sweep"] == s].sort_values("top1", kind="stable")
+        k = min(top, len(part))
+        out.append(part.head(k)[cols].assign(rank="best"))
+        out.append(part.tail(k).iloc[::-1][cols].assign(rank="worst"))
+    return pd.concat(out, ignore_index=True)

@@ -1,0 +1,303 @@
+"""Publication-quality matplotlib figures drawn from `dsd.analysis.compare` data.
+
+Every function builds a fresh `matplotlib.figure.Figure` (no pyplot, no global state, never
+shown), or draws into a given `ax` and returns its figure. Style is applied with
+`rc_context`, never `plt.style.use`. Colours come from `sweep_colors`, a stable name → colour
+map, so a sweep has the same colour in every figure. `save` writes PNG, PDF or SVG by suffix
+(SVG keeps text as text: `svg.fonttype: none`). matplotlib is imported inside the functions.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DsdError
+
+#: Okabe-Ito (colour-blind safe) first, then the rest of tab10.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+           "#F0E442", "#8C564B", "#7F7F7F", "#BCBD22", "#9467BD"]
+#: Fixed colours of the paper's spaces (a sweep named after its space gets its space's colour).
+SPACE_COLORS = {"anynetxa": 0, "anynetxb": 1, "anynetxc": 2, "anynetxd": 3, "anynetxe": 4,
+                "regnetx": 6, "regnety": 8, "regnetx_constrained": 5}
+
+STYLE = {
+    "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10, "legend.fontsize": 8.5,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.spines.top": False,
+    "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6, "legend.frameon": False, "figure.dpi": 100, "savefig.dpi": 200,
+    "savefig.bbox": "tight", "svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42,
+    "font.family": "DejaVu Sans", "axes.axisbelow": True,
+}
+FORMATS = (".png", ".pdf", ".svg")
+SYNTHETIC_NOTE = "synthetic data (illustrative only)"
+
+
+@contextmanager
+def style():
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def sweep_colors(names: Sequence[str]) -> dict[str, str]:
+    """A stable colour per sweep: the paper's spaces (or sweeps named after them) have fixed
+    colours, other names hash into the palette; clashes inside `names` take the next free."""
+    out: dict[str, str] = {}
+    used: set[int] = set()
+    for name in names:
+        key = name.lower()
+        base = next((i for s, i in SPACE_COLORS.items() if key == s), None)
+        if base is None:
+            base = next((i for s, i in sorted(SPACE_COLORS.items(), key=lambda t: -len(t[0]))
+                         if key.startswith(s)), None)
+        if base is None:
+            base = zlib.crc32(name.encode()) % len(PALETTE)
+        i = base
+        while i in used and len(used) < len(PALETTE):
+            i = (i + 1) % len(PALETTE)
+        used.add(i)
+        out[name] = PALETTE[i]
+    return out
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | None = None,
+               **kw):
+    """A fresh Figure and its axes (constrained layout), without pyplot."""
+    from matplotlib.figure import Figure
+
+    with style():
+        fig = Figure(figsize=size or (5.6, 3.8), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save(fig, path: str | Path, *, dpi: int = 200) -> Path:
+    """Write a figure; the format follows the suffix (.png, .pdf, .svg)."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise DsdError(f"cannot write {path}: unknown figure format {path.suffix or '(none)'}; "
+                       f"use {', '.join(FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with style():
+        fig.savefig(path, dpi=dpi, format=path.suffix.lower()[1:])
+    return path
+
+
+def to_bytes(fig, fmt: str = "png", *, dpi: int = 110) -> bytes:
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format=fmt, dpi=dpi)
+    return buf.getvalue()
+
+
+def _fmt_number(x: float, _pos=None) -> str:
+    if x == 0:
+        return "0"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div and abs(x) >= 1e4:
+            return f"{x / div:.3g}{unit}"
+    return f"{int(round(x))}" if abs(x - round(x)) < 1e-9 else f"{x:.3g}"
+
+
+def set_log_axis(ax, which: str, base: int, values) -> None:
+    """Log scale with readable plain-number ticks (8, 16, 32 / 120M rather than 2^3 / 1.2e8)."""
+    from matplotlib import ticker
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=base)
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) == 0:
+        return
+    uniq = np.unique(v)
+    if len(uniq) <= 8 and np.allclose(uniq, np.round(uniq)):
+        axis.set_major_locator(ticker.FixedLocator(uniq))
+        axis.set_minor_locator(ticker.NullLocator())
+    elif v.max() / v.min() < base ** 2.5:
+        axis.set_major_locator(ticker.MaxNLocator(5))
+        axis.set_minor_locator(ticker.NullLocator())
+    else:
+        axis.set_major_locator(ticker.LogLocator(base=base))
+        axis.set_minor_locator(ticker.NullLocator())
+    axis.set_major_formatter(ticker.FuncFormatter(_fmt_number))
+
+
+def _note(fig, synthetic: bool) -> None:
+    if synthetic:
+        fig.suptitle(SYNTHETIC_NOTE, color="#B00020", fontsize=9, style="italic")
+
+
+# ---- EDF ----------------------------------------------------------------------------------
+def edf_label(row) -> str:
+    """Legend entry: 'name (n=…, min …%, mean …%)'."""
+    return f"{row['sweep']} (n={int(row['n'])}, min {row['min']:.2f}%, mean {row['mean']:.2f}%)"
+
+
+def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str | None = None,
+             xlim: tuple[float, float] | None = None):
+    """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'."""
+    with style():
+        if ax is None:
+            fig, axes = new_figure()
+            ax = axes[0, 0]
+        fig = ax.figure
+        sweeps = list(edf.summary["sweep"])
+        colors = colors or sweep_colors(sweeps)
+        lo_x, hi_x = xlim or (edf.curves["top1"].min(), edf.curves["top1"].max())
+        pad = 0.02 * (hi_x - lo_x or 1.0)
+        lo_x, hi_x = (lo_x - pad, hi_x + pad) if xlim is None else xlim
+        for row in edf.summary.to_dict("records"):
+            s = row["sweep"]
+            c = edf.curves[edf.curves["sweep"] == s]
+            x = np.r_[lo_x, c["top1"].to_numpy(), hi_x]
+            y = np.r_[0.0, c["F"].to_numpy(), 1.0]
+            if edf.band is not None:
+                b = edf.band[edf.band["sweep"] == s]
+                ax.fill_between(np.r_[b["top1"].to_numpy(), hi_x], np.r_[b["lo"], 1.0],
+                                np.r_[b["hi"], 1.0], step="post", color=colors[s], alpha=0.18,
+                                linewidth=0)
+            ax.step(x, y, where="post", color=colors[s], label=edf_label(row))
+        ax.set_xlim(lo_x, hi_x)
+        ax.set_ylim(0, 1.0)
+        ax.set_xlabel("top-1 error (%)")
+        if edf.normalize:
+            ax.set_ylabel(f"cumulative prob. (normalized by {edf.normalize})")
+        else:
+            ax.set_ylabel("cumulative fraction of models")
+        if title is None and edf.normalize:
+            lo, hi = edf.range
+            title = (f"{edf.normalize}-normalized EDF: {edf.bins} bins over "
+                     f"[{_fmt_number(lo)}, {_fmt_number(hi)}]")
+        if title:
+            ax.set_title(title)
+        ax.legend(loc="lower right")
+        _note(fig, edf.synthetic)
+    return fig
+
+
+# ---- error vs parameter -------------------------------------------------------------------
+def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | None = None,
+                jitter: bool = True):
+    """One panel per parameter: error of every model against its value, with each sweep's
+    best range (median line, shaded 95% interval) from the DDS bootstrap."""
+    n = len(pdata.params)
+    ncols = ncols or min(3, n)
+    nrows = -(-n // ncols)
+    sweeps = list(pd.unique(pdata.points["sweep"]))
+    colors = colors or sweep_colors(sweeps)
+    fig, axes = new_figure(nrows, ncols, size=(3.5 * ncols + 0.3, 2.9 * nrows + 0.5),
+                           sharey=True)
+    rng = np.random.default_rng(0)
+    with style():
+        for i, p in enumerate(pdata.params):
+            ax = axes[i // ncols, i % ncols]
+            pts = pdata.points[pdata.points["param"] == p]
+            base = pdata.log[p]
+            discrete = pts["value"].nunique() <= 16 and np.allclose(
+                pts["value"], np.round(pts["value"]))
+            for s in sweeps:
+                q = pts[pts["sweep"] == s]
+                x = q["value"].to_numpy(dtype=float)
+                if jitter and discrete and len(x):
+                    spread = rng.uniform(-1, 1, len(x))
+                    x = x * base ** (0.06 * spread) if base else x + 0.15 * spread
+                ax.scatter(x, q["top1"], s=9, color=colors[s], alpha=0.45, linewidths=0,
+                           rasterized=len(x) > 2000)
+                b = pdata.best[(pdata.best["param"] == p) & (pdata.best["sweep"] == s)]
+                if len(b):
+                    b = b.iloc[0]
+                    ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)
+                    ax.axvline(b["median"], color=colors[s], linewidth=1.6)
+            if base:
+                set_log_axis(ax, "x", base, pts["value"])
+            ax.set_xlabel(pdata.labels[p])
+            if i % ncols == 0:
+                ax.set_ylabel("top-1 error (%)")
+        for j in range(n, nrows * ncols):
+            axes[j // ncols, j % ncols].set_visible(False)
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles = [Line2D([], [], marker="o", linestyle="", color=colors[s],
+                          label=f"{s} (n={int((pdata.points['sweep'] == s).sum() / n)})")
+                   for s in sweeps]
+        handles += [Line2D([], [], color="0.3", label="best range: bootstrap median"),
+                    Patch(color="0.3", alpha=0.2, label="95% interval")]
+        fig.legend(handles=handles, loc="outside lower center",
+                   ncols=min(len(handles), 4))
+        _note(fig, pdata.synthetic)
+    return fig
+
+
+# ---- random search efficiency -------------------------------------------------------------
+def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
+                           colors: dict[str, str] | None = None):
+    """Expected best error of m random models, mean ± 2 std, against m (log2 axis)."""
+    with style():
+        if ax is None:
+            fig, axes = new_figure()
+            ax = axes[0, 0]
+        fig = ax.figure
+        sweeps = list(pd.unique(frame["sweep"]))
+        colors = colors or sweep_colors(sweeps)
+        for s in sweeps:
+            f = frame[frame["sweep"] == s]
+            ax.fill_between(f["m"], f["lo"], f["hi"], color=colors[s], alpha=0.15, linewidth=0)
+            ax.plot(f["m"], f["mean"], color=colors[s], marker="o", markersize=3,
+                    label=f"{s} (best {f['mean'].iloc[-1]:.2f}% at m={int(f['m'].iloc[-1])})")
+        set_log_axis(ax, "x", 2, frame["m"])
+        ax.set_xlabel("experiment size m (models trained)")
+        ax.set_ylabel("expected best top-1 error (%)")
+        ax.set_title("random search efficiency (mean ± 2 std)")
+        ax.legend(loc="upper right")
+        _note(fig, bool(frame.attrs.get("synthetic")))
+    return fig
+
+
+# ---- per-block widths ---------------------------------------------------------------------
+def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | None = None):
+    """Per-block widths of a sweep's best (top row) and worst (bottom row) models, with the
+    fitted quantized RegNet widths (dashed) and continuous u_j (dotted) when fitted."""
+    f = frame[frame["sweep"] == sweep]
+    if f.empty:
+        raise DsdError(f"no width data for sweep {sweep!r}")
+    k = int(f["order"].max())
+    color = (colors or sweep_colors([sweep]))[sweep]
+    fig, axes = new_figure(2, k, size=(2.55 * k + 0.4, 4.9), sharey=True)
+    with style():
+        for r, rank in enumerate(("best", "worst")):
+            for o in range(1, k + 1):
+                ax = axes[r, o - 1]
+                m = f[(f["rank"] == rank) & (f["order"] == o)]
+                if m.empty:
+                    ax.set_visible(False)
+                    continue
+                j = m["block"].to_numpy()
+                ax.step(j, m["width"], where="mid", color=color, label="observed")
+                if m["pred"].notna().all():
+                    ax.step(j, m["pred"], where="mid", color="0.15", linestyle="--",
+                            linewidth=1.1, label="fit, quantized")
+                    ax.plot(j, m["u"], color="0.5", linestyle=":", linewidth=1.1,
+                            label="fit, $u_j = w_0 + w_a j$")
+                rec = m.iloc[0]
+                fit = f", e_fit {rec['e_fit']:.3f}" if pd.notna(rec["e_fit"]) else ""
+                ax.set_title(f"{rank} {o}: #{rec['index']}, {rec['top1']:.2f}%{fit}",
+                             fontsize=8.5)
+                set_log_axis(ax, "y", 2, f["width"])
+                if o == 1:
+                    ax.set_ylabel("width (channels)")
+                if r == 1:
+                    ax.set_xlabel("block j")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=3)
+        fig.suptitle(f"{sweep}: per-block widths of the best and worst models"
+                     + (f" — {SYNTHETIC_NOTE}" if frame.attrs.get("synthetic") else ""),
+                     fontsize=10)
+    return fig

@@ -1,0 +1,145 @@
+"""One self-contained HTML report of a comparison (figures embedded as base64 PNG, no external
+files, scripts or styles): the selection and what was skipped, error EDFs with statistics,
+a flops-normalized EDF, random-search efficiency, per-sweep parameter analyses with best
+ranges, and the best/worst models' per-block widths.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DsdError
+from . import compare, plots
+from .select import Selection, default_params
+
+CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1180px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}
+h3{margin-bottom:.3em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}
+td.l,th.l{text-align:left}img{max-width:100%;height:auto;display:block;margin:.5em 0}
+.warn{background:#fde8e8;border:1px solid #e0a0a0;padding:.6em 1em;color:#8a1020}
+.meta{color:#666;font-size:.9em}.note{color:#555;font-size:.9em}
+"""
+
+
+def _img(fig, alt: str) -> str:
+    data = base64.b64encode(plots.to_bytes(fig, "png", dpi=110)).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        if abs(v) >= 1e5:
+            return plots._fmt_number(v)
+        if v != 0 and abs(v) < 1e-3:
+            return f"{v:.2e}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _table(df: pd.DataFrame) -> str:
+    head = "".join(f'<th class="{"l" if df[c].dtype == object else ""}">{html.escape(str(c))}'
+                   f"</th>" for c in df.columns)
+    rows = []
+    for rec in df.itertuples(index=False):
+        cells = "".join(
+            f'<td class="{"l" if isinstance(v, str) else ""}">{html.escape(_fmt(v))}</td>'
+            for v in rec)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top: int = 4,
+                 bins: int = 20, band: bool = True, title: str | None = None,
+                 source: str | None = None) -> str:
+    """The report as an HTML string."""
+    data = sel.data
+    if data.empty:
+        raise DsdError("no results to report")
+    colors = plots.sweep_colors(sel.sweeps)
+    title = title or "dsd report: " + " vs ".join(sel.sweeps)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>",
+           f"<p class='meta'>generated {now} by dsd"
+           + (f" from {html.escape(source)}" if source else "")
+           + f"; recipe <b>{html.escape(sel.recipe)}</b>, dataset <b>{html.escape(sel.dataset)}"
+           f"</b>; error = final-epoch top-1 test error (%)</p>"]
+    if sel.synthetic:
+        out.append(f"<p class='warn'>These results include SYNTHETIC data ({plots.SYNTHETIC_NOTE}"
+                   f"): errors computed from a formula, not measured.</p>")
+
+    out.append("<h2>Models compared</h2>")
+    out.append(_table(sel.counts))
+    out.append("<p class='note'>Only finished (done) results of one recipe and dataset are "
+               "used; the other models of each sweep are counted by reason (pending = no "
+               "result for this recipe yet).</p>")
+
+    out.append("<h2>Error EDFs</h2>")
+    edf = compare.edf_data(data, band=band, resamples=1000, seed=seed)
+    out.append(_img(plots.plot_edf(edf, colors=colors), "error EDFs"))
+    out.append(_table(edf.summary))
+    if len(edf.ks):
+        out.append("<h3>Kolmogorov-Smirnov tests</h3>")
+        out.append(_table(edf.ks))
+
+    out.append("<h2>Flops-normalized EDFs</h2>")
+    try:
+        nedf = compare.edf_data(data, normalize="flops", bins=bins)
+    except DsdError as e:
+        out.append(f"<p class='note'>not available: {html.escape(str(e))}</p>")
+    else:
+        out.append(_img(plots.plot_edf(nedf, colors=colors), "flops-normalized EDFs"))
+        out.append(_table(nedf.summary))
+        if len(nedf.ks):
+            out.append(_table(nedf.ks))
+
+    out.append("<h2>Random search efficiency</h2>")
+    rse = compare.search_data(data)
+    out.append(_img(plots.plot_search_efficiency(rse, colors=colors), "search efficiency"))
+    out.append(_table(rse))
+
+    out.append("<h2>Parameters: error vs value, with best ranges</h2>")
+    out.append(f"<p class='note'>Best range (DDS): draw 25% of the models with replacement, keep "
+               f"the value of the lowest-error one, {resamples:,} times (seed {seed}); line = "
+               f"median, band = 95% interval.</p>")
+    for s in sel.sweeps:
+        part = data[data["sweep"] == s]
+        params = default_params(part)
+        pdata = compare.param_data(part, params, resamples=resamples, seed=seed)
+        out.append(f"<h3>{html.escape(s)}</h3>")
+        out.append(_img(plots.plot_params(pdata, colors=colors), f"{s} parameters"))
+        out.append(_table(pdata.best.drop(columns=["sweep"])))
+
+    out.append("<h2>Best and worst models: widths per block</h2>")
+    widths = compare.widths_data(data, top=top)
+    fitted = "e_fit" in data and data["e_fit"].notna().any()
+    if not fitted:
+        out.append("<p class='note'>Run <code>dsd fit SWEEP</code> to add the fitted RegNet "
+                   "widths (dashed) and e_fit.</p>")
+    table = compare.best_models(data, top=top)
+    for s in sel.sweeps:
+        out.append(f"<h3>{html.escape(s)}</h3>")
+        out.append(_img(plots.plot_widths(widths, s, colors=colors), f"{s} widths"))
+        out.append(_table(table[table["sweep"] == s].drop(columns=["sweep"])))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_report(sel: Selection, path: str | Path, **kwargs) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise DsdError(f"report must be an .html file, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(build_report(sel, **kwargs), encoding="utf-8")
+    return path

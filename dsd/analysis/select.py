@@ -1,0 +1,235 @@
+"""Choosing what to compare: sweeps by name, results of one recipe and dataset, and why models
+were left out; plus the per-model parameter table that `analyze` plots.
+
+Names are sweep names; a space name selects that space's sweep when exactly one sweep has that
+space. Only finished (`done`) results of ONE (recipe, dataset) are compared; every other model
+of the selected sweeps is counted as skipped with its reason (failed, diverged, collapsed,
+running, pending = no result yet for this recipe, synthetic = synthetic data left out).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DsdError
+
+SKIP_REASONS = ("failed", "diverged", "collapsed", "running", "pending", "synthetic")
+
+
+def resolve_sweeps(store, names: Iterable[str]) -> list[str]:
+    """Sweep names for user names: a sweep name, or a space name with exactly one sweep."""
+    names = list(names)
+    if not names:
+        raise DsdError("name at least one sweep (see `dsd show`)")
+    table = store.sweeps()
+    known = list(table["name"]) if not table.empty else []
+    out: list[str] = []
+    for name in names:
+        if name in known:
+            sweep = name
+        else:
+            matches = list(table.loc[table["space"] == name, "name"]) if known else []
+            if len(matches) == 1:
+                sweep = matches[0]
+            elif matches:
+                raise DsdError(f"space {name!r} has {len(matches)} sweeps: {', '.join(matches)}; "
+                               f"name the sweep to use")
+            else:
+                raise DsdError(f"no sweep or space named {name!r} in {store.path}; sweeps: "
+                               f"{', '.join(known) or '(none; run dsd sample)'}")
+        if sweep in out:
+            raise DsdError(f"sweep {sweep!r} given twice")
+        out.append(sweep)
+    return out
+
+
+@dataclass
+class Selection:
+    """The compared results and the bookkeeping of what was left out.
+
+    data: one row per used model (Store.results columns; `top1` = final-epoch top-1 error, %).
+    counts: per sweep, models, used and the number skipped for each reason.
+    """
+
+    sweeps: list[str]
+    recipe: str
+    dataset: str
+    data: pd.DataFrame
+    counts: pd.DataFrame
+    synthetic: bool = False  # synthetic results included (and present)
+    spaces: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line per sweep: 'name: N used; skipped M (failed 2, pending 5)'."""
+        lines = [f"results: recipe {self.recipe}, dataset {self.dataset}"
+                 + (" (includes SYNTHETIC results)" if self.synthetic else "")]
+        for r in self.counts.to_dict("records"):
+            parts = [f"{r[k]} {k}" for k in SKIP_REASONS if r[k]]
+            skipped = sum(r[k] for k in SKIP_REASONS)
+            lines.append(f"  {r['sweep']}: {r['used']} of {r['models']} models used"
+                         + (f"; skipped {skipped} ({', '.join(parts)})" if skipped else ""))
+        return "\n".join(lines)
+
+
+def select(store, names: Iterable[str], *, recipe: str | None = None,
+           dataset: str | None = None, synthetic: bool = False, min_models: int = 1
+           ) -> Selection:
+    """Resolve names and pick the done results of one (recipe, dataset).
+
+    Args:
+        store: an open `dsd.store.Store`.
+        names: sweep or space names.
+        recipe, dataset: which results; required only when the sweeps hold finished results of
+            several recipes/datasets (the error names them).
+        synthetic: include results stored as synthetic (default: skip them).
+        min_models: every sweep must keep at least this many models.
+    """
+    sweeps = resolve_sweeps(store, names)
+    allres = store.results(sweeps, status=None, synthetic=True)
+    if allres.empty:
+        raise DsdError(f"no results yet for {', '.join(sweeps)} (train first: dsd train)")
+    usable = allres["synthetic"].eq(False) | synthetic
+    done = allres[(allres["status"] == "done") & usable]
+    if recipe is not None:
+        done = done[done["recipe"] == recipe]
+    if dataset is not None:
+        done = done[done["dataset"] == dataset]
+    combos = (done.groupby(["recipe", "dataset"]).size().sort_values(ascending=False)
+              if not done.empty else pd.Series(dtype=int))
+    if len(combos) == 0:
+        have = allres.groupby(["recipe", "dataset", "status"]).size()
+        what = ", ".join(f"{r}/{d} {s}: {n}" for (r, d, s), n in have.items())
+        extra = "" if synthetic or not allres["synthetic"].any() else \
+            " (synthetic results are skipped unless --synthetic)"
+        raise DsdError(f"no finished results of recipe {recipe or 'any'} on dataset "
+                       f"{dataset or 'any'} for {', '.join(sweeps)}{extra}; have {what}")
+    if len(combos) > 1:
+        listing = ", ".join(f"--recipe {r} --dataset {d} ({n} done)" for (r, d), n in
+                            combos.items())
+        raise DsdError(f"finished results of several recipes/datasets: {listing}; choose one")
+    (recipe, dataset), = combos.index
+    mine = allres[(allres["recipe"] == recipe) & (allres["dataset"] == dataset)]
+    hashes = mine["recipe_hash"].unique()
+    if len(hashes) > 1:
+        raise DsdError(f"recipe {recipe!r} has {len(hashes)} different definitions "
+                       f"({', '.join(hashes)}) in these sweeps; their results are not comparable")
+    used = mine[(mine["status"] == "done") & (mine["synthetic"].eq(False) | synthetic)].copy()
+    used = used[np.isfinite(used["top1"].astype(float))]
+    rows = []
+    spaces = {}
+    for sweep in sweeps:
+        info = store.sweep(sweep)
+        spaces[sweep] = info["space"]
+        n_models = len(store.models(sweep))
+        m = mine[mine["sweep"] == sweep]
+        row = {"sweep": sweep, "space": info["space"], "models": n_models,
+               "used": int((used["sweep"] == sweep).sum())}
+        for reason in SKIP_REASONS:
+            row[reason] = 0
+        for status, n in m[m["status"] != "done"]["status"].value_counts().items():
+            row[status] += int(n)
+        row["synthetic"] = int(((m["status"] == "done") & m["synthetic"]).sum()) \
+            if not synthetic else 0
+        row["pending"] += n_models - len(m)  # never trained with this recipe
+        rows.append(row)
+        if row["used"] < min_models:
+            raise DsdError(f"sweep {sweep!r} has {row['used']} finished {recipe}/{dataset} "
+                           f"results; need at least {min_models}")
+    counts = pd.DataFrame(rows, columns=["sweep", "space", "models", "used", *SKIP_REASONS])
+    return Selection(sweeps, recipe, dataset, used.reset_index(drop=True), counts,
+                     synthetic=bool(synthetic and used["synthetic"].any()), spaces=spaces)
+
+
+# ---- parameters ---------------------------------------------------------------------------
+#: name → (axis label, log base or None). Log axes where DDS plots them on log scales.
+PARAMS: dict[str, tuple[str, int | None]] = {
+    **{f"d{i}": (f"depth of stage {i}, $d_{i}$ (blocks)", None) for i in range(1, 5)},
+    **{f"w{i}": (f"width of stage {i}, $w_{i}$ (channels)", 2) for i in range(1, 5)},
+    **{f"b{i}": (f"bottleneck ratio of stage {i}, $b_{i}$", 2) for i in range(1, 5)},
+    **{f"g{i}": (f"group width of stage {i}, $g_{i}$ (channels)", 2) for i in range(1, 5)},
+    "b": ("bottleneck ratio $b$", 2),
+    "g": ("group width $g$ (channels)", 2),
+    "depth": ("total depth (blocks)", None),
+    "max_width": ("maximum width (channels)", 2),
+    "d": ("RegNet depth $d$ (blocks)", None),
+    "w0": ("initial width $w_0$ (channels)", 2),
+    "wa": ("slope $w_a$ (channels/block)", 2),
+    "wm": ("width multiplier $w_m$", None),
+    "flops": ("flops (multiply-adds)", 10),
+    "params": ("parameters", 10),
+    "acts": ("activations", 10),
+    "e_fit": ("$e_{fit}$ (mean |log width ratio|)", None),
+    "fit_w0": ("fitted $w_0$ (channels)", 2),
+    "fit_wa": ("fitted $w_a$ (channels/block)", 2),
+    "fit_wm": ("fitted $w_m$", None),
+}
+
+
+def _shared(row: dict, key: str) -> float:
+    """A shared per-stage parameter: the sampled scalar, else the sampled or effective per-stage
+    values when all stages agree, else NaN."""
+    sampled = json.loads(row["sampled"]) if isinstance(row.get("sampled"), str) else {}
+    if isinstance(sampled.get(key), (int, float)):
+        return float(sampled[key])
+    for source in (sampled, row):
+        vals = [source.get(f"{key}{i}") for i in range(1, 5)]
+        vals = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]
+        if vals and len(set(vals)) == 1:
+            return float(vals[0])
+    return float("nan")
+
+
+def param_values(data: pd.DataFrame, param: str) -> pd.Series:
+    """Values of one parameter for every row (see PARAMS), or a DsdError saying why not."""
+    if param not in PARAMS:
+        raise DsdError(f"unknown parameter {param!r}; allowed: {', '.join(PARAMS)}")
+    if param in ("b", "g"):
+        values = pd.Series([_shared(r, param) for r in data.to_dict("records")],
+                           index=data.index, dtype=float)
+        for sweep, v in values.groupby(data["sweep"]):
+            if v.isna().any():
+                raise DsdError(f"{param} differs between stages in {int(v.isna().sum())} models "
+                               f"of sweep {sweep!r}; use --param {param}1 … {param}4")
+        return values
+    if param not in data or data[param].isna().all():
+        if param in ("d", "w0", "wa", "wm"):
+            raise DsdError(f"{param} is a RegNet parameter; none of the selected sweeps is a "
+                           f"RegNet sweep (fit AnyNet models with `dsd fit` and use "
+                           f"--param fit_{param} or e_fit)" if param != "d" else
+                           f"d is a RegNet parameter; use depth for AnyNet sweeps")
+        if param in ("e_fit", "fit_w0", "fit_wa", "fit_wm"):
+            raise DsdError(f"no {param} stored; run `dsd fit SWEEP` first")
+        raise DsdError(f"no values of {param} in the selected results")
+    values = data[param].astype(float)
+    for sweep, v in values.groupby(data["sweep"]):
+        if v.isna().all():
+            what = ("run `dsd fit " + sweep + "` first" if param in ("e_fit", "fit_w0", "fit_wa",
+                                                                      "fit_wm")
+                    else "it is not a parameter of that sweep's space")
+            raise DsdError(f"no {param} for sweep {sweep!r}: {what}")
+    return values
+
+
+def default_params(data: pd.DataFrame) -> list[str]:
+    """Parameters worth plotting for the selected sweeps (used by `report` and `analyze`)."""
+    out = []
+    regnet = "wm" in data and data["wm"].notna().any()
+    anynet = "wm" not in data or data["wm"].isna().any()
+    if regnet:
+        out += ["d", "w0", "wa", "wm"]
+    if anynet:
+        out += ["depth", "max_width"]
+    for p in ("b", "g"):
+        try:
+            param_values(data, p)
+            out.append(p)
+        except DsdError:
+            pass
+    out += ["flops", "params"]
+    if "e_fit" in data and data["e_fit"].notna().all():
+        out.append("e_fit")
+    return out

@@ -1,0 +1,245 @@
+"""Analysis commands: edf, analyze, fit, search-efficiency, report (no torch; matplotlib and
+the analysis modules are imported inside the commands, so `--help` stays fast).
+
+Each command resolves names (sweep names, or a space name with exactly one sweep), keeps the
+finished results of one recipe and dataset, says how many models it used and skipped, calls one
+library function and prints its table.
+"""
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import DsdError
+from . import command
+
+
+class Complexity(str, Enum):
+    flops = "flops"
+    params = "params"
+    acts = "acts"
+
+
+Names = Annotated[list[str], typer.Argument(
+    help="Sweep names; a space name selects that space's sweep when it has exactly one.",
+    show_default=False)]
+StoreOpt = Annotated[Optional[Path], typer.Option(
+    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
+RecipeOpt = Annotated[Optional[str], typer.Option(
+    "--recipe", help="Compare results of this recipe (needed when there are several).")]
+DatasetOpt = Annotated[Optional[str], typer.Option(
+    "--dataset", help="Compare results on this dataset (needed when there are several).")]
+SyntheticOpt = Annotated[bool, typer.Option(
+    "--synthetic", help="Include results stored as synthetic (formula) data.")]
+NormalizeOpt = Annotated[Optional[Complexity], typer.Option(
+    "--normalize", help="NDS normalization: weight models so this complexity is uniform over "
+    "the sweeps' common range.", show_default=False)]
+BinsOpt = Annotated[int, typer.Option("--bins", min=1, help="Bins of the normalization.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+
+
+def _out_opt(what: str):
+    return Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help=f"Write the {what} here (.png, .pdf or .svg).",
+        show_default=False)]
+
+
+def _open_store(path: Optional[Path]):
+    from ..store import default_path, load
+
+    path = path if path is not None else default_path()
+    if str(path) != ":memory:" and not Path(path).exists():
+        raise DsdError(f"no store at {path} (run `dsd sample` first, or pass --store / set "
+                       f"DSD_STORE)")
+    return load(path)
+
+
+def _select(names, store, recipe, dataset, synthetic):
+    from ..analysis.select import select
+
+    sel = select(_open_store(store), names, recipe=recipe, dataset=dataset,
+                 synthetic=synthetic)
+    typer.echo(sel.summary())
+    return sel
+
+
+def _echo_frame(df, title: str | None = None, floatfmt: str = "{:.4g}") -> None:
+    import pandas as pd
+
+    if title:
+        typer.echo(f"\n{title}")
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        typer.echo(df.to_string(index=False, float_format=lambda v: floatfmt.format(v)))
+
+
+def _save(fig, output: Optional[Path]) -> None:
+    from ..analysis.plots import save
+
+    if output is None:
+        typer.echo("\n(no figure written; use -o FILE.png|.pdf|.svg)")
+        return
+    typer.echo(f"\nwrote {save(fig, output)}")
+
+
+def _check_output(output: Optional[Path]) -> None:
+    from ..analysis.plots import FORMATS
+
+    if output is not None and output.suffix.lower() not in FORMATS:
+        raise DsdError(f"cannot write {output}: unknown figure format "
+                       f"{output.suffix or '(none)'}; use {', '.join(FORMATS)}")
+
+
+@command("edf")
+def edf_cmd(
+    names: Names,
+    compare: Annotated[bool, typer.Option(
+        "--compare", help="Compare the named sweeps (the default; for readability).")] = False,
+    output: _out_opt("EDF figure") = None,
+    normalize: NormalizeOpt = None,
+    bins: BinsOpt = 20,
+    band: Annotated[bool, typer.Option("--band", help="Add bootstrap 95% bands.")] = False,
+    resamples: Annotated[int, typer.Option("--resamples", min=1,
+                                           help="Bootstrap resamples of --band.")] = 1000,
+    seed: SeedOpt = 0,
+    store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
+    synthetic: SyntheticOpt = False,
+):
+    """Error EDFs of sweeps, their n/min/mean/median and pairwise KS tests (D, p)."""
+    from ..analysis.compare import edf_data
+    from ..analysis.plots import plot_edf
+
+    _check_output(output)
+    sel = _select(names, store, recipe, dataset, synthetic)
+    data = edf_data(sel.data, normalize=normalize.value if normalize else None, bins=bins,
+                    band=band, resamples=resamples, seed=seed)
+    title = "summary (top-1 error, %)"
+    if data.normalize:
+        lo, hi = data.range
+        title = (f"summary, normalized by {data.normalize}: {data.bins} bins over "
+                 f"[{lo:,.0f}, {hi:,.0f}] (mean/median weighted; dropped = outside the range)")
+    _echo_frame(data.summary, title)
+    if len(data.ks):
+        method = ("scipy.stats.ks_2samp" if not data.normalize else
+                  "weighted: asymptotic, Kish effective sizes")
+        _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})")
+    if output is not None:
+        _save(plot_edf(data), output)
+
+
+@command("analyze")
+def analyze_cmd(
+    names: Names,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", "-p", help="Parameter to plot (repeat). Per stage d1..d4, w1..w4, b1..b4, "
+        "g1..g4; shared b, g; depth, max_width; RegNet d, w0, wa, wm; flops, params, acts; "
+        "e_fit, fit_w0, fit_wa, fit_wm. Default: a set suited to the sweeps.",
+        show_default=False)] = None,
+    output: _out_opt("figure") = None,
+    resamples: Annotated[int, typer.Option("--resamples", min=1,
+                                           help="Best-range bootstrap resamples.")] = 10_000,
+    seed: SeedOpt = 0,
+    store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
+    synthetic: SyntheticOpt = False,
+):
+    """Error against parameters, with the DDS best-range bootstrap (median, 95% interval)."""
+    from ..analysis.compare import param_data
+    from ..analysis.plots import plot_params
+    from ..analysis.select import default_params
+
+    _check_output(output)
+    sel = _select(names, store, recipe, dataset, synthetic)
+    params = param or default_params(sel.data)
+    data = param_data(sel.data, params, resamples=resamples, seed=seed)
+    _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
+                f"best range (value of the best of 25% drawn, {resamples:,} resamples, seed "
+                f"{seed}; lo/hi = 95% interval)")
+    if output is not None:
+        _save(plot_params(data), output)
+
+
+@command("fit")
+def fit_cmd(
+    names: Names,
+    store: StoreOpt = None,
+):
+    """Fit the RegNet rule to every model of sweeps (e_fit, DDS §3.3) and store the fits."""
+    import pandas as pd
+
+    from ..analysis.fit import fit_sweeps
+    from ..analysis.select import resolve_sweeps
+
+    db = _open_store(store)
+    sweeps = resolve_sweeps(db, names)
+    t0 = time.time()
+    last = [0.0]
+
+    def progress(sweep, done, total):
+        if time.time() - last[0] > 5 or done == total:
+            last[0] = time.time()
+            typer.echo(f"  {sweep}: {done}/{total} models fitted", err=True)
+
+    fits = fit_sweeps(db, sweeps, progress=progress)
+    rows = []
+    for s in sweeps:
+        f = fits[fits["sweep"] == s]["e_fit"]
+        rows.append({"sweep": s, "models": len(f), "min": f.min(), "q25": f.quantile(0.25),
+                     "median": f.median(), "q75": f.quantile(0.75), "max": f.max(),
+                     "e_fit=0": int((f < 1e-9).sum())})
+    _echo_frame(pd.DataFrame(rows), "e_fit (mean |log(predicted / observed width)| per block)")
+    typer.echo(f"\nstored {len(fits)} fits in {db.path} ({time.time() - t0:.1f} s); use "
+               f"`dsd analyze SWEEP --param e_fit`")
+
+
+@command("search-efficiency")
+def search_cmd(
+    names: Names,
+    output: _out_opt("figure") = None,
+    normalize: NormalizeOpt = None,
+    bins: BinsOpt = 20,
+    store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
+    synthetic: SyntheticOpt = False,
+):
+    """Expected best error of m random models (mean ± 2 std) against m = 1, 2, 4, …."""
+    from ..analysis.compare import search_data
+    from ..analysis.plots import plot_search_efficiency
+
+    _check_output(output)
+    sel = _select(names, store, recipe, dataset, synthetic)
+    data = search_data(sel.data, normalize=normalize.value if normalize else None, bins=bins)
+    table = data.assign(cell=[f"{m:.2f} ± {2 * s:.2f}" for m, s in zip(data["mean"],
+                                                                        data["std"])])
+    wide = table.pivot(index="m", columns="sweep", values="cell")[sel.sweeps].reset_index()
+    wide.columns.name = None
+    _echo_frame(wide, "expected best top-1 error (%) of m random models, mean ± 2 std")
+    if output is not None:
+        _save(plot_search_efficiency(data), output)
+
+
+@command("report")
+def report_cmd(
+    names: Names,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.",
+                                         show_default=False)],
+    resamples: Annotated[int, typer.Option("--resamples", min=1,
+                                           help="Best-range bootstrap resamples.")] = 10_000,
+    seed: SeedOpt = 0,
+    bins: BinsOpt = 20,
+    top: Annotated[int, typer.Option("--top", min=1,
+                                     help="Best and worst models shown per sweep.")] = 4,
+    store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
+    synthetic: SyntheticOpt = False,
+):
+    """One self-contained HTML report: EDFs, statistics, parameters, best/worst models."""
+    from ..analysis.report import write_report
+
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise DsdError(f"report must be an .html file, got {output}")
+    sel = _select(names, store, recipe, dataset, synthetic)
+    t0 = time.time()
+    path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
+                        source=str(store) if store else None)
+    typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")

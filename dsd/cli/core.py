@@ -1,0 +1,258 @@
+"""Core commands: spaces, info, sample, show, export (no torch imported)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import DsdError
+from . import command
+
+console = Console()
+StoreOpt = Annotated[Optional[Path], typer.Option(
+    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+SpacesOpt = Annotated[Optional[Path], typer.Option(
+    "--spaces-dir", help="Folder of space YAML files [default: $DSD_SPACES or the repo's spaces/].")]
+
+
+def _store(path: Optional[Path]):
+    from ..store import load
+
+    return load(path)
+
+
+def _si(x: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:g}"
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@command("spaces")
+def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
+    """List every design space (one line each)."""
+    from ..space import list_spaces
+
+    spaces = list_spaces(spaces_dir)
+    rows = [_space_summary(s) for s in spaces]
+    if as_json:
+        return _print_json(rows)
+    table = Table(title="design spaces")
+    for col in ("name", "kind", "block", "constraints", "size", "default window"):
+        table.add_column(col, no_wrap=col in ("name", "size"))
+    for r in rows:
+        table.add_row(r["name"], r["kind"], r["block"], r["constraints"],
+                      ("≤ " if not r["size_exact"] else "") + f"{r['size']:.3g}",
+                      r["window"].replace("; ", "\n"))
+    console.print(table)
+
+
+def _space_summary(s) -> dict:
+    d = s.to_dict()
+    kind = "regnet" if "regnet" in d else "anynet"
+    cons = [f"shared {','.join(d.get('shared', []))}" if d.get("shared") else "",
+            f"non-decreasing {','.join(d.get('non_decreasing', []))}"
+            if d.get("non_decreasing") else ""]
+    windows = "; ".join(f"{ds} {s.window(ds)}" for ds in d.get("window", {}))
+    return {"name": s.name, "kind": kind, "block": d["block"],
+            "constraints": ", ".join(c for c in cons if c) or "-", "size": s.size(),
+            "size_exact": s.size_exact, "window": windows,
+            "description": d.get("description", "")}
+
+
+@command("info")
+def info_cmd(
+    name: Annotated[str, typer.Argument(help="A space (anynetxc) or zoo model (regnetx-400mf).")],
+    dataset: Annotated[str, typer.Option(help="Layout for a zoo model: imagenet or cifar10.")]
+    = "imagenet",
+    as_json: JsonOpt = False,
+    spaces_dir: SpacesOpt = None,
+):
+    """Describe a design space (parameters, constraints, size) or a zoo model (stages, cost)."""
+    from ..zoo import ZOO
+
+    if name.lower() in ZOO:
+        return _model_info(name.lower(), dataset, as_json)
+    from ..space import load_space
+
+    space = load_space(name, spaces_dir)
+    summary = _space_summary(space)
+    if as_json:
+        return _print_json({"definition": space.to_dict(), "size": summary["size"],
+                            "size_exact": summary["size_exact"]})
+    d = space.to_dict()
+    console.print(f"[bold]{space.name}[/bold] — {d.get('description', '')}")
+    console.print(f"block {d['block']}" + (f", SE ratio {d['se_ratio']}" if d.get("se_ratio")
+                                          else "") + f", {d['stages']} stages, stem {d['stem']}")
+    params = d.get("stage_params") or d.get("regnet")
+    table = Table(title="per-stage parameters" if "stage_params" in d else "RegNet parameters")
+    table.add_column("param")
+    table.add_column("sampler")
+    for key, spec in params.items():
+        table.add_row(key, json.dumps(spec) if isinstance(spec, dict) else f"fixed {spec}")
+    console.print(table)
+    console.print(f"constraints: {summary['constraints']}")
+    console.print(f"default windows: {summary['window'] or '-'}")
+    size = summary["size"]
+    console.print(("at most " if not summary["size_exact"] else "")
+                  + f"{size:,} distinct configurations ({size:.3g}), before the window")
+
+
+def _model_info(name: str, dataset: str, as_json: bool) -> None:
+    from ..complexity import complexity
+    from ..zoo import zoo_params, zoo_spec
+
+    spec = zoo_spec(name, dataset)
+    cx = complexity(spec)
+    out = {"name": name, "dataset": dataset, "regnet": zoo_params(name), "id": spec.id,
+           "widths": list(spec.ws), "depths": list(spec.ds), "group_widths": list(spec.gs),
+           **cx, "spec": spec.to_dict()}
+    if as_json:
+        return _print_json(out)
+    console.print(f"[bold]{name}[/bold] ({dataset}, {spec.resolution}×{spec.resolution}, "
+                  f"{spec.num_classes} classes), id {spec.id}")
+    console.print("RegNet: " + ", ".join(f"{k}={v}" for k, v in out["regnet"].items())
+                  + f", block {spec.block}" + (f", SE {spec.se_ratio}" if spec.se_ratio else ""))
+    table = Table()
+    for col in ("stage", "depth", "width", "bottleneck b", "group width g", "stride"):
+        table.add_column(col, justify="right")
+    for i, s in enumerate(spec.stages, 1):
+        table.add_row(str(i), str(s.d), str(s.w), str(s.b), str(s.g), str(s.stride))
+    console.print(table)
+    console.print(f"flops {cx['flops']:,} ({_si(cx['flops'])}F)   params {cx['params']:,} "
+                  f"({_si(cx['params'])})   acts {cx['acts']:,} ({_si(cx['acts'])})")
+
+
+@command("sample")
+def sample_cmd(
+    space: Annotated[str, typer.Option("--space", help="Space name (spaces/NAME.yaml) or path.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of models to keep.")] = 100,
+    flops: Annotated[Optional[str], typer.Option(
+        help="Budget F: keep models in the paper's window [0.9·F, F], e.g. 400MF.")] = None,
+    flops_range: Annotated[Optional[tuple[str, str]], typer.Option(
+        help="Explicit window LO HI, e.g. 360MF 400MF.")] = None,
+    dataset: Annotated[str, typer.Option(help="imagenet (224², 1000 classes) or cifar10 (32², 10).")]
+    = "imagenet",
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Sweep name [default: SPACE-DATASET-sSEED].")]
+    = None,
+    max_draws: Annotated[Optional[int], typer.Option(help="Give up after this many candidates.")]
+    = None,
+    store: StoreOpt = None,
+    spaces_dir: SpacesOpt = None,
+):
+    """Draw N models of a space inside a complexity window into the store (one transaction)."""
+    import time
+
+    from ..sample import sample
+    from ..space import Window, load_space, parse_count
+
+    if flops and flops_range:
+        raise DsdError("give either --flops or --flops-range, not both")
+    space_def = load_space(space, spaces_dir)
+    window = (Window.around(flops) if flops else
+              Window(flops=tuple(parse_count(x) for x in flops_range)) if flops_range else None)
+    name = name or f"{space_def.name}-{dataset}-s{seed}"
+    window = window or space_def.window(dataset)
+    db = _store(store)
+    if db.has_sweep(name):
+        old = db.sweep(name)
+        if (old["space"], old["dataset"], old["seed"], old["n"], old["window"]) == (
+                space_def.name, dataset, seed, n, window.to_dict()):
+            typer.echo(f"sweep {name!r} already exists with these settings ({old['n']} models);"
+                       f" nothing written")
+            return
+        raise DsdError(f"sweep {name!r} already exists in {db.path} with other settings "
+                       f"(space {old['space']}, dataset {old['dataset']}, seed {old['seed']}, "
+                       f"n {old['n']}, window {old['window']}); choose another --name")
+    t0 = time.perf_counter()
+    result = sample(space_def, n, dataset=dataset, window=window, seed=seed, max_draws=max_draws)
+    secs = time.perf_counter() - t0
+    db.add_sweep(name, space=space_def.name, space_def=space_def.to_dict(), dataset=dataset,
+                 window=window.to_dict(), seed=seed, draws=result.draws, models=result.models)
+    typer.echo(f"sweep {name}: {len(result.models)} models of {space_def.name} ({dataset}) in "
+               f"{result.window}, {result.draws:,} candidates drawn (acceptance "
+               f"{100 * result.acceptance:.2f}%), {secs:.2f} s → {db.path}")
+
+
+SHOW_COLS = ["index", "hash", "flops", "params", "acts", "d1", "d2", "d3", "d4", "w1", "w2",
+             "w3", "w4", "b1", "b2", "b3", "b4", "g1", "g2", "g3", "g4", "d", "w0", "wa", "wm",
+             "status", "top1", "top5"]
+
+
+@command("show")
+def show_cmd(
+    sweep: Annotated[Optional[str], typer.Argument(help="A sweep: list its models.")] = None,
+    top: Annotated[Optional[int], typer.Option(help="Only the first N (best N when trained).")]
+    = None,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+):
+    """Sweeps in the store with counts and status, or the models of one sweep."""
+    db = _store(store)
+    if sweep is None:
+        df = db.sweeps()
+        if as_json:
+            return _print_json(df.to_dict(orient="records"))
+        if df.empty:
+            typer.echo(f"no sweeps in {db.path}; create one with `dsd sample --space NAME`")
+            return
+        typer.echo(f"sweeps in {db.path}")
+        return typer.echo(df.drop(columns=["created"]).to_string(index=False))
+    df = _models_with_status(db, sweep)
+    if "top1" in df and df["top1"].notna().any():
+        df = df.sort_values("top1", na_position="last")
+    if top:
+        df = df.head(top)
+    if as_json:
+        return _print_json(df.drop(columns=["spec"], errors="ignore").to_dict(orient="records"))
+    # per-stage b/g columns only where they differ across stages somewhere in the sweep
+    varying = {k for k in "bg" if (df[[f"{k}{i}" for i in range(1, 5)]].nunique(axis=1) > 1).any()}
+    cols = [c for c in SHOW_COLS if c in df.columns
+            and not (c[0] in "bg" and c[1:] in "234" and c[0] not in varying)]
+    typer.echo(f"{sweep}: {len(df)} models")
+    typer.echo(df[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+
+
+def _models_with_status(db, sweep: str):
+    """Models of a sweep with their training status and error (latest result per model)."""
+    models = db.models(sweep)
+    res = db.results([sweep], status=None, synthetic=True)
+    if res.empty:
+        models["status"] = "pending"
+        models["top1"] = float("nan")
+        return models
+    res = res.drop_duplicates("model_id", keep="last")[["model_id", "status", "top1", "top5",
+                                                         "recipe", "dataset"]]
+    res = res.rename(columns={"dataset": "train_dataset"})
+    out = models.merge(res, on="model_id", how="left")
+    out["status"] = out["status"].fillna("pending")
+    return out
+
+
+@command("export")
+def export_cmd(
+    sweep: Annotated[str, typer.Argument(help="Sweep to export.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="models.parquet or models.csv")],
+    store: StoreOpt = None,
+):
+    """Write a sweep's models (and any results) to Parquet or CSV."""
+    db = _store(store)
+    df = _models_with_status(db, sweep)
+    suffix = output.suffix.lower()
+    if suffix == ".parquet":
+        df.to_parquet(output, index=False)
+    elif suffix == ".csv":
+        df.to_csv(output, index=False)
+    else:
+        raise DsdError(f"{output}: unknown format {suffix or '(none)'}; use .parquet or .csv")
+    typer.echo(f"wrote {len(df)} models of {sweep} to {output}")

@@ -1,0 +1,121 @@
+"""`dsd train` and `dsd status`: thin commands over `dsd.train` (torch is imported inside)."""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import DsdError
+from . import command
+
+console = Console()
+StoreOpt = Annotated[Optional[Path], typer.Option(
+    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
+
+
+class Dataset(str, Enum):
+    cifar10 = "cifar10"
+    imagenet = "imagenet"
+    synthetic = "synthetic"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp32 = "fp32"
+
+
+def parse_gpus(text: str | None) -> list[int] | None:
+    """'0,1' → [0, 1]; None → every visible GPU."""
+    if text is None:
+        return None
+    try:
+        return [int(g) for g in text.split(",") if g.strip()]
+    except ValueError:
+        raise DsdError(f"--gpus takes GPU indices like 0,1, got {text!r}") from None
+
+
+@command("train")
+def train_cmd(
+    sweep: Annotated[Optional[list[str]], typer.Argument(
+        help="Sweeps to train [default: every sweep in the store].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Override the base learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
+    wd: Annotated[Optional[float], typer.Option(help="Override the weight decay.")] = None,
+    precision: Annotated[Optional[Precision], typer.Option(
+        help="auto: bf16 autocast on GPU, fp32 on CPU.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(
+        help="Recipe name: nds, nds-plain (CIFAR-10), dds, dds-plain (ImageNet) "
+             "[default: nds or dds by the sweep's dataset].")] = None,
+    dataset: Annotated[Optional[Dataset], typer.Option(
+        help="Dataset [default: the sweep's]; synthetic for benchmarks.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        help="Data root [default: $DSD_DATA or ~/.cache/dsd].")] = None,
+    subset: Annotated[Optional[int], typer.Option(
+        help="Train on the first N training images only (stored in the recipe).")] = None,
+    test_subset: Annotated[Optional[int], typer.Option(
+        help="Evaluate on the first N test images only (stored in the recipe).")] = None,
+    gpus: Annotated[Optional[str], typer.Option(
+        help="GPU indices, e.g. 0,1 [default: every visible GPU].")] = None,
+    per_gpu: Annotated[Optional[int], typer.Option(
+        help="Models trained at once on each GPU [default: 4].")] = None,
+    max_time: Annotated[Optional[str], typer.Option(
+        help="Stop cleanly before this much time has passed, e.g. 90s, 9m, 1h.")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Train failed models again.")] = False,
+    eager: Annotated[bool, typer.Option(
+        "--eager", help="Do not capture CUDA graphs (debugging, benchmarks).")] = False,
+    store: StoreOpt = None,
+):
+    """Train every pending model of SWEEP (default: all sweeps); safe to stop and rerun."""
+    from ..store import load
+    from ..train import parse_duration, train
+
+    seconds = parse_duration(max_time)
+    overrides = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "wd": wd,
+                 "precision": precision.value if precision else None, "subset": subset,
+                 "test_subset": test_subset}
+    summary = train(load(store), sweeps=sweep or None,
+                    dataset=dataset.value if dataset else None, recipe=recipe,
+                    overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
+                    per_gpu=per_gpu, max_time=seconds, retry_failed=retry_failed, eager=eager,
+                    console=console)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
+    console.print(f"trained: {counts}; pending {summary.pending}; "
+                  f"{summary.seconds:.0f}s", highlight=False)
+    if summary.stopped == "interrupted":
+        console.print("interrupted: run `dsd train` again to continue", highlight=False)
+        raise typer.Exit(130)
+    if summary.stopped == "time":
+        console.print("time limit reached: run `dsd train` again to continue", highlight=False)
+
+
+@command("status")
+def status_cmd(store: StoreOpt = None):
+    """Models per sweep and (dataset, recipe): pending / running / done / failed / diverged."""
+    from ..store import STATUSES, load
+
+    df = load(store).status_counts()
+    if df.empty:
+        raise DsdError("the store has no sweeps yet; create one with `dsd sample`")
+    table = Table(title="training status")
+    for col in ("sweep", "dataset", "recipe", "models", *STATUSES):
+        table.add_column(col, justify="left" if col in ("sweep", "dataset", "recipe") else "right")
+    trained = set(df.loc[df["dataset"].notna(), "sweep"])
+    for (sweep, ds, h), g in df.groupby(["sweep", "dataset", "recipe_hash"], dropna=False,
+                                        sort=False):
+        if not isinstance(ds, str) and sweep in trained:
+            continue  # the untrained models are counted as pending in the sweep's recipe rows
+        counts = dict(zip(g["status"], g["count"]))
+        n = int(g["models"].iloc[0])
+        counts["pending"] = counts.get("pending", 0) + n - sum(
+            v for k, v in counts.items() if isinstance(k, str))
+        recipe = "-" if not isinstance(ds, str) else f"{g['recipe'].iloc[0]} ({h[:6]})"
+        table.add_row(sweep, ds if isinstance(ds, str) else "-", recipe, str(n),
+                      *[str(int(counts.get(s, 0))) for s in STATUSES])
+    console.print(table)

@@ -1,0 +1,636 @@
+"""Design spaces as YAML files (DDS §3): load and validate once, then draw candidates.
+
+A space file declares the AnyNet template (block, stem, stage count) and how each free
+parameter is sampled: per stage (`stage_params`: d, w, b, g, as in AnyNetX, DDS §3.2) or through
+the linear RegNet parameterization (`regnet`: d, w0, wa, wm, b, g, DDS §3.3). `extends` reuses a
+parent file; `shared` and `non_decreasing` accumulate down the chain, so the AnyNetX A→E
+refinements read as in the paper. Every error raises `DsdError` with one line naming the file,
+the key path, the bad value and what is allowed.
+
+Differences from pycls (`sweep/random.py`, `sweep/samplers.py`): samplers take an explicit
+`numpy.random.Generator`; quantization is onto the grid low + k·step (pycls: multiples of q; the
+same grid for every shipped space); non-decreasing parameters are drawn per stage and sorted
+instead of rejected (the same distribution except that ties are slightly under-weighted).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, NoReturn
+
+import numpy as np
+import yaml
+
+from .errors import DsdError
+from .regnet import regnet_spec
+from .spec import LAYOUTS, ModelSpec, make_spec
+
+# --------------------------------------------------------------------------------------------
+# Counts: "400MF", "1.6GF", "5.2M", 360000000
+
+
+_COUNT_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:e(\d+))?\s*([KMG]?)F?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def parse_count(text) -> int:
+    """A non-negative integer count from 400MF, 1.6GF, 5.2M, 360M, 12K, 1000 (K/M/G = 1e3/6/9).
+
+    A trailing F (flops) is optional. The result must be a whole number ("1.5" is an error).
+    """
+    if isinstance(text, bool):
+        raise DsdError(f"not a count: {text!r} (allowed: e.g. 400MF, 1.6GF, 5.2M, 360000000)")
+    if isinstance(text, int):
+        if text < 0:
+            raise DsdError(f"count must be >= 0, got {text}")
+        return text
+    m = _COUNT_RE.match(str(text)) if isinstance(text, (str, float)) else None
+    if not m:
+        raise DsdError(f"not a count: {text!r} (allowed: e.g. 400MF, 1.6GF, 5.2M, 360000000)")
+    value = Decimal(m.group(1)) * 10 ** int(m.group(2) or 0) * _UNITS[m.group(3).upper()]
+    if value != value.to_integral_value():
+        raise DsdError(f"not a whole count: {text!r} = {value}")
+    return int(value)
+
+
+def format_count(n: int, unit: str = "") -> str:
+    """Inverse of parse_count for display: 360000000 → '360M' (+unit), 1600000000 → '1.6G'."""
+    for suffix, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= scale:
+            text = f"{n / scale:.4g}" if n % (scale // 1000) == 0 else f"{n / scale:.6g}"
+            return f"{text}{suffix}{unit}"
+    return f"{n}"
+
+
+# --------------------------------------------------------------------------------------------
+# Complexity windows
+
+
+_WINDOW_KEYS = ("flops", "params", "acts")
+_WINDOW_UNITS = {"flops": "F", "params": "", "acts": ""}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Accepted complexity: closed ranges (lo, hi) on flops, params, acts; None = no limit."""
+
+    flops: tuple[int, int] | None = None
+    params: tuple[int, int] | None = None
+    acts: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        for key in _WINDOW_KEYS:
+            r = getattr(self, key)
+            if r is not None and not (len(r) == 2 and 0 <= r[0] <= r[1]):
+                raise DsdError(f"window {key} must be (lo, hi) with 0 <= lo <= hi, got {r}")
+
+    @classmethod
+    def around(cls, flops) -> "Window":
+        """The paper's regime [0.9F, F] (DDS §3.2: 360MF–400MF for F = 400MF)."""
+        hi = parse_count(flops)
+        return cls(flops=(hi * 9 // 10, hi))
+
+    @classmethod
+    def parse(cls, text: str) -> "Window":
+        """'400MF' (= around) or 'LO-HI' on flops, e.g. '360MF-400MF'."""
+        lo, sep, hi = str(text).partition("-")
+        if not sep:
+            return cls.around(text)
+        return cls(flops=(parse_count(lo), parse_count(hi)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Window":
+        return cls(**{k: (parse_count(v[0]), parse_count(v[1])) for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return {k: list(getattr(self, k)) for k in _WINDOW_KEYS if getattr(self, k) is not None}
+
+    def contains(self, cx: dict) -> bool:
+        """Whether a complexity dict {'flops', 'params', 'acts'} lies inside every range."""
+        for key in _WINDOW_KEYS:
+            r = getattr(self, key)
+            if r is not None and not r[0] <= cx[key] <= r[1]:
+                return False
+        return True
+
+    def __str__(self) -> str:
+        parts = [f"{k} {format_count(r[0], _WINDOW_UNITS[k])}–{format_count(r[1], _WINDOW_UNITS[k])}"
+                 for k in _WINDOW_KEYS if (r := getattr(self, k)) is not None]
+        return ", ".join(parts) or "unbounded"
+
+
+# --------------------------------------------------------------------------------------------
+# Samplers: one small pure function per distribution (pycls `rand.py` style), with its count.
+
+
+@functools.lru_cache(maxsize=None)
+def _decimals(*xs) -> int:
+    """Decimal places needed to write every x exactly (0.1 → 1, 1.5 → 1, 8 → 0)."""
+    return max(max(0, -Decimal(repr(x)).normalize().as_tuple().exponent) for x in xs)
+
+
+@functools.lru_cache(maxsize=None)
+def _grid_count(low, high, step) -> int:
+    """Number of grid points low, low + step, …, high (exact, from the decimal values)."""
+    return int((Decimal(repr(high)) - Decimal(repr(low))) / Decimal(repr(step))) + 1
+
+
+def _grid(low, high, step, k: np.ndarray) -> np.ndarray:
+    """Grid points low + k·step for k floored and clipped to [0, last]. Integer arguments
+    give integers; floats are rounded to the decimals of low and step (2.54, never
+    2.5400000000000005)."""
+    k = np.clip(k, 0, _grid_count(low, high, step) - 1).astype(np.int64)
+    if type(low) is int and type(high) is int and type(step) is int:
+        return low + k * step
+    return np.round(low + k * step, _decimals(low, step))
+
+
+def log_uniform(rng: np.random.Generator, low, high, step, size: int) -> np.ndarray:
+    """x = exp(U(log low, log(high + step))), floored onto the grid low + k·step."""
+    a = math.log(low)
+    x = np.exp(a + rng.random(size) * (math.log(high + step) - a))
+    return _grid(low, high, step, np.floor((x - low) / step))
+
+
+def uniform(rng: np.random.Generator, low, high, step, size: int) -> np.ndarray:
+    """Uniform over the grid low, low + step, …, high (U(low, high + step) floored)."""
+    return _grid(low, high, step, np.floor(rng.random(size) * _grid_count(low, high, step)))
+
+
+def choice(rng: np.random.Generator, values, size: int) -> np.ndarray:
+    """One of the listed values, each equally likely."""
+    return np.asarray(values)[rng.integers(0, len(values), size)]
+
+
+def constant(rng: np.random.Generator, value, size: int) -> np.ndarray:
+    """Always `value` (a bare scalar in YAML); draws nothing."""
+    return np.full(size, value)
+
+
+#: name → (draw function, its argument names, number of distinct values from the arguments).
+#: A draw function takes (rng, *args, size) and returns `size` values as a NumPy array.
+SAMPLERS: dict[str, tuple[Callable, tuple[str, ...], Callable[..., int]]] = {
+    "log_uniform": (log_uniform, ("low", "high", "step"), _grid_count),
+    "uniform": (uniform, ("low", "high", "step"), _grid_count),
+    "choice": (choice, ("values",), lambda values: len(values)),
+    "constant": (constant, ("value",), lambda value: 1),
+}
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    """One sampled parameter: its sampler name and that sampler's arguments."""
+
+    name: str
+    sampler: str
+    args: tuple = ()  # positional, in the order of SAMPLERS[sampler][1]
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """`size` independent values."""
+        return SAMPLERS[self.sampler][0](rng, *self.args, size)
+
+    @property
+    def count(self) -> int:
+        """Exact number of distinct values."""
+        return SAMPLERS[self.sampler][2](*self.args)
+
+    def to_dict(self):
+        if self.sampler == "constant":
+            return self.args[0]
+        names = SAMPLERS[self.sampler][1]
+        return {"sampler": self.sampler, **{k: (list(v) if k == "values" else v)
+                                            for k, v in zip(names, self.args)}}
+
+
+# --------------------------------------------------------------------------------------------
+# SpaceDef
+
+
+#: Per-stage parameters (AnyNet) and RegNet parameters, with their value rules:
+#: (integer only, minimum, exclusive minimum, required multiple).
+_STAGE_RULES = {"d": (True, 1, None, None), "w": (True, 1, None, None),
+                "b": (True, 1, None, None), "g": (True, 1, None, None)}
+_REGNET_RULES = {"d": (True, 1, None, None), "w0": (True, 8, None, 8),
+                 "wa": (False, 0, None, None), "wm": (False, None, 1, None),
+                 "b": (True, 1, None, None), "g": (True, 1, None, None)}
+
+
+@dataclass(frozen=True)
+class SpaceDef:
+    """A validated, resolved design space (after `extends`)."""
+
+    name: str
+    description: str
+    kind: str  # "anynet" (per-stage params) | "regnet"
+    block: str
+    se_ratio: float
+    stem_w: int
+    stages: int  # AnyNet: stages sampled; RegNet: the required stage count
+    params: tuple[ParamDef, ...]  # d, w, b, g (AnyNet) or d, w0, wa, wm, b, g (RegNet)
+    shared: tuple[str, ...] = ()
+    non_decreasing: tuple[str, ...] = ()
+    windows: tuple[tuple[str, Window], ...] = ()
+    extends: tuple[str, ...] = ()  # parent chain, nearest first
+    source: str = field(default="", compare=False)
+
+    def param(self, name: str) -> ParamDef:
+        return next(p for p in self.params if p.name == name)
+
+    def window(self, dataset: str) -> Window:
+        """The default window for a dataset, or a clear error."""
+        for ds, w in self.windows:
+            if ds == dataset:
+                return w
+        known = ", ".join(ds for ds, _ in self.windows) or "none"
+        raise DsdError(f"space {self.name!r} has no default window for {dataset!r} (it has: "
+                       f"{known}); pass a window explicitly, e.g. --window 400MF")
+
+    def size(self) -> int:
+        """Distinct configurations before the window and compatibility (Python int, exact for
+        AnyNet). Per stage n^S, shared n, non-decreasing C(n+S-1, S). RegNet: the product of the
+        parameter grids, an upper bound (the stage-count rejection is not subtracted)."""
+        total = 1
+        for p in self.params:
+            n = p.count
+            if self.kind == "regnet" or p.name in self.shared:
+                total *= n
+            elif p.name in self.non_decreasing:
+                total *= math.comb(n + self.stages - 1, self.stages)
+            else:
+                total *= n**self.stages
+        return total
+
+    @property
+    def size_exact(self) -> bool:
+        """False for RegNet spaces, whose size() is an upper bound."""
+        return self.kind != "regnet"
+
+    def draw(self, rng: np.random.Generator, dataset: str = "imagenet"
+             ) -> tuple[ModelSpec, dict] | None:
+        """One candidate: (spec with compatibility applied, raw params as drawn), or None when
+        rejected (RegNet: not exactly `stages` stages). Same as draw_batch(rng, 1, dataset)."""
+        return self.draw_batch(rng, 1, dataset)[0]
+
+    def draw_batch(self, rng: np.random.Generator, size: int, dataset: str = "imagenet"
+                   ) -> list[tuple[ModelSpec, dict] | None]:
+        """`size` candidates, as `draw`. Raw values are drawn vectorized, parameter by
+        parameter (the generator is consumed per batch, so a batch of 2 is not two draws).
+
+        AnyNet raw params: d1..dS, w1..wS, b1..bS, g1..gS (shared values repeated, non-decreasing
+        ones sorted: the same distribution as rejecting unsorted draws, except that ties are
+        slightly under-weighted). RegNet raw params: d, w0, wa, wm, b, g."""
+        if self.kind == "regnet":
+            return self._draw_regnet(rng, size, dataset)
+        S, per = self.stages, {}
+        for p in self.params:
+            if p.name in self.shared:
+                v = np.repeat(p.draw(rng, size)[:, None], S, axis=1)
+            else:
+                v = p.draw(rng, size * S).reshape(size, S)
+                if p.name in self.non_decreasing:
+                    v = np.sort(v, axis=1)
+            per[p.name] = v.tolist()
+        ds, ws, bs, gs = per["d"], per["w"], per["b"], per["g"]
+        out: list[tuple[ModelSpec, dict] | None] = []
+        for i in range(size):
+            spec = make_spec(ds[i], ws[i], bs[i], gs[i], dataset=dataset, block=self.block,
+                             se_ratio=self.se_ratio, stem_w=self.stem_w)
+            raw = {f"{k}{j}": v for k in per for j, v in enumerate(per[k][i], 1)}
+            out.append((spec, raw))
+        return out
+
+    def _draw_regnet(self, rng, size, dataset):
+        cols = {p.name: p.draw(rng, size) for p in self.params}
+        # Most draws have the wrong number of stage indices. The last block's index
+        # t = log(u_{d-1}/w0)/log(wm) rounds to the largest one (dsd.regnet.generate_widths is
+        # monotone in j); skip draws whose t is clearly off, with a margin for float noise, so
+        # regnet_spec (the authority) only sees plausible ones.
+        d, w0, wa, wm = (cols[k].astype(float) for k in ("d", "w0", "wa", "wm"))
+        t = np.log((w0 + wa * (d - 1)) / w0) / np.log(wm)
+        plausible = (np.abs(t - (self.stages - 1)) <= 0.5 + 1e-9).tolist()
+        rows = {k: v.tolist() for k, v in cols.items()}
+        out: list[tuple[ModelSpec, dict] | None] = []
+        for i in range(size):
+            if not plausible[i]:
+                out.append(None)
+                continue
+            raw = {k: rows[k][i] for k in rows}
+            spec, count = regnet_spec(raw["d"], raw["w0"], raw["wa"], raw["wm"], raw["b"],
+                                      raw["g"], block=self.block, se_ratio=self.se_ratio,
+                                      dataset=dataset, stem_w=self.stem_w)
+            out.append((spec, raw) if count == self.stages else None)
+        return out
+
+    def to_dict(self) -> dict:
+        """The resolved definition as plain JSON-able data (stored with each sweep)."""
+        d: dict[str, Any] = {"name": self.name, "description": self.description,
+                             "block": self.block}
+        if self.block == "y":
+            d["se_ratio"] = self.se_ratio
+        d["stem"] = {"w": self.stem_w}
+        d["stages"] = self.stages
+        d["regnet" if self.kind == "regnet" else "stage_params"] = {
+            p.name: p.to_dict() for p in self.params}
+        d["shared"] = list(self.shared)
+        d["non_decreasing"] = list(self.non_decreasing)
+        d["window"] = {ds: w.to_dict() for ds, w in self.windows}
+        if self.extends:
+            d["extends_chain"] = list(self.extends)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<dict>") -> "SpaceDef":
+        """Validate a resolved definition (e.g. a stored `to_dict()`); no `extends` allowed."""
+        data = dict(data)
+        chain = tuple(data.pop("extends_chain", ()))
+        if "extends" in data:
+            _fail(source, "extends", data["extends"], "not allowed in a resolved definition")
+        return _build(data, {(): source}, chain, source)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+_TOP_KEYS = ("name", "description", "extends", "block", "se_ratio", "stem", "stages",
+             "stage_params", "regnet", "shared", "non_decreasing", "window")
+_UNION_KEYS = ("shared", "non_decreasing")
+
+
+def default_spaces_dir() -> Path:
+    """$DSD_SPACES, else the repository's top-level `spaces/`."""
+    env = os.environ.get("DSD_SPACES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "spaces"
+
+
+def load_space(name_or_path, spaces_dir=None) -> SpaceDef:
+    """Load and validate a space by name (spaces_dir/NAME.yaml) or by path (*.yaml, *.yml, or
+    containing a slash)."""
+    path = _resolve(str(name_or_path), Path(spaces_dir) if spaces_dir else default_spaces_dir())
+    merged, origin, chain = _load_merged(path, ())
+    return _build(merged, origin, tuple(chain), str(path))
+
+
+def list_spaces(spaces_dir=None) -> list[SpaceDef]:
+    """Every *.yaml space in the directory, sorted by name."""
+    d = Path(spaces_dir) if spaces_dir else default_spaces_dir()
+    if not d.is_dir():
+        raise DsdError(f"spaces directory not found: {d}")
+    return [load_space(p) for p in sorted(d.glob("*.y*ml"))]
+
+
+def _resolve(name: str, spaces_dir: Path) -> Path:
+    if name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name:
+        path = Path(name)
+    else:
+        path = spaces_dir / f"{name}.yaml"
+        if not path.exists() and (spaces_dir / f"{name}.yml").exists():
+            path = spaces_dir / f"{name}.yml"
+    if not path.is_file():
+        known = sorted(p.stem for p in spaces_dir.glob("*.y*ml")) if spaces_dir.is_dir() else []
+        raise DsdError(f"space {name!r} not found ({path}); known spaces in {spaces_dir}: "
+                       f"{', '.join(known) or 'none'}")
+    return path
+
+
+_MISSING = object()
+
+
+def _fail(file, path, value, allowed: str) -> NoReturn:
+    """Raise the one-line error: FILE: key.path: got VALUE; what is allowed."""
+    key = ".".join(str(p) for p in path) if isinstance(path, tuple) else path
+    got = "missing" if value is _MISSING else f"got {value!r}"
+    raise DsdError(f"{file}: {key or '(top level)'}: {got}; {allowed}")
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DsdError(f"{path}: YAML syntax error at {where}{problem}") from None
+    except OSError as e:
+        raise DsdError(f"{path}: cannot read ({e.strerror})") from None
+    if not isinstance(data, dict):
+        _fail(path, (), data, "a space file must be a YAML mapping of keys")
+    for key in data:
+        if key not in _TOP_KEYS:
+            _fail(path, (key,), data[key], f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    if "name" not in data:
+        _fail(path, ("name",), _MISSING, "required: the space name (= the file name)")
+    if data["name"] != path.stem:
+        _fail(path, ("name",), data["name"], f"must equal the file name {path.stem!r}")
+    for key in _UNION_KEYS:
+        v = data.get(key, [])
+        if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            _fail(path, (key,), v, "must be a list of parameter names, e.g. [b, g]")
+    return data
+
+
+def _load_merged(path: Path, stack: tuple[Path, ...]):
+    """(merged dict, origin {key path: file}, parent chain) of a file and its ancestors."""
+    if path.resolve() in stack:
+        cycle = " -> ".join(p.stem for p in (*stack, path.resolve()))
+        raise DsdError(f"{path}: extends: cycle {cycle}")
+    data = _read(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        origin: dict[tuple, str] = {}
+        _mark(origin, (), data, str(path))
+        return dict(data), origin, []
+    if not isinstance(parent, str):
+        _fail(path, ("extends",), parent, "must be the name of another space")
+    try:
+        ppath = _resolve(parent, path.parent)
+    except DsdError:
+        known = sorted(p.stem for p in path.parent.glob("*.y*ml"))
+        _fail(path, ("extends",), parent, f"unknown space; known: {', '.join(known)}")
+    base, origin, chain = _load_merged(ppath, (*stack, path.resolve()))
+    base.pop("description", None)  # name and description belong to each file
+    _mark(origin, (), data, str(path))
+    return _merge(base, data), origin, [ppath.stem, *chain]
+
+
+def _mark(origin: dict, prefix: tuple, value, file: str) -> None:
+    origin[prefix] = file
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _mark(origin, (*prefix, k), v, file)
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """Deep merge, child wins; a sampler mapping replaces whole; shared/non_decreasing union."""
+    out = dict(base)
+    for k, v in child.items():
+        if k in _UNION_KEYS:
+            out[k] = list(base.get(k, [])) + [x for x in v if x not in base.get(k, [])]
+        elif isinstance(v, dict) and isinstance(base.get(k), dict) and "sampler" not in v:
+            out[k] = _merge(base[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class _Checker:
+    """Validation of a merged definition; errors name the file that set the key."""
+
+    def __init__(self, origin: dict, default: str):
+        self.origin, self.default = origin, default
+
+    def fail(self, path: tuple, value, allowed: str) -> NoReturn:
+        for i in range(len(path), -1, -1):
+            if path[:i] in self.origin:
+                _fail(self.origin[path[:i]], path, value, allowed)
+        _fail(self.default, path, value, allowed)
+
+    def number(self, path, v, *, integer=False, minimum=None, above=None, what=""):
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        bound = (f" >= {minimum}" if minimum is not None else "") + (
+            f" > {above}" if above is not None else "")
+        if isinstance(v, bool) or not ok:
+            self.fail(path, v, f"must be {'an integer' if integer else 'a number'}{bound}{what}")
+        if (minimum is not None and v < minimum) or (above is not None and v <= above):
+            self.fail(path, v, f"must be{bound}{what}")
+        return v
+
+    def mapping(self, path, v, allowed: tuple, required: tuple = ()):
+        if not isinstance(v, dict):
+            self.fail(path, v, f"must be a mapping with keys {', '.join(allowed)}")
+        for k in v:
+            if k not in allowed:
+                self.fail((*path, k), v[k], f"unknown key; allowed: {', '.join(allowed)}")
+        for k in required:
+            if k not in v:
+                self.fail((*path, k), _MISSING, f"required: {', '.join(required)}")
+        return v
+
+    def param(self, path: tuple, v, rules) -> ParamDef:
+        """A parameter: bare scalar (constant) or {sampler: NAME, …args}; values obey rules."""
+        integer, minimum, above, multiple = rules
+        rule = (f" (parameter {path[-1]}: {'integers' if integer else 'numbers'}"
+                f"{f' >= {minimum}' if minimum is not None else ''}"
+                f"{f' > {above}' if above is not None else ''}"
+                f"{f', multiples of {multiple}' if multiple else ''})")
+
+        def value(p, x):
+            self.number(p, x, integer=integer, minimum=minimum, above=above, what=rule)
+            if multiple and x % multiple:
+                self.fail(p, x, f"must be a multiple of {multiple}{rule}")
+            return x
+
+        if not isinstance(v, dict):
+            return ParamDef(path[-1], "constant", (value(path, v),))
+        name = v.get("sampler")
+        if name not in SAMPLERS or name == "constant":
+            allowed = ", ".join(s for s in SAMPLERS if s != "constant")
+            self.fail((*path, "sampler"), name, f"unknown sampler; allowed: {allowed} "
+                      "(or a bare number for a constant)")
+        argnames = SAMPLERS[name][1]
+        self.mapping(path, v, ("sampler", *argnames), ("sampler", *argnames))
+        if name == "choice":
+            vals = v["values"]
+            if not isinstance(vals, list) or not vals:
+                self.fail((*path, "values"), vals, "must be a non-empty list of values")
+            for i, x in enumerate(vals):
+                value((*path, "values", i), x)
+            if len(set(vals)) != len(vals):
+                self.fail((*path, "values"), vals, "values must be distinct")
+            return ParamDef(path[-1], name, (tuple(vals),))
+        low, high = value((*path, "low"), v["low"]), value((*path, "high"), v["high"])
+        step = self.number((*path, "step"), v["step"], integer=integer, above=0, what=rule)
+        if multiple and step % multiple:
+            self.fail((*path, "step"), step, f"must be a multiple of {multiple}{rule}")
+        if low > high:
+            self.fail((*path, "low"), low, f"must be <= high ({high})")
+        if name == "log_uniform" and low <= 0:
+            self.fail((*path, "low"), low, "must be > 0 for log_uniform")
+        try:
+            span = (Decimal(repr(high)) - Decimal(repr(low))) / Decimal(repr(step))
+        except InvalidOperation:
+            self.fail(path, v, "low, high and step must be finite numbers")
+        if span != span.to_integral_value():
+            self.fail((*path, "high"), high, f"must lie on the grid low + k*step "
+                      f"(low={low}, step={step})")
+        return ParamDef(path[-1], name, (low, high, step))
+
+
+def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
+    c = _Checker(origin, source)
+    for key in d:
+        if key not in _TOP_KEYS:
+            c.fail((key,), d[key], f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    for key in ("name", "block", "stages"):
+        if key not in d:
+            c.fail((key,), _MISSING, "required: name, block, stages, and stage_params or "
+                   "regnet")
+    name, desc = d["name"], d.get("description", "")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        c.fail(("name",), name, "must be a name of letters, digits, _ . -")
+    if not isinstance(desc, str):
+        c.fail(("description",), desc, "must be a string")
+    block = d["block"]
+    if block not in ("x", "y"):
+        c.fail(("block",), block, "allowed: x, y")
+    if block == "y":
+        if "se_ratio" not in d:
+            c.fail(("se_ratio",), _MISSING, "required with block y (the paper uses 0.25)")
+        se_ratio = c.number(("se_ratio",), d["se_ratio"], above=0, what=" (in (0, 1])")
+        if se_ratio > 1:
+            c.fail(("se_ratio",), se_ratio, "must be in (0, 1]")
+    elif "se_ratio" in d:
+        c.fail(("se_ratio",), d["se_ratio"], "only allowed with block y")
+    else:
+        se_ratio = 0.0
+    stem = c.mapping(("stem",), d.get("stem", {"w": 32}), ("w",), ("w",))
+    stem_w = c.number(("stem", "w"), stem["w"], integer=True, minimum=1)
+    stages = c.number(("stages",), d["stages"], integer=True, minimum=1)
+    if "regnet" in d and "stage_params" in d:
+        c.fail(("regnet",), d["regnet"], "a space needs exactly one of stage_params (AnyNet) "
+               "or regnet, and stage_params is given too")
+    if "regnet" not in d and "stage_params" not in d:
+        c.fail(("stage_params",), _MISSING, "a space needs exactly one of stage_params "
+               "(AnyNet) or regnet")
+    kind = "regnet" if "regnet" in d else "anynet"
+    rules = _REGNET_RULES if kind == "regnet" else _STAGE_RULES
+    section = "regnet" if kind == "regnet" else "stage_params"
+    raw = c.mapping((section,), d[section], tuple(rules), tuple(rules))
+    params = tuple(c.param((section, k), raw[k], rules[k]) for k in rules)
+    lists = {}
+    for key in _UNION_KEYS:
+        v = d.get(key, [])
+        if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            c.fail((key,), v, "must be a list of parameter names, e.g. [b, g]")
+        for x in v:
+            if kind == "regnet":
+                c.fail((key,), x, "regnet spaces have no per-stage parameters; must be []")
+            if x not in rules:
+                c.fail((key,), x, f"unknown parameter; allowed: {', '.join(rules)}")
+        lists[key] = tuple(dict.fromkeys(v))
+    windows = []
+    wins = c.mapping(("window",), d.get("window", {}), tuple(LAYOUTS))
+    for ds, w in wins.items():
+        c.mapping(("window", ds), w, _WINDOW_KEYS)
+        ranges = {}
+        for k, r in w.items():
+            p = ("window", ds, k)
+            if not (isinstance(r, list) and len(r) == 2):
+                c.fail(p, r, "must be [lo, hi], e.g. [360MF, 400MF]")
+            try:
+                lo, hi = parse_count(r[0]), parse_count(r[1])
+            except DsdError:
+                c.fail(p, r, "counts like 400MF, 1.6GF, 5.2M, 360000000")
+            if lo > hi:
+                c.fail(p, r, "must have lo <= hi")
+            ranges[k] = (lo, hi)
+        windows.append((ds, Window(**ranges)))
+    return SpaceDef(name=name, description=desc.strip(), kind=kind, block=block,
+                    se_ratio=float(se_ratio), stem_w=stem_w, stages=stages, params=params,
+                    shared=lists["shared"], non_decreasing=lists["non_decreasing"],
+                    windows=tuple(windows), extends=chain, source=source)

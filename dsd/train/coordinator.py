@@ -1,0 +1,185 @@
+"""The coordinator loop: hands jobs to workers, writes every record to the store, stops cleanly.
+
+Workers (inline on CPU, spawned processes on GPUs) only send (kind, slot, result_id, payload)
+records; this process alone writes the store. Ctrl-C stops workers at their next check (their
+models go back to pending, checkpoints kept); a second Ctrl-C aborts at once. With a deadline,
+no model starts whose first epoch would not fit, and workers stop before it passes.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+from collections import deque
+from pathlib import Path
+
+from ..store import Store
+from .engine import Job
+from .progress import TrainProgress
+from .worker import DataCache, run_job, worker_main
+
+HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
+
+
+class Coordinator:
+    def __init__(self, store: Store, plan, ckpt_dir: Path, *, slots: list[str],
+                 deadline: float | None, data_dir, progress: TrainProgress):
+        self.store, self.plan, self.ckpt_dir, self.slots = store, plan, ckpt_dir, slots
+        self.deadline, self.data_dir, self.progress = deadline, data_dir, progress
+        self.running: dict[int, Job] = {}
+        self.seen_epochs: dict[int, int] = {}
+        self.epoch_times: list[float] = []
+        self.counts: dict[str, int] = {}
+        self.stop_reason: str | None = None
+
+    # ---- store writes -------------------------------------------------------------------
+    def start(self, job: Job) -> None:
+        mid = job.meta["model_id"]
+        job.result_id = self.store.start_result(
+            mid, dataset=job.dataset, recipe=job.recipe["name"], recipe_json=job.recipe,
+            seed=job.seed, synthetic=job.dataset == "synthetic")
+        job.ckpt = str(self.ckpt_dir / f"{job.result_id}.pt")
+        self.running[job.result_id] = job
+        self.seen_epochs[job.result_id] = self.plan.done_epochs.get(mid, 0)
+
+    def handle(self, kind: str, rid: int, payload: dict) -> None:
+        if kind == "epoch":
+            self.store.add_epoch(rid, payload["epoch"], train_loss=payload["train_loss"],
+                                 top1=payload["top1"], top5=payload["top5"], lr=payload["lr"],
+                                 seconds=payload["seconds"])
+            if payload["epoch"] > self.seen_epochs.get(rid, 0):
+                self.seen_epochs[rid] = payload["epoch"]
+                self.epoch_times.append(payload["seconds"])
+                self.progress.epoch()
+        elif kind == "images":
+            self.progress.images(payload["n"])
+        elif kind == "final":
+            self.finish(rid, payload)
+
+    def finish(self, rid: int, final: dict) -> None:
+        job = self.running.pop(rid)
+        status = "pending" if final["status"] == "stopped" else final["status"]
+        self.store.finish_result(rid, status, top1=final.get("top1"), top5=final.get("top5"),
+                                 train_loss=final.get("train_loss"),
+                                 seconds=final.get("seconds"), device=final.get("device"),
+                                 exec_path=final.get("exec_path"), error=final.get("error"))
+        if status != "pending":
+            Path(job.ckpt).unlink(missing_ok=True)
+            self.counts[status] = self.counts.get(status, 0) + 1
+        self.progress.model_done(job.sweep, job.index, job.flops, {**final, "status": status})
+
+    # ---- control ------------------------------------------------------------------------
+    def can_start(self) -> bool:
+        if self.stop_reason:
+            return False
+        if self.deadline is None:
+            return True
+        est = sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else 0.0
+        if time.time() + 1.5 * est >= self.deadline:
+            self.stop_reason = "time"
+            return False
+        return True
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        self.stop_reason = "interrupted"
+        if hasattr(self, "stop_event"):
+            self.stop_event.set()
+        self.progress.note("[yellow]stopping: current models go back to pending "
+                           "(Ctrl-C again to abort now)[/]")
+
+    def run(self) -> str | None:
+        """Train every planned job; returns why it stopped early (None, 'interrupted', 'time')."""
+        old = signal.signal(signal.SIGINT, self._on_sigint)
+        epochs = sum(max(0, j.recipe["epochs"] - self.plan.done_epochs.get(j.meta["model_id"], 0))
+                     for j in self.plan.jobs)
+        try:
+            with self.progress.live(len(self.plan.jobs), epochs):
+                if self.slots == ["cpu"]:
+                    self._run_inline()
+                else:
+                    self._run_processes()
+        finally:
+            signal.signal(signal.SIGINT, old)
+            for rid in list(self.running):  # aborted: leave them pending, checkpoints kept
+                self.store.finish_result(rid, "pending")
+                self.running.pop(rid)
+        return self.stop_reason
+
+    def _run_inline(self) -> None:
+        import torch
+
+        cache = DataCache(torch.device("cpu"), data_dir=self.data_dir, workers=2)
+        for job in self.plan.jobs:
+            if not self.can_start():
+                break
+            self.start(job)
+            rid = job.result_id
+            final = run_job(job, cache, lambda kind, rec: self.handle(kind, rid, rec),
+                            lambda: self.stop_reason is not None, self.deadline)
+            self.handle("final", rid, final)
+
+    def _run_processes(self) -> None:
+        ctx = mp.get_context("spawn")
+        results, self.stop_event = ctx.Queue(), ctx.Event()
+        loaders = max(1, min(8, (os.cpu_count() or 2) // len(self.slots)))
+        procs: dict[int, tuple] = {}
+
+        def spawn(i: int) -> None:
+            tasks = ctx.Queue()
+            p = ctx.Process(target=worker_main, daemon=True, args=(
+                i, self.slots[i], tasks, results, self.stop_event, self.deadline,
+                self.data_dir, loaders))
+            p.start()
+            procs[i] = (p, tasks)
+
+        for i in range(len(self.slots)):
+            spawn(i)
+        todo, busy = deque(self.plan.jobs), {}
+        try:
+            while True:
+                for i in range(len(self.slots)):
+                    if i not in busy and todo and self.can_start():
+                        job = todo.popleft()
+                        self.start(job)
+                        procs[i][1].put(job)
+                        busy[i] = job.result_id
+                if not busy:
+                    break
+                if self.deadline and time.time() > self.deadline + HARD_GRACE:
+                    self.stop_reason = "time"
+                    break  # the finally of run() returns the unfinished models to pending
+                try:
+                    kind, slot, rid, payload = results.get(timeout=0.5)
+                except queue.Empty:
+                    self._reap(procs, busy, spawn)
+                    continue
+                if kind == "ready":
+                    continue
+                self.handle(kind, rid, payload)
+                if kind == "final":
+                    busy.pop(slot, None)
+                    if payload["status"] == "failed":
+                        procs[slot][0].join(timeout=30)
+                        spawn(slot)
+        finally:
+            for p, tasks in procs.values():
+                if p.is_alive():
+                    tasks.put(None)
+            for p, _ in procs.values():
+                p.join(timeout=10)
+                if p.is_alive():
+                    p.kill()
+
+    def _reap(self, procs, busy, spawn) -> None:
+        """A worker that died (segfault, killed) fails its model; a fresh one takes its slot."""
+        for i, (p, _) in list(procs.items()):
+            if not p.is_alive():
+                if i in busy:
+                    self.handle("final", busy.pop(i), {
+                        "status": "failed", "error": f"worker process died (exit code "
+                                                     f"{p.exitcode})"})
+                spawn(i)

@@ -1,0 +1,193 @@
+"""Training data: CIFAR-10 kept on the device as uint8, ImageFolder through workers, synthetic.
+
+CIFAR-10 (NDS): a whole epoch is augmented at once on the device (per-sample pad-4 random crop
+and horizontal flip as one gather, then per-channel normalization), so the input pipeline costs a
+few kernels per epoch. ImageNet (DDS): torchvision ImageFolder, random-resized crop + flip, test
+resize 256 / centre crop 224, loaded by worker processes. Every source yields fixed-size training
+batches (the last partial batch is dropped, as pycls does), which CUDA graphs need.
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import DsdError
+from .paths import CIFAR_FILES, cifar10_dir, imagenet_dir
+
+CIFAR_MEAN = (0.49139968, 0.48215841, 0.44653091)
+CIFAR_STD = (0.24703223, 0.24348513, 0.26158784)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _epoch_generator(device: torch.device, seed: int, epoch: int) -> torch.Generator:
+    """Data order of an epoch depends only on (seed, epoch): resumed runs see the same batches."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed * 1009 + epoch)
+    return g
+
+
+def read_cifar(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_x, train_y, test_x, test_y) as uint8 NCHW and int64 arrays from the pickles."""
+    xs, ys = [], []
+    for name in CIFAR_FILES:
+        with open(path / name, "rb") as f:
+            d = pickle.load(f, encoding="latin1")
+        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(d["labels"], dtype=np.int64))
+    return np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
+
+
+def augment_cifar(x: torch.Tensor, g: torch.Generator, mean, std, dtype) -> torch.Tensor:
+    """Pad-4 random 32×32 crop + random flip + normalize, per sample, as one gather (NCHW out)."""
+    n, dev = x.shape[0], x.device
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 4, 4, 4, 4))  # (n, 40, 40, 3) zero padded
+    oy = torch.randint(0, 9, (n, 1), generator=g, device=dev)
+    ox = torch.randint(0, 9, (n, 1), generator=g, device=dev)
+    flip = torch.randint(0, 2, (n, 1), generator=g, device=dev).bool()
+    ar = torch.arange(32, device=dev)
+    rows = oy + ar
+    cols = torch.where(flip, ox + 31 - ar, ox + ar)
+    out = padded[torch.arange(n, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return normalize(out, mean, std, dtype)
+
+
+def normalize(hwc: torch.Tensor, mean, std, dtype) -> torch.Tensor:
+    """uint8 NHWC → normalized NCHW view (channels_last memory) in `dtype`."""
+    out = hwc.to(torch.float32).div_(255).sub_(mean).div_(std)
+    return out.to(dtype).permute(0, 3, 1, 2)
+
+
+class CifarData:
+    """CIFAR-10 on `device`; `subset` keeps the first N training images."""
+
+    synthetic = False
+
+    def __init__(self, device, *, batch_size: int, data_dir=None, subset=None, test_subset=None,
+                 dtype=torch.float32, arrays=None):
+        tx, ty, vx, vy = arrays if arrays is not None else read_cifar(cifar10_dir(data_dir))
+        tx, ty, vx, vy = tx[:subset], ty[:subset], vx[:test_subset], vy[:test_subset]
+        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
+        self.train_x = torch.from_numpy(tx).to(self.device)
+        self.train_y = torch.from_numpy(ty).to(self.device)
+        self.mean = torch.tensor(CIFAR_MEAN, device=self.device)
+        self.std = torch.tensor(CIFAR_STD, device=self.device)
+        self.test_x = normalize(torch.from_numpy(vx).to(self.device).permute(0, 2, 3, 1),
+                                self.mean, self.std, dtype)
+        self.test_y = torch.from_numpy(vy).to(self.device)
+        self.num_classes = 10
+        self.steps_per_epoch = len(tx) // batch_size
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(tx)} training images")
+
+    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+        g = _epoch_generator(self.device, seed, epoch)
+        n, b = self.steps_per_epoch * self.batch_size, self.batch_size
+        order = torch.randperm(len(self.train_x), generator=g, device=self.device)[:n]
+        xs = torch.cat([augment_cifar(self.train_x[idx], g, self.mean, self.std, self.dtype)
+                        for idx in order.split(8192)])
+        ys = self.train_y[order]
+        for i in range(self.steps_per_epoch):
+            yield xs[i * b:(i + 1) * b], ys[i * b:(i + 1) * b]
+
+    def test(self, batch_size: int = 1000) -> Iterator[Batch]:
+        for i in range(0, len(self.test_x), batch_size):
+            yield self.test_x[i:i + batch_size], self.test_y[i:i + batch_size]
+
+
+def _spread(ds, n):
+    """n evenly spaced items: an ImageFolder is sorted by class, so its first n would not do."""
+    if n is None or n >= len(ds):
+        return ds
+    return torch.utils.data.Subset(ds, np.linspace(0, len(ds) - 1, n).round().astype(int).tolist())
+
+
+class ImageFolderData:
+    """An ImageNet-style tree (train/<class>/*, val/<class>/*) read by DataLoader workers."""
+
+    synthetic = False
+
+    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
+                 test_subset=None, workers: int = 4):
+        from torchvision import datasets, transforms as T
+
+        root = imagenet_dir(data_dir)
+        norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        train = datasets.ImageFolder(str(root / "train"), T.Compose(
+            [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), *norm]))
+        self.val = datasets.ImageFolder(str(root / "val"), T.Compose(
+            [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), *norm]))
+        train, self.val = _spread(train, subset), _spread(self.val, test_subset)
+        self.train, self.device, self.batch_size = train, torch.device(device), batch_size
+        self.workers, self.pin = workers, self.device.type == "cuda"
+        self.num_classes = len(getattr(train, "dataset", train).classes)
+        self.steps_per_epoch = len(train) // batch_size
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(train)} training images "
+                           f"in {root / 'train'}")
+
+    def _loader(self, ds, batch_size, **kw):
+        return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=self.workers,
+                                           pin_memory=self.pin, **kw)
+
+    def _to(self, x, y) -> Batch:
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+        g = _epoch_generator(torch.device("cpu"), seed, epoch)
+        for x, y in self._loader(self.train, self.batch_size, shuffle=True, generator=g,
+                                 drop_last=True):
+            yield self._to(x, y)
+
+    def test(self, batch_size: int = 100) -> Iterator[Batch]:
+        for x, y in self._loader(self.val, batch_size):
+            yield self._to(x, y)
+
+
+class SyntheticData:
+    """Random images and labels generated on the device (benchmarks, tests; never analysed)."""
+
+    synthetic = True
+
+    def __init__(self, device, *, batch_size: int, resolution: int, num_classes: int,
+                 subset=None, test_subset=None, dtype=torch.float32):
+        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
+        self.shape, self.num_classes = (3, resolution, resolution), num_classes
+        n = subset or (50_000 if resolution <= 64 else 10_000)
+        self.steps_per_epoch, self.test_size = max(1, n // batch_size), test_subset or 1000
+
+    def _batches(self, g, n_batches, b) -> Iterator[Batch]:
+        for _ in range(n_batches):
+            x = torch.randn((b, *self.shape), generator=g, device=self.device, dtype=self.dtype)
+            y = torch.randint(0, self.num_classes, (b,), generator=g, device=self.device)
+            yield x.contiguous(memory_format=torch.channels_last), y
+
+    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+        yield from self._batches(_epoch_generator(self.device, seed, epoch),
+                                 self.steps_per_epoch, self.batch_size)
+
+    def test(self, batch_size: int = 500) -> Iterator[Batch]:
+        yield from self._batches(_epoch_generator(self.device, 0, -1),
+                                 max(1, self.test_size // batch_size), batch_size)
+
+
+def make_data(dataset: str, device, *, batch_size: int, resolution: int, num_classes: int,
+              data_dir=None, subset=None, test_subset=None, dtype=torch.float32,
+              workers: int = 4, arrays=None):
+    """The data source of a dataset name (cifar10, imagenet or synthetic)."""
+    sub = {"subset": subset, "test_subset": test_subset}
+    if dataset == "cifar10":
+        return CifarData(device, batch_size=batch_size, data_dir=data_dir, dtype=dtype,
+                         arrays=arrays, **sub)
+    if dataset == "imagenet":
+        return ImageFolderData(device, batch_size=batch_size, resolution=resolution,
+                               data_dir=data_dir, workers=workers, **sub)
+    if dataset == "synthetic":
+        return SyntheticData(device, batch_size=batch_size, resolution=resolution,
+                             num_classes=num_classes, dtype=dtype, **sub)
+    raise DsdError(f"unknown dataset {dataset!r}; allowed: cifar10, imagenet, synthetic")

@@ -1,0 +1,200 @@
+"""Train one model: build, resume from its checkpoint, run epochs, evaluate, classify the outcome.
+
+On CUDA the whole step (forward, backward, SGD update with a tensor lr) is captured once as a CUDA
+graph after a few eager warm-up steps and replayed (bf16 autocast, channels_last); where capture
+fails the model trains eagerly and `exec_path` says so. On CPU: fp32, eager. After every epoch a
+checkpoint is written atomically, so a killed run loses at most the epoch in progress.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..model import build
+from ..spec import ModelSpec
+from .optim import TensorSGD, lr_at, param_groups
+from .recipes import Recipe
+
+WARMUP_STEPS = 3        # eager steps before capture (cuDNN autotuning, lazy allocations)
+CHECK_EVERY = 20        # steps between stop checks inside an epoch
+
+
+@dataclass
+class Job:
+    """One (model, dataset, recipe) to train; everything a worker process needs, picklable."""
+
+    result_id: int
+    sweep: str
+    index: int
+    spec_json: str
+    flops: int
+    seed: int
+    dataset: str
+    recipe: dict
+    ckpt: str
+    eager: bool = False
+    meta: dict = field(default_factory=dict)
+
+
+def is_collapsed(history: list[dict], loss0: float, num_classes: int) -> bool:
+    """Final top-1 error within a point of chance, or final train loss not below its start."""
+    last = history[-1]
+    chance = 100.0 * (1.0 - 1.0 / num_classes)
+    return last["top1"] >= chance - 1.0 or last["train_loss"] >= 0.99 * loss0
+
+
+class Stepper:
+    """One training step, eager or replayed from a CUDA graph; accumulates the loss on device."""
+
+    def __init__(self, model, opt: TensorSGD, *, bf16: bool, graph: bool, device):
+        self.model, self.opt, self.bf16, self.device = model, opt, bf16, device
+        self.loss_acc = torch.zeros((), device=device)
+        self.use_graph, self.graph, self.calls = graph, None, 0
+        self.exec_path = "graph" if graph else "eager"
+
+    def _forward_backward(self, x, y) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
+                            cache_enabled=False):
+            loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        self.loss_acc.add_(loss.detach().float())
+
+    def __call__(self, x, y) -> None:
+        self.calls += 1
+        if self.graph is not None:
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+            self.graph.replay()
+            return
+        if not self.use_graph or self.calls <= WARMUP_STEPS:
+            self.opt.zero_grad()
+            if self.use_graph:  # warm up on a side stream, as torch.cuda.graphs requires
+                side = torch.cuda.Stream(self.device)
+                side.wait_stream(torch.cuda.current_stream(self.device))
+                with torch.cuda.stream(side):
+                    self._forward_backward(x, y)
+                torch.cuda.current_stream(self.device).wait_stream(side)
+            else:
+                self._forward_backward(x, y)
+            return
+        self._capture(x, y)
+
+    def _capture(self, x, y) -> None:
+        self.static_x = torch.empty_like(x).copy_(x)
+        self.static_y = y.clone()
+        self.opt.zero_grad()
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):
+                self._forward_backward(self.static_x, self.static_y)
+        except Exception:  # capture impossible (unsupported op): train eagerly, say so
+            torch.cuda.synchronize(self.device)
+            self.use_graph, self.exec_path = False, "eager"
+            self.opt.zero_grad()
+            self._forward_backward(x, y)
+            return
+        self.graph = graph
+        graph.replay()  # capture does not run the step: run it now
+
+
+@torch.no_grad()
+def evaluate(model, data, *, bf16: bool, device) -> tuple[float, float]:
+    """Top-1 and top-5 test error (%) with BN running statistics."""
+    model.eval()
+    wrong1 = torch.zeros((), device=device, dtype=torch.long)
+    wrong5 = torch.zeros_like(wrong1)
+    n = 0
+    for x, y in data.test():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            top5 = model(x).float().topk(5, dim=1).indices
+        wrong1 += (top5[:, 0] != y).sum()
+        wrong5 += (top5 != y[:, None]).all(dim=1).sum()
+        n += len(y)
+    model.train()
+    return 100.0 * wrong1.item() / n, 100.0 * wrong5.item() / n
+
+
+def save_checkpoint(path: str, model, opt: TensorSGD, state: dict) -> None:
+    """Write atomically (temp file + os.replace): a kill never leaves half a checkpoint."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), **state}, tmp)
+    os.replace(tmp, path)
+
+
+def device_name(device: torch.device, bf16: bool) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return f"{name} {'bf16' if bf16 else 'fp32'}"
+
+
+def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
+                should_stop: Callable[[], bool] = lambda: False,
+                deadline: float | None = None) -> dict:
+    """Train `job` on `data`; emits 'epoch' and 'images' records; returns the final record.
+
+    Final status: done, diverged (NaN/inf loss), collapsed (see `is_collapsed`) or stopped
+    (asked to stop, or the next epoch would pass `deadline`; the last checkpoint stays).
+    """
+    recipe = Recipe(**job.recipe)
+    cuda = device.type == "cuda"
+    bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and cuda)
+    torch.manual_seed(job.seed)
+    model = build(ModelSpec.from_json(job.spec_json), zero_init_last_bn=recipe.zero_init_last_bn)
+    model = model.to(device, memory_format=torch.channels_last if cuda else torch.preserve_format)
+    opt = TensorSGD(param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+                    nesterov=recipe.nesterov, device=device)
+    state = {"history": [], "seconds": 0.0, "loss0": None}
+    if os.path.exists(job.ckpt):
+        saved = torch.load(job.ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        state = {k: saved[k] for k in state}
+    for rec in state["history"]:
+        emit("epoch", rec)  # idempotent in the store: a kill between checkpoint and record is fine
+    step = Stepper(model, opt, bf16=bf16, graph=cuda and not job.eager, device=device)
+    spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
+    final = {"device": device_name(device, bf16), "exec_path": step.exec_path}
+    for epoch in range(len(state["history"]), recipe.epochs):
+        last = state["history"][-1]["seconds"] if state["history"] else None
+        if should_stop() or (deadline and last and time.time() + last > deadline):
+            return {**final, "status": "stopped"}
+        t0 = shown = time.time()
+        step.loss_acc.zero_()
+        seen = 0  # images already reported to the progress bar this epoch
+        for i, (x, y) in enumerate(data.train_epoch(job.seed, epoch)):
+            opt.lr.fill_(lr_at(recipe, epoch * spe + i, total, spe))
+            step(x, y)
+            if state["loss0"] is None:
+                state["loss0"] = step.loss_acc.item()
+            if i % CHECK_EVERY == CHECK_EVERY - 1:
+                if should_stop() or (deadline and time.time() > deadline):
+                    return {**final, "status": "stopped"}
+                if time.time() - shown > 1.0:
+                    emit("images", {"n": (i + 1) * data.batch_size - seen})
+                    seen, shown = (i + 1) * data.batch_size, time.time()
+        loss = step.loss_acc.item() / spe
+        emit("images", {"n": spe * data.batch_size - seen})
+        if not math.isfinite(loss):
+            return {**final, "status": "diverged", "train_loss": loss, "epoch": epoch + 1,
+                    "exec_path": step.exec_path,
+                    "error": f"train loss {loss} at epoch {epoch + 1}"}
+        top1, top5 = evaluate(model, data, bf16=bf16, device=device)
+        rec = {"epoch": epoch + 1, "train_loss": loss, "top1": top1, "top5": top5,
+               "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": time.time() - t0}
+        state["history"].append(rec)
+        state["seconds"] += rec["seconds"]
+        save_checkpoint(job.ckpt, model, opt, state)
+        emit("epoch", rec)
+    last = state["history"][-1]
+    collapsed = is_collapsed(state["history"], state["loss0"], data.num_classes)
+    return {**final, "status": "collapsed" if collapsed else "done", "top1": last["top1"],
+            "top5": last["top5"], "train_loss": last["train_loss"], "seconds": state["seconds"],
+            "exec_path": step.exec_path}

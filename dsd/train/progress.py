@@ -1,0 +1,71 @@
+"""The `dsd train` display: one rich progress bar (models done/total, img/s, ETA) and one line
+per finished model (sweep, index, flops, final top-1 error, seconds, status, execution path)."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+STYLE = {"done": "green", "collapsed": "yellow", "diverged": "yellow", "failed": "red",
+         "pending": "dim"}
+
+
+class TrainProgress:
+    """Counts epochs (the bar), models and images; the coordinator calls it, nothing else does."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self.window: deque[tuple[float, int]] = deque()
+        self.images_total = 0
+        self.models_done = self.models_total = 0
+        self.bar: Progress | None = None
+        self.task = None
+
+    @contextmanager
+    def live(self, models: int, epochs: int):
+        self.models_total = models
+        self.bar = Progress(TextColumn("[bold]train"), BarColumn(),
+                            TextColumn("models {task.fields[done]}/{task.fields[models]}"),
+                            TextColumn("{task.fields[ips]} img/s"), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                            transient=False)
+        self.task = self.bar.add_task("train", total=max(epochs, 1), done=0, models=models,
+                                      ips="-")
+        with self.bar:
+            yield self
+
+    def epoch(self) -> None:
+        self.bar.advance(self.task)
+
+    def images(self, n: int) -> None:
+        now = time.time()
+        self.images_total += n
+        self.window.append((now, n))
+        while self.window and now - self.window[0][0] > 15:
+            self.window.popleft()
+        span = now - self.window[0][0]
+        if span > 1:
+            self.bar.update(self.task, ips=f"{sum(k for _, k in self.window) / span:,.0f}")
+
+    def model_done(self, sweep: str, index: int, flops: int, final: dict) -> None:
+        status = final["status"]
+        if status != "pending":
+            self.models_done += 1
+        self.bar.update(self.task, done=self.models_done)
+        top1 = final.get("top1")
+        err = f"top1 {top1:6.2f}%" if top1 is not None else "top1    -   "
+        secs = final.get("seconds")
+        secs = f"{secs:7.1f}s" if secs is not None else "      -"
+        note = f" ({final['exec_path']})" if final.get("exec_path") and status != "failed" else ""
+        if status == "failed":
+            note = f": {final.get('error', '').splitlines()[0][:100]}"
+        if status == "diverged":
+            note += f": {final.get('error', '')}"
+        self.bar.console.print(f"{sweep} #{index:<4d} {flops / 1e6:8.1f}MF  {err}  {secs}  "
+                               f"[{STYLE.get(status, '')}]{status}[/]{note}", highlight=False)
+
+    def note(self, text: str) -> None:
+        self.bar.console.print(text, highlight=False)

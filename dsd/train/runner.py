@@ -1,0 +1,154 @@
+"""The coordinator of `dsd train`: plans jobs, runs workers, and is the only writer of the store.
+
+Every pending model of the chosen sweeps becomes a job under (dataset, recipe). On GPUs, `per_gpu`
+worker processes share each visible GPU; on CPU one worker runs inline. A model is marked running
+when it is handed out, its epochs are recorded as they arrive, and its checkpoint
+(`<store>.ckpt/<result_id>.pt`) is deleted once its final status is written. A lock file keeps a
+second trainer off the same store, which makes resetting stale `running` rows at start safe.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DsdError
+from ..store import Store
+from .engine import Job
+from .paths import cifar10_dir, imagenet_dir
+from .progress import TrainProgress
+from .recipes import Recipe, get_recipe
+
+DEFAULT_PER_GPU = 4   # measured on one H100 (BENCHMARKS.md): more processes fill the gaps
+
+
+def model_seed(sweep_seed: int, index: int) -> int:
+    """Deterministic training seed of a model from (sweep seed, model index)."""
+    return int(hashlib.sha1(f"{sweep_seed}:{index}".encode()).hexdigest()[:8], 16) % (2**31)
+
+
+@dataclass
+class Plan:
+    """The jobs of one `dsd train` call and the recipe each (sweep, dataset) trains under."""
+
+    jobs: list[Job]
+    recipes: dict[str, tuple[str, Recipe]]   # sweep → (dataset, recipe)
+    done_epochs: dict[int, int] = field(default_factory=dict)   # model_id → epochs in store
+
+
+def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tuple[str, Recipe]]:
+    """(dataset, recipe) per sweep; a dataset must match the sweep's layout or be synthetic."""
+    names = store.sweep_names() if not sweeps else list(sweeps)
+    if not names:
+        raise DsdError(f"no sweeps in {store.path}; create one with `dsd sample`")
+    out = {}
+    for name in names:
+        s = store.sweep(name)
+        ds = dataset or s["dataset"]
+        if ds not in (s["dataset"], "synthetic"):
+            raise DsdError(f"sweep {name!r} was sampled for {s['dataset']}; its models cannot "
+                           f"train on {ds} (use --dataset {s['dataset']} or synthetic)")
+        r = get_recipe(recipe, s["dataset"]).override(**overrides)
+        out[name] = (ds, r)
+    return out
+
+
+def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
+         eager: bool = False) -> Plan:
+    jobs, done = [], {}
+    for name, (ds, r) in recipes.items():
+        for row in store.training_queue([name], dataset=ds, recipe_json=r.to_dict()):
+            jobs.append(Job(result_id=row["result_id"] or -1, sweep=name, index=row["index"],
+                            spec_json=row["spec"], flops=row["flops"],
+                            seed=model_seed(row["sweep_seed"], row["index"]), dataset=ds,
+                            recipe=r.to_dict(), ckpt="", eager=eager,
+                            meta={"model_id": row["model_id"]}))
+            done[row["model_id"]] = row["epochs_done"] or 0
+    return Plan(jobs, recipes, done)
+
+
+def check_data(datasets: set[str], data_dir) -> None:
+    """Fail early, in the coordinator, when a dataset is missing (one clear message)."""
+    if "cifar10" in datasets:
+        cifar10_dir(data_dir)
+    if "imagenet" in datasets:
+        imagenet_dir(data_dir)
+
+
+class TrainLock:
+    """An exclusive flock on `<ckpt_dir>/lock`; released by the OS even on SIGKILL."""
+
+    def __init__(self, ckpt_dir: Path):
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self.f = open(ckpt_dir / "lock", "w")
+        try:
+            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.f.close()
+            raise DsdError(f"another `dsd train` is using this store ({ckpt_dir}/lock is held)")
+
+    def release(self) -> None:
+        self.f.close()
+
+
+def clean_checkpoints(store: Store, ckpt_dir: Path) -> None:
+    """Delete temp files and checkpoints of results that are no longer pending or running."""
+    for tmp in ckpt_dir.glob("*.pt.tmp*"):
+        tmp.unlink(missing_ok=True)
+    files = {int(p.stem): p for p in ckpt_dir.glob("*.pt") if p.stem.isdigit()}
+    statuses = store.result_statuses(files)
+    for rid, p in files.items():
+        if statuses.get(rid) not in ("pending", "running"):
+            p.unlink(missing_ok=True)
+
+
+@dataclass
+class Summary:
+    counts: dict[str, int]
+    stopped: str | None     # None, "interrupted" or "time"
+    pending: int
+    seconds: float
+
+
+def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
+          gpus=None, per_gpu=None, max_time=None, retry_failed=False, eager=False,
+          console=None) -> Summary:
+    """Train every pending model of `sweeps` (all when None); see the module docstring."""
+    import torch
+
+    t_start = time.time()
+    recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
+    check_data({ds for ds, _ in recipes.values()}, data_dir)
+    if gpus and not torch.cuda.is_available():
+        raise DsdError(f"--gpus {','.join(map(str, gpus))} given, but torch sees no CUDA device")
+    if per_gpu is not None and per_gpu < 1:
+        raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
+    ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
+    lock = TrainLock(ckpt_dir)
+    try:
+        store.reset_running()
+        if retry_failed:
+            for name, (ds, r) in recipes.items():
+                store.retry_failed([name], dataset=ds, recipe_json=r.to_dict())
+        clean_checkpoints(store, ckpt_dir)
+        p = plan(store, recipes, ckpt_dir, eager)
+        if torch.cuda.is_available():
+            ids = gpus if gpus else list(range(torch.cuda.device_count()))
+            slots = [f"cuda:{g}" for g in ids for _ in range(per_gpu or DEFAULT_PER_GPU)]
+        else:
+            slots = ["cpu"]
+        deadline = t_start + max_time - min(30.0, 0.1 * max_time) if max_time else None
+        from .coordinator import Coordinator
+
+        coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
+                            data_dir=data_dir, progress=TrainProgress(console))
+        stopped = coord.run()
+    finally:
+        lock.release()
+    pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
+                  for n, (ds, r) in recipes.items())
+    return Summary(coord.counts, stopped, pending, time.time() - t_start)

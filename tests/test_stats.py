@@ -1,0 +1,183 @@
+"""dsd.analysis.stats against hand-computed cases and scipy (NOTES §6)."""
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from dsd.analysis import stats
+from dsd.errors import DsdError
+
+
+# ---- EDF ----------------------------------------------------------------------------------
+def test_edf_hand_values():
+    e = [3.0, 1.0, 2.0, 2.0]
+    # F(e) = (1/n)·Σ 1[e_i < e]: strict inequality
+    assert stats.edf_at(e, [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]).tolist() == \
+        [0.0, 0.0, 0.25, 0.25, 0.75, 0.75, 1.0]
+    x, f = stats.edf(e)  # step points: F just after each distinct error
+    assert x.tolist() == [1.0, 2.0, 3.0]
+    assert f.tolist() == [0.25, 0.75, 1.0]
+
+
+def test_edf_weighted_hand_values():
+    x, f = stats.edf([1.0, 2.0, 3.0], [0.5, 0.25, 0.25])
+    assert f.tolist() == [0.5, 0.75, 1.0]
+    # weights are normalized; zero weights drop out
+    x, f = stats.edf([1.0, 2.0, 3.0, 9.0], [2, 1, 1, 0])
+    assert x.tolist() == [1.0, 2.0, 3.0] and f.tolist() == [0.5, 0.75, 1.0]
+    assert stats.edf_at([1.0, 2.0, 3.0], [2.0, 3.0], [0.5, 0.25, 0.25]).tolist() == [0.5, 0.75]
+
+
+def test_edf_is_monotone_in_unit_interval():
+    rng = np.random.default_rng(0)
+    x, f = stats.edf(rng.normal(size=200))
+    assert np.all(np.diff(x) > 0) and np.all(np.diff(f) > 0)
+    assert f[-1] == pytest.approx(1.0) and f[0] > 0
+
+
+def test_edf_rejects_empty_and_bad_input():
+    with pytest.raises(DsdError):
+        stats.edf([])
+    with pytest.raises(DsdError):
+        stats.edf([1.0, np.nan])
+    with pytest.raises(DsdError):
+        stats.edf([1.0, 2.0], [1.0])
+
+
+# ---- NDS normalization --------------------------------------------------------------------
+def test_nds_weights_hand_case():
+    # range [0, 4], 2 bins: [0, 2) holds 0.5, 1, 1.5 (m=3); [2, 4] holds 3 and 4 (m=2); 5 out
+    w = stats.nds_weights([0.5, 1.0, 1.5, 3.0, 4.0, 5.0], 0.0, 4.0, 2)
+    assert w.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, 1 / 4, 1 / 4, 0.0])
+
+
+def test_nds_weights_sum_to_one_and_flatten_histogram():
+    rng = np.random.default_rng(1)
+    flops = np.exp(rng.normal(np.log(120e6), 0.08, size=500))  # peaked, not uniform
+    lo, hi = np.quantile(flops, [0.05, 0.95])
+    k = 10
+    w = stats.nds_weights(flops, lo, hi, k)
+    assert w.sum() == pytest.approx(1.0)
+    assert np.all(w[(flops < lo) | (flops > hi)] == 0)
+    hist, _ = np.histogram(flops, bins=np.linspace(lo, hi, k + 1), weights=w)
+    assert hist == pytest.approx(np.full(k, 1 / k))
+    raw, _ = np.histogram(flops, bins=np.linspace(lo, hi, k + 1))
+    assert raw.max() > 2 * raw.min()  # the unweighted histogram was far from flat
+
+
+def test_nds_weights_empty_bin_suggests_fewer_bins():
+    v = [0.0, 0.1, 0.2, 0.9, 1.0]
+    with pytest.raises(DsdError, match=r"bins of sweep 'x' are empty.*fewer bins \(--bins 2"):
+        stats.nds_weights(v, 0.0, 1.0, 5, name="sweep 'x'",
+                          suggest=stats.max_bins([v], 0.0, 1.0, 4))
+    assert stats.max_bins([v], 0.0, 1.0, 4) == 2
+
+
+def test_common_range():
+    assert stats.common_range([1, 5, 9], [3, 4, 12]) == (3.0, 9.0)
+    with pytest.raises(DsdError, match="do not overlap"):
+        stats.common_range([1, 2], [3, 4])
+
+
+# ---- KS -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("n1,n2,shift", [(5, 7, 0.0), (40, 60, 0.5), (100, 1000, 0.0),
+                                         (300, 500, 0.2)])
+def test_ks_equals_scipy(n1, n2, shift):
+    rng = np.random.default_rng(n1 + n2)
+    a = rng.normal(size=n1)
+    b = rng.normal(shift, 1, size=n2)
+    ref = sst.ks_2samp(a, b)
+    r = stats.ks(a, b)
+    assert r.D == ref.statistic and r.p == ref.pvalue
+    assert stats.ks_statistic(a, b) == pytest.approx(ref.statistic, abs=1e-12)
+
+
+def test_ks_statistic_with_ties_equals_scipy():
+    a = np.array([1, 1, 2, 3, 3, 3, 5], dtype=float)
+    b = np.array([1, 2, 2, 2, 4, 5], dtype=float)
+    assert stats.ks_statistic(a, b) == pytest.approx(sst.ks_2samp(a, b).statistic)
+
+
+def test_weighted_ks_hand_case_and_uniform_weights():
+    # F_a: 0.9 at 1, 1.0 at 2; F_b: 0.5 at 1, 1.0 at 3 → D = max(|0.9-0.5|, |1-0.5|) = 0.5
+    r = stats.ks([1.0, 2.0], [1.0, 3.0], [0.9, 0.1], [0.5, 0.5])
+    assert r.D == pytest.approx(0.5) and r.method == "kish-asymp"
+    # equal weights: the same D as scipy and scipy's asymptotic p-value
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=400), rng.normal(0.1, 1, size=600)
+    r = stats.ks(a, b, np.ones(400), np.ones(600))
+    ref = sst.ks_2samp(a, b, method="asymp")
+    assert r.D == pytest.approx(ref.statistic) and r.p == pytest.approx(ref.pvalue)
+
+
+def test_effective_n():
+    assert stats.effective_n(np.ones(10)) == pytest.approx(10)
+    assert stats.effective_n([1, 1, 0, 0]) == pytest.approx(2)
+    assert stats.effective_n([3, 1]) == pytest.approx(16 / 10)
+
+
+# ---- bootstrap ----------------------------------------------------------------------------
+def test_edf_band_contains_edf_and_is_seeded():
+    rng = np.random.default_rng(4)
+    e = rng.normal(size=200)
+    x, lo, hi = stats.edf_band(e, resamples=300, seed=1)
+    _, f = stats.edf(e)
+    assert np.all(lo <= f + 1e-12) and np.all(f <= hi + 1e-12)
+    assert np.all(hi - lo < 0.2) and np.mean(hi - lo) > 0.02
+    x2, lo2, hi2 = stats.edf_band(e, resamples=300, seed=1)
+    assert np.array_equal(lo, lo2) and np.array_equal(hi, hi2)
+
+
+def test_best_range_planted():
+    # error is lowest at value 3 (|v - 3| + small noise): best range must sit at 3
+    rng = np.random.default_rng(5)
+    v = rng.uniform(0, 10, size=400)
+    e = 5 + np.abs(v - 3) + rng.normal(0, 0.05, size=400)
+    r = stats.best_range(v, e, resamples=2000, seed=0)
+    assert r.k == 100 and r.n == 400
+    assert r.lo <= 3 <= r.hi
+    assert abs(r.median - 3) < 0.15 and r.hi - r.lo < 0.6
+    assert stats.best_range(v, e, resamples=2000, seed=0) == r  # seeded
+
+
+def test_best_range_discrete_hand_case():
+    # every value-2 model beats every other: the best of any draw containing one is 2
+    v = np.array([1] * 40 + [2] * 40 + [4] * 40, dtype=float)
+    e = np.array([10.0] * 40 + [5.0] * 40 + [9.0] * 40)
+    r = stats.best_range(v, e, resamples=1000, seed=0)
+    # P(no value-2 model among k = 30 draws) = (2/3)^30 ≈ 5e-6
+    assert (r.median, r.lo, r.hi) == (2.0, 2.0, 2.0)
+
+
+def test_best_range_generator_and_errors():
+    g = np.random.default_rng(0)
+    r = stats.best_range([1, 2, 3, 4], [4, 3, 2, 1], resamples=100, seed=g)
+    assert 1 <= r.lo <= r.median <= r.hi <= 4 and r.k == 1
+    with pytest.raises(DsdError):
+        stats.best_range([], [])
+
+
+# ---- random search efficiency -------------------------------------------------------------
+def test_search_efficiency_hand_case():
+    # errors 1, 2, 3 equally likely, m = 2: P(min=1) = 1-(2/3)² = 5/9, P(2) = 3/9, P(3) = 1/9
+    ms, mean, std = stats.search_efficiency([3.0, 1.0, 2.0], ms=[1, 2])
+    assert mean.tolist() == pytest.approx([2.0, 14 / 9])
+    assert std[0] == pytest.approx(np.sqrt(2 / 3))
+    assert std[1] == pytest.approx(np.sqrt(26 / 9 - (14 / 9) ** 2))
+
+
+def test_search_efficiency_weighted_and_default_ms():
+    # weights (1/2, 1/2, 0): the error-3 model is never drawn
+    ms, mean, _ = stats.search_efficiency([1.0, 2.0, 3.0], [0.5, 0.5, 0.0], ms=[1, 2])
+    assert mean.tolist() == pytest.approx([1.5, 1.25])
+    ms, mean, std = stats.search_efficiency(np.arange(100.0))
+    assert ms.tolist() == [1, 2, 4, 8, 16, 32, 64]
+    assert np.all(np.diff(mean) < 0)
+
+
+def test_search_efficiency_matches_simulation():
+    rng = np.random.default_rng(7)
+    e = rng.gamma(2.0, size=50)
+    _, mean, std = stats.search_efficiency(e, ms=[4])
+    sims = rng.choice(e, size=(100_000, 4)).min(axis=1)
+    assert mean[0] == pytest.approx(sims.mean(), abs=0.01)
+    assert std[0] == pytest.approx(sims.std(), abs=0.01)

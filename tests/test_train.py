@@ -1,0 +1,208 @@
+"""Training on CPU: recipes, augmentation, the SGD update, and whole runs on real data.
+
+Runs use tiny CIFAR-layout models on a 1,000-image subset of CIFAR-10 (from DSD_DATA) and on a
+generated ImageFolder of real JPEG files; faults are injected by patching the engine in-process.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dsd import Store, complexity, make_spec
+from dsd.errors import DsdError
+from dsd.train import RECIPES, get_recipe, parse_duration, train
+from dsd.train.data import augment_cifar
+from dsd.train.optim import TensorSGD, lr_at, param_groups
+
+QUICK = {"epochs": 2, "batch_size": 50, "subset": 1000, "test_subset": 1000}
+
+
+def tiny_spec(i: int, dataset: str = "cifar10"):
+    return make_spec([1, 1, 1, 1], [8, 16, 24, 32], [1] * 4, [8] * 4, dataset=dataset,
+                     stem_w=8 + 8 * (i % 2))
+
+
+def add_sweep(store: Store, name: str = "tiny", n: int = 2, dataset: str = "cifar10",
+              seed: int = 0) -> None:
+    """A sweep of n tiny models written straight to the store (no sampler needed)."""
+    models = []
+    for i in range(n):
+        spec = tiny_spec(i, dataset)
+        c = complexity(spec)
+        models.append(SimpleNamespace(index=i, spec=spec, params={}, flops=c["flops"],
+                                      params_count=c["params"], acts=c["acts"]))
+    store.add_sweep(name, space="test", space_def={}, dataset=dataset, window={}, seed=seed,
+                    draws=n, models=models)
+
+
+# ---- recipes -----------------------------------------------------------------------------
+def test_recipes_are_keyed_by_every_field():
+    nds = get_recipe(None, "cifar10")
+    assert nds.name == "nds" and nds.nesterov and nds.lr == 0.1 and nds.wd == 5e-4
+    assert get_recipe(None, "imagenet").name == "dds"
+    assert nds.override(epochs=None).hash == nds.hash
+    hashes = {nds.hash, nds.override(epochs=5).hash, nds.override(subset=100).hash,
+              RECIPES["nds-plain"].hash, nds.override(precision="fp32").hash}
+    assert len(hashes) == 5
+    with pytest.raises(DsdError, match="unknown recipe"):
+        get_recipe("sgd", "cifar10")
+    with pytest.raises(DsdError, match="epochs"):
+        nds.override(epochs=0)
+
+
+def test_parse_duration():
+    assert parse_duration("90s") == 90 and parse_duration("9m") == 540
+    assert parse_duration("1h30m") == 5400 and parse_duration("12") == 12
+    assert parse_duration(None) is None
+    with pytest.raises(DsdError, match="duration"):
+        parse_duration("soon")
+
+
+def test_lr_schedule_warmup_then_cosine():
+    r = RECIPES["nds"].override(epochs=2)
+    assert lr_at(r, 0, 200, 100) == pytest.approx(0.1 * r.lr)
+    assert lr_at(r, 100, 200, 100) == pytest.approx(0.5 * r.lr)     # warm-up over, cos mid
+    assert lr_at(r, 199, 200, 100) < 1e-4
+    plain = RECIPES["nds-plain"]
+    assert lr_at(plain, 0, 200, 100) == plain.lr
+
+
+# ---- augmentation and optimizer ------------------------------------------------------------
+def test_augment_is_a_padded_crop_or_its_mirror():
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    out = augment_cifar(x, g, torch.zeros(3), torch.ones(3) / 255, torch.float32)
+    assert out.shape == (64, 3, 32, 32)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4)).float()
+    for i in range(64):
+        crops = [padded[i, :, a:a + 32, b:b + 32] for a in range(9) for b in range(9)]
+        assert any(torch.allclose(out[i], c, atol=1e-3) or
+                   torch.allclose(out[i], c.flip(-1), atol=1e-3) for c in crops)
+
+
+def test_tensor_sgd_matches_torch_sgd():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=True), torch.nn.BatchNorm2d(4),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    ref = __import__("copy").deepcopy(model)
+    recipe = RECIPES["nds"]
+    ours = TensorSGD(param_groups(model, recipe), lr=0.1, momentum=0.9, nesterov=True,
+                     device="cpu")
+    theirs = torch.optim.SGD([{"params": p, "weight_decay": wd}
+                              for p, wd in param_groups(ref, recipe)],
+                             lr=0.1, momentum=0.9, nesterov=True)
+    assert [len(p) for p, _ in param_groups(model, recipe)] == [2, 4]  # conv w, fc w | rest
+    for step in range(4):
+        x, y = torch.randn(5, 3, 8, 8), torch.randint(0, 3, (5,))
+        ours.lr.fill_(0.1 / (step + 1))
+        for group in theirs.param_groups:
+            group["lr"] = 0.1 / (step + 1)
+        for m, opt in ((model, ours), (ref, theirs)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+    for a, b in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+# ---- whole runs ----------------------------------------------------------------------------
+def test_train_cifar_subset(tmp_path, data_root):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    summary = train(store, overrides=QUICK, data_dir=data_root)
+    assert summary.counts == {"done": 2} and summary.pending == 0
+    df = store.results(status=None)
+    assert list(df["status"]) == ["done", "done"]
+    assert (df["top1"] < 90).all() and (df["top5"] < df["top1"]).all()
+    assert set(df["exec_path"]) == {"eager"} and df["train_seed"].nunique() == 2
+    assert (df["recipe"] == "nds").all() and '"subset": 1000' in df["recipe_json"][0]
+    curves = store.epochs()
+    assert len(curves) == 4 and set(curves["epoch"]) == {1, 2}
+    assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))
+    again = train(store, overrides=QUICK, data_dir=data_root)     # nothing left: no retraining
+    assert again.counts == {} and len(store.results(status=None)) == 2
+
+
+def _jpeg_tree(root: Path, classes=3, train=16, val=6) -> None:
+    """Real JPEG files whose class is their dominant colour (learnable in a few steps)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            (root / split / f"class{c}").mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 90, (48, 48, 3), dtype=np.uint8)
+                img[..., c] += 160
+                Image.fromarray(img).save(root / split / f"class{c}" / f"{i}.JPEG", quality=90)
+
+
+def test_train_imagefolder(tmp_path):
+    _jpeg_tree(tmp_path / "data")
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2, dataset="imagenet")
+    summary = train(store, overrides={"epochs": 2, "batch_size": 8}, data_dir=tmp_path / "data")
+    df = store.results(status=None)
+    assert summary.counts == {"done": 2}, df["error"].tolist()
+    assert (df["recipe"] == "dds").all() and (df["dataset"] == "imagenet").all()
+    assert (df["top1"] < 100 * 2 / 3).all()   # below chance with 3 classes
+
+
+def test_nan_gives_diverged(tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr("dsd.train.engine.lr_at", lambda *a: math.nan)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    summary = train(store, overrides={**QUICK, "epochs": 1, "subset": 200, "test_subset": 100},
+                    data_dir=data_root)
+    row = store.results(status=None).iloc[0]
+    assert summary.counts == {"diverged": 1}
+    assert row["status"] == "diverged" and "epoch 1" in row["error"]
+
+
+def test_exception_fails_one_model_and_next_trains(tmp_path, data_root, monkeypatch):
+    from dsd.model import build as real_build
+
+    def build(spec, **kw):
+        if spec.stem_w == 8:
+            raise RuntimeError("CUDA out of memory (injected)")
+        return real_build(spec, **kw)
+
+    monkeypatch.setattr("dsd.train.engine.build", build)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    summary = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root)
+    df = store.results(status=None)
+    assert summary.counts == {"failed": 1, "done": 1}
+    assert list(df["status"]) == ["failed", "done"]
+    assert "out of memory (injected)" in df["error"][0]
+    monkeypatch.undo()
+    retry = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root)
+    assert retry.counts == {}                     # failed models wait for --retry-failed
+    retry = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root,
+                  retry_failed=True)
+    assert retry.counts == {"done": 1}
+    assert list(store.results(status=None)["status"]) == ["done", "done"]
+
+
+def test_dataset_must_match_the_sweep(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    with pytest.raises(DsdError, match="sampled for cifar10"):
+        train(store, dataset="imagenet")
+    with pytest.raises(DsdError, match="CIFAR-10 not found"):
+        train(store, data_dir=tmp_path / "nowhere")
+
+
+def test_synthetic_results_are_labelled(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    summary = train(store, dataset="synthetic", overrides={**QUICK, "epochs": 1, "subset": 200,
+                                                           "test_subset": 100})
+    assert sum(summary.counts.values()) == 1
+    assert store.results(status=None).empty            # excluded by default
+    assert store.results(status=None, synthetic=True)["synthetic"].all()
