@@ -110,37 +110,38 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
     seen: set[str] = set()
     rejected = {"stages": 0, "window": 0, "duplicate": 0}
     draws = 0
-    batch: list = []
     while len(kept) < n:
-        if draws >= max_draws or (draws >= EARLY_STOP_DRAWS and not kept):
-            early = " (none in the first 50,000; stopped early)" if not kept else ""
-            raise DsdError(
-                f"found {len(kept)} of {n} models in the window [{window}] of space "
-                f"{space.name!r} ({dataset}) after {draws} draws (acceptance "
-                f"{100 * len(kept) / max(draws, 1):.3g}%){early}; widen the window or raise "
-                f"--max-draws")
-        if not batch:  # fixed-size batches keep the stream independent of n and max_draws
-            batch = space.draw_batch(rng, BATCH, dataset)[::-1]
-        cand = batch.pop()
-        draws += 1
-        if cand is None:
-            rejected["stages"] += 1
-            continue
-        spec, raw = cand
-        # Cheap exact flops first: most candidates fall outside the window.
-        if not f_lo <= flops(spec) <= f_hi:
-            rejected["window"] += 1
-            continue
-        cx = complexity(spec)
-        if not window.contains(cx):
-            rejected["window"] += 1
-            continue
-        sid = spec.id
-        if sid in seen:
-            rejected["duplicate"] += 1
-            continue
-        seen.add(sid)
-        kept.append(SampledModel(len(kept), spec, raw, cx["flops"], cx["params"], cx["acts"]))
+        # Fixed-size batches keep the random stream independent of n and max_draws.
+        for cand in space.draw_batch(rng, BATCH, dataset):
+            if draws >= max_draws or (draws >= EARLY_STOP_DRAWS and not kept):
+                early = " (none in the first 50,000; stopped early)" if not kept else ""
+                raise DsdError(
+                    f"found {len(kept)} of {n} models in the window [{window}] of space "
+                    f"{space.name!r} ({dataset}) after {draws} draws (acceptance "
+                    f"{100 * len(kept) / max(draws, 1):.3g}%){early}; widen the window or "
+                    f"raise --max-draws")
+            draws += 1
+            if cand is None:
+                rejected["stages"] += 1
+                continue
+            spec, raw = cand
+            # Cheap exact flops first: most candidates fall outside the window.
+            if not f_lo <= flops(spec) <= f_hi:
+                rejected["window"] += 1
+                continue
+            cx = complexity(spec)
+            if not window.contains(cx):
+                rejected["window"] += 1
+                continue
+            sid = spec.id
+            if sid in seen:
+                rejected["duplicate"] += 1
+                continue
+            seen.add(sid)
+            kept.append(SampledModel(len(kept), spec, raw, cx["flops"], cx["params"],
+                                     cx["acts"]))
+            if len(kept) == n:
+                break
     return Sampled(space.name, dataset, window, seed, kept, draws, rejected)
 
 

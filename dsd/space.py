@@ -119,8 +119,11 @@ class Window:
         return True
 
     def __str__(self) -> str:
-        parts = [f"{k} {format_count(r[0], _WINDOW_UNITS[k])}–{format_count(r[1], _WINDOW_UNITS[k])}"
-                 for k in _WINDOW_KEYS if (r := getattr(self, k)) is not None]
+        parts = []
+        for k in _WINDOW_KEYS:
+            if (r := getattr(self, k)) is not None:
+                u = _WINDOW_UNITS[k]
+                parts.append(f"{k} {format_count(r[0], u)}–{format_count(r[1], u)}")
         return ", ".join(parts) or "unbounded"
 
 
@@ -248,7 +251,7 @@ class SpaceDef:
                 return w
         known = ", ".join(ds for ds, _ in self.windows) or "none"
         raise DsdError(f"space {self.name!r} has no default window for {dataset!r} (it has: "
-                       f"{known}); pass a window explicitly, e.g. --window 400MF")
+                       f"{known}); pass a window explicitly, e.g. --flops 400MF")
 
     def size(self) -> int:
         """Distinct configurations before the window and compatibility (Python int, exact for
@@ -466,7 +469,8 @@ def _mark(origin: dict, prefix: tuple, value, file: str) -> None:
 
 
 def _merge(base: dict, child: dict) -> dict:
-    """Deep merge, child wins; a sampler mapping replaces whole; shared/non_decreasing union."""
+    """Deep merge, child wins. A child mapping with a `sampler` key replaces the parent's
+    parameter whole (one without merges key by key); shared and non_decreasing are unioned."""
     out = dict(base)
     for k, v in child.items():
         if k in _UNION_KEYS:

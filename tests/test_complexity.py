@@ -1,5 +1,6 @@
 """Analytic complexity: exact zoo integers, params equal to the built module, fvcore agreement."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +9,7 @@ from dsd.sample import sample
 from dsd.space import list_spaces
 from dsd.zoo import ZOO
 
-from .conftest import ZOO_JSON
+ZOO_JSON = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regnet_zoo.json"
 
 torch = pytest.importorskip("torch")
 

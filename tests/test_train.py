@@ -175,15 +175,15 @@ def test_exception_fails_one_model_and_next_trains(tmp_path, data_root, monkeypa
     monkeypatch.setattr("dsd.train.engine.build", build)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=2)
-    summary = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root)
+    summary = train(store, overrides=QUICK, data_dir=data_root)
     df = store.results(status=None)
     assert summary.counts == {"failed": 1, "done": 1}
     assert list(df["status"]) == ["failed", "done"]
     assert "out of memory (injected)" in df["error"][0]
     monkeypatch.undo()
-    retry = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root)
+    retry = train(store, overrides=QUICK, data_dir=data_root)
     assert retry.counts == {}                     # failed models wait for --retry-failed
-    retry = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root,
+    retry = train(store, overrides=QUICK, data_dir=data_root,
                   retry_failed=True)
     assert retry.counts == {"done": 1}
     assert list(store.results(status=None)["status"]) == ["done", "done"]

@@ -115,7 +115,8 @@ def _best_for_wm(log_obs: np.ndarray, w0s: np.ndarray, wm: float, wa_max: float)
 
 def fit_widths(widths, *, w0_max: float = 1024, wa_max: float = 1024,
                wm_range: tuple[float, float] = (1.5, 3.0), coarse_step: float = 0.02,
-               fine_step: float = 0.001, refine: int = 3) -> Fit:
+               fine_step: float = 0.001, refine: int = 3,
+               w0_ratio: float | None = 1.1) -> Fit:
     """Fit (w0, wa, wm) of the RegNet rule to observed per-block widths; see the module doc.
 
     Returns the best Fit, with e_fit recomputed through `generate_widths` itself.
@@ -133,7 +134,10 @@ def fit_widths(widths, *, w0_max: float = 1024, wa_max: float = 1024,
     def search(wms, w0_grid):
         return [(*_best_for_wm(log_obs, w0_grid, float(wm), wa_max), float(wm)) for wm in wms]
 
-    coarse = search(np.round(np.arange(wm_lo, wm_hi + 1e-9, coarse_step), 6), w0s)
+    # coarse stage: w0 on a geometric subset of the multiples of 8 (ratio ~w0_ratio)
+    w0_coarse = w0s if not w0_ratio else np.unique(
+        np.clip(np.round(Q * w0_ratio ** np.arange(200) / Q) * Q, Q, w0s[-1]))
+    coarse = search(np.round(np.arange(wm_lo, wm_hi + 1e-9, coarse_step), 6), w0_coarse)
     coarse.sort(key=lambda c: c[0])
     best = coarse[0]
     fine: set[float] = set()
