@@ -9,8 +9,9 @@ the key path, the bad value and what is allowed.
 
 Differences from pycls (`sweep/random.py`, `sweep/samplers.py`): samplers take an explicit
 `numpy.random.Generator`; quantization is onto the grid low + k·step (pycls: multiples of q; the
-same grid for every shipped space); non-decreasing parameters are drawn per stage and sorted
-instead of rejected (the same distribution except that ties are slightly under-weighted).
+same grid for every shipped space); non-decreasing parameters are drawn directly from the
+per-stage distribution conditioned on order (the distribution of rejection sampling, without
+rejections).
 """
 from __future__ import annotations
 
@@ -175,14 +176,54 @@ def constant(rng: np.random.Generator, value, size: int) -> np.ndarray:
     return np.full(size, value)
 
 
-#: name → (draw function, its argument names, number of distinct values from the arguments).
+def _grid_pmf(low, high, step, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    n = _grid_count(low, high, step)
+    values = _grid(low, high, step, np.arange(n))
+    if not log:
+        return values, np.full(n, 1.0 / n)
+    edges = np.log(np.append(low + np.arange(n) * step, high + step).astype(float))
+    return values, np.diff(edges) / (edges[-1] - edges[0])
+
+
+#: name → (draw function, its argument names, number of distinct values, (values, probs)).
 #: A draw function takes (rng, *args, size) and returns `size` values as a NumPy array.
-SAMPLERS: dict[str, tuple[Callable, tuple[str, ...], Callable[..., int]]] = {
-    "log_uniform": (log_uniform, ("low", "high", "step"), _grid_count),
-    "uniform": (uniform, ("low", "high", "step"), _grid_count),
-    "choice": (choice, ("values",), lambda values: len(values)),
-    "constant": (constant, ("value",), lambda value: 1),
+SAMPLERS: dict[str, tuple[Callable, tuple[str, ...], Callable[..., int], Callable]] = {
+    "log_uniform": (log_uniform, ("low", "high", "step"), _grid_count,
+                    lambda low, high, step: _grid_pmf(low, high, step, log=True)),
+    "uniform": (uniform, ("low", "high", "step"), _grid_count,
+                lambda low, high, step: _grid_pmf(low, high, step, log=False)),
+    "choice": (choice, ("values",), lambda values: len(values),
+               lambda values: (np.asarray(values), np.full(len(values), 1 / len(values)))),
+    "constant": (constant, ("value",), lambda value: 1,
+                 lambda value: (np.asarray([value]), np.ones(1))),
 }
+
+
+def non_decreasing(rng: np.random.Generator, values: np.ndarray, probs: np.ndarray,
+                   stages: int, size: int) -> np.ndarray:
+    """`size` rows t_1 <= … <= t_S, each with probability ∝ Π p(t_i): i.i.d. draws conditioned
+    on being sorted, i.e. exactly rejection sampling, without the rejections.
+
+    Sorting i.i.d. draws instead would weight each sorted tuple by its number of orderings and
+    so under-weight ties; for AnyNetXE's depths (log-uniform on 1..16) that moves P(d1 = … = d4)
+    from 5.3% to 0.4% (total variation 0.23). Here stage i is drawn from p(u)·G_{i+1}(u) for
+    u >= t_{i-1}, where G_i(v) = Σ_{u >= v} p(u)·G_{i+1}(u) and G_{S+1} = 1.
+    """
+    n = len(probs)
+    weights, g = [], np.ones(n)
+    for _ in range(stages):  # last stage first
+        w = probs * g
+        weights.append(w)
+        g = np.cumsum(w[::-1])[::-1]
+    idx = np.zeros(size, dtype=np.int64)
+    out = np.empty((size, stages), dtype=np.int64)
+    for i, w in enumerate(reversed(weights)):
+        c = np.cumsum(w)
+        below = np.where(idx > 0, c[idx - 1], 0.0)  # mass of values under the previous one
+        r = below + rng.random(size) * (c[-1] - below)
+        idx = np.clip(np.searchsorted(c, r, side="right"), idx, n - 1)
+        out[:, i] = idx
+    return values[out]
 
 
 @dataclass(frozen=True)
@@ -201,6 +242,10 @@ class ParamDef:
     def count(self) -> int:
         """Exact number of distinct values."""
         return SAMPLERS[self.sampler][2](*self.args)
+
+    def pmf(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every value (ascending for ranges) and its probability."""
+        return SAMPLERS[self.sampler][3](*self.args)
 
     def to_dict(self):
         if self.sampler == "constant":
@@ -284,19 +329,21 @@ class SpaceDef:
         """`size` candidates, as `draw`. Raw values are drawn vectorized, parameter by
         parameter (the generator is consumed per batch, so a batch of 2 is not two draws).
 
-        AnyNet raw params: d1..dS, w1..wS, b1..bS, g1..gS (shared values repeated, non-decreasing
-        ones sorted: the same distribution as rejecting unsorted draws, except that ties are
-        slightly under-weighted). RegNet raw params: d, w0, wa, wm, b, g."""
+        AnyNet raw params: d1..dS, w1..wS, b1..bS, g1..gS (shared values repeated;
+        non-decreasing ones drawn from the per-stage distribution conditioned on order, see
+        `non_decreasing`). RegNet raw params: d, w0, wa, wm, b, g."""
         if self.kind == "regnet":
             return self._draw_regnet(rng, size, dataset)
         S, per = self.stages, {}
         for p in self.params:
             if p.name in self.shared:
                 v = np.repeat(p.draw(rng, size)[:, None], S, axis=1)
+            elif p.name in self.non_decreasing:
+                values, probs = p.pmf()
+                order = np.argsort(values, kind="stable")  # choice lists may be unsorted
+                v = non_decreasing(rng, values[order], probs[order], S, size)
             else:
                 v = p.draw(rng, size * S).reshape(size, S)
-                if p.name in self.non_decreasing:
-                    v = np.sort(v, axis=1)
             per[p.name] = v.tolist()
         ds, ws, bs, gs = per["d"], per["w"], per["b"], per["g"]
         out: list[tuple[ModelSpec, dict] | None] = []

@@ -62,30 +62,36 @@ def fvcore_flops(model, spec) -> int:
     return int(ops["conv"] + ops["linear"]) + bias
 
 
-def random_specs(dataset: str, per_space: int):
+def random_specs(dataset: str, per_space: int, window=None):
     for space in list_spaces():
-        for m in sample(space, per_space, dataset=dataset, seed=7).models:
+        for m in sample(space, per_space, dataset=dataset, seed=7, window=window).models:
             yield space.name, m.spec
 
 
 @pytest.mark.parametrize("dataset", ["imagenet", "cifar10"])
-def test_params_and_fvcore_flops_match_built_module(dataset):
+def test_params_match_built_module(dataset):
+    """Every space, default window: analytic params == sum(p.numel()) of the module."""
     checked = 0
-    for name, spec in random_specs(dataset, per_space=2):
+    for name, spec in random_specs(dataset, per_space=4):
         model = build(spec)
-        cx = complexity(spec)
-        assert cx["params"] == sum(p.numel() for p in model.parameters()), (name, spec)
-        assert cx["flops"] == fvcore_flops(model, spec), (name, spec)
+        assert complexity(spec)["params"] == sum(p.numel() for p in model.parameters()), name
         checked += 1
-    assert checked >= 16
+    assert checked == 32
+
+
+# fvcore traces the model (seconds per deep model on 2 cores): small windows by default,
+# the spaces' own windows in the slow run.
+@pytest.mark.parametrize("dataset, window", [("imagenet", "100MF"), ("cifar10", "30MF")])
+def test_flops_agree_with_fvcore(dataset, window):
+    for name, spec in random_specs(dataset, per_space=1, window=window):
+        assert complexity(spec)["flops"] == fvcore_flops(build(spec), spec), (name, spec)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["imagenet", "cifar10"])
-def test_params_match_on_many_samples(dataset):
-    for _name, spec in random_specs(dataset, per_space=20):
-        model = build(spec)
-        assert complexity(spec)["params"] == sum(p.numel() for p in model.parameters())
+def test_flops_agree_with_fvcore_default_windows(dataset):
+    for name, spec in random_specs(dataset, per_space=3):
+        assert complexity(spec)["flops"] == fvcore_flops(build(spec), spec), (name, spec)
 
 
 def test_acts_match_conv_and_linear_outputs():

@@ -1,6 +1,7 @@
 """YAML design spaces: shipped files, samplers, sizes, counts and every validation error."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -11,7 +12,7 @@ import pytest
 
 from dsd.errors import DsdError
 from dsd.space import (SAMPLERS, SpaceDef, Window, choice, constant, format_count, list_spaces,
-                       load_space, log_uniform, parse_count, uniform)
+                       load_space, log_uniform, non_decreasing, parse_count, uniform)
 
 SHIPPED = ["anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety",
            "regnetx_constrained"]
@@ -105,6 +106,52 @@ def test_uniform_and_choice_and_constant():
     assert constant(_rng(), 1, 5).tolist() == [1] * 5
     assert SAMPLERS["uniform"][2](12, 28, 1) == 17
     assert SAMPLERS["choice"][2]((1, 2, 4)) == 3 and SAMPLERS["constant"][2](7) == 1
+
+
+@pytest.mark.parametrize("sampler, args", [("log_uniform", (1, 16, 1)),
+                                           ("log_uniform", (8, 1024, 8)),
+                                           ("log_uniform", (2, 3, 0.001)),
+                                           ("uniform", (12, 28, 1)), ("choice", ((4, 1, 2),))])
+def test_pmf_matches_draws(sampler, args):
+    fn, _, count, pmf = SAMPLERS[sampler]
+    values, probs = pmf(*args)
+    assert len(values) == count(*args) and probs.sum() == pytest.approx(1.0)
+    draws = fn(_rng(), *args, 300_000)
+    index = {v: i for i, v in enumerate(values.tolist())}
+    freq = np.bincount([index[v] for v in draws.tolist()], minlength=len(values)) / len(draws)
+    assert np.abs(freq - probs).max() < 0.004
+
+
+def _rejection_pmf(probs, stages):
+    """Exact distribution of i.i.d. draws conditioned on being sorted, by enumeration."""
+    n = len(probs)
+    w = {t: math.prod(probs[i] for i in t)
+         for t in itertools.combinations_with_replacement(range(n), stages)}
+    z = sum(w.values())
+    return {t: v / z for t, v in w.items()}
+
+
+def test_non_decreasing_equals_rejection_sampling():
+    values, probs = np.array([1, 2, 3]), np.array([0.5, 0.3, 0.2])
+    exact = _rejection_pmf(probs, 3)
+    rows = non_decreasing(_rng(), values, probs, 3, 200_000)
+    assert (np.diff(rows, axis=1) >= 0).all()
+    freq = Counter(tuple(r) for r in (rows - 1).tolist())
+    for t, p in exact.items():
+        assert freq[t] / len(rows) == pytest.approx(p, abs=0.004), t
+
+
+def test_non_decreasing_depths_are_not_sorted_draws():
+    """AnyNetXE depths: conditioned on order, not sorted (which would move these numbers)."""
+    values, probs = SAMPLERS["log_uniform"][3](1, 16, 1)
+    exact = _rejection_pmf(probs.tolist(), 4)
+    all_equal = sum(p for t, p in exact.items() if len(set(t)) == 1)
+    mean_depth = sum(p * sum(values[list(t)]) for t, p in exact.items())
+    assert all_equal == pytest.approx(0.0530, abs=5e-4)  # sorting i.i.d. draws: 0.004
+    assert mean_depth == pytest.approx(17.55, abs=0.01)  # sorting: 20.70
+    rows = non_decreasing(_rng(), values, probs, 4, 200_000)
+    assert (rows[:, 0] == rows[:, 3]).mean() == pytest.approx(all_equal, abs=0.003)
+    assert rows.sum(axis=1).mean() == pytest.approx(mean_depth, abs=0.05)
 
 
 # ---------------------------------------------------------------------------------------------
