@@ -5,9 +5,14 @@ the window (the paper: 360MF–400MF) are kept, skipping duplicates (same `spec.
 after the compatibility adjustment), until n are kept. The search is bounded: it stops after
 `max_draws` candidates, or after 50,000 that kept nothing, with an error that says how far it got.
 
-Randomness is explicit and reproducible: the generator is seeded from (seed, crc32(space name)),
-so a (space, seed, window) triple always yields the same models in the same order, and the first
-k models of a run with n > k are exactly the models of a run with n = k.
+Randomness is explicit and reproducible: the generator is seeded from (seed, crc32(space name))
+and consumed in fixed batches of 1,024 candidates, so the same (space, seed, dataset, window)
+always yields the same models in the same order, and the first k models of a run with n > k are
+exactly the models of a run with n = k.
+
+Speed: candidate flops are first counted by `flops` (plain integer arithmetic, pinned equal to
+`dsd.complexity.complexity` by the tests); only candidates inside the flops range get the full
+count. RegNet draws with the wrong stage count are mostly dropped before any spec is built.
 
 Differences from pycls (`sweep/samplers.py`): no global seeding, duplicates are dropped, and the
 search is bounded instead of looping until n are found.
@@ -19,14 +24,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .complexity import complexity
+from .complexity import complexity, flops
 from .errors import DsdError
 from .spec import ModelSpec
 from .space import SpaceDef, Window, load_space, parse_count  # noqa: F401  (re-exported)
 
 #: Candidates drawn per batch (vectorized raw draws; part of the definition of the stream).
 BATCH = 1024
-#: Give up early when this many candidates in a row kept nothing from the start.
+#: Give up early when the first this-many candidates kept nothing.
 EARLY_STOP_DRAWS = 50_000
 
 
@@ -114,7 +119,8 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
         # Fixed-size batches keep the random stream independent of n and max_draws.
         for cand in space.draw_batch(rng, BATCH, dataset):
             if draws >= max_draws or (draws >= EARLY_STOP_DRAWS and not kept):
-                early = " (none in the first 50,000; stopped early)" if not kept else ""
+                early = ("" if draws >= max_draws else
+                         f" (none in the first {EARLY_STOP_DRAWS:,}; stopped early)")
                 raise DsdError(
                     f"found {len(kept)} of {n} models in the window [{window}] of space "
                     f"{space.name!r} ({dataset}) after {draws} draws (acceptance "
@@ -143,34 +149,3 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
             if len(kept) == n:
                 break
     return Sampled(space.name, dataset, window, seed, kept, draws, rejected)
-
-
-def flops(spec: ModelSpec) -> int:
-    """Flops of a spec with plain integer arithmetic: equal to complexity(spec)['flops']
-    (pinned by tests/test_sample.py), about 10x faster; used to reject most candidates before
-    the full count. Mirrors `dsd.complexity` term by term."""
-    h = (spec.resolution - 1) // spec.stem_stride + 1
-    total = 9 * 3 * spec.stem_w * h * h
-    w_in = spec.stem_w
-    for s in spec.stages:
-        total += _block_flops(h, w_in, s.w, s.stride, s.b, s.g, spec.se_ratio)
-        h = (h - 1) // s.stride + 1
-        if s.d > 1:
-            total += (s.d - 1) * _block_flops(h, s.w, s.w, 1, s.b, s.g, spec.se_ratio)
-        w_in = s.w
-    return total + w_in * spec.num_classes + spec.num_classes
-
-
-def _block_flops(h: int, w_in: int, w_out: int, stride: int, b: int, g: int,
-                 se_ratio: float) -> int:
-    w_b = round(w_out / b)
-    h2 = (h - 1) // stride + 1
-    f = w_in * w_b * h * h  # 1×1 a
-    f += 9 * w_b * w_b * h2 * h2 // (w_b // g)  # 3×3 group conv
-    if se_ratio:
-        w_se = round(se_ratio * w_in)
-        f += 2 * w_b * w_se + w_se + w_b  # two biased 1×1 convs at 1×1
-    f += w_b * w_out * h2 * h2  # 1×1 c
-    if w_in != w_out or stride != 1:
-        f += w_in * w_out * h2 * h2  # projection shortcut
-    return f

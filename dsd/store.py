@@ -15,11 +15,12 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .errors import DsdError
+
+if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts faster
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
@@ -180,8 +181,10 @@ class Store:
     def sweep_names(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM sweeps ORDER BY id")]
 
-    def sweeps(self) -> pd.DataFrame:
+    def sweeps(self) -> "pd.DataFrame":
         """One row per sweep with its model count and result counts per status."""
+        import pandas as pd
+
         rows = []
         for s in self.conn.execute("SELECT * FROM sweeps ORDER BY id").fetchall():
             counts = dict(self.conn.execute(
@@ -198,8 +201,10 @@ class Store:
         return pd.DataFrame(rows, columns=cols)
 
     # ---- models -------------------------------------------------------------------------
-    def models(self, sweep: str) -> pd.DataFrame:
+    def models(self, sweep: str) -> "pd.DataFrame":
         """Models of a sweep: index, id, flops, params, acts, per-stage d/w/b/g, spec JSON."""
+        import pandas as pd
+
         sid = self.sweep(sweep)["id"]
         rows = self.conn.execute(
             "SELECT m.*, f.w0 AS fit_w0, f.wa AS fit_wa, f.wm AS fit_wm, f.e_fit"
@@ -217,12 +222,14 @@ class Store:
     # ---- results ------------------------------------------------------------------------
     def results(self, sweeps: Iterable[str] | None = None, *, status: str | None = "done",
                 dataset: str | None = None, recipe: str | None = None,
-                synthetic: bool = False) -> pd.DataFrame:
+                synthetic: bool = False) -> "pd.DataFrame":
         """Training results joined with their models (one row per model × dataset × recipe).
 
         Filters: sweep names, status (None = all), dataset, recipe name; synthetic-data
         results are excluded unless `synthetic=True`.
         """
+        import pandas as pd
+
         where, args = [], []
         if sweeps is not None:
             names = list(sweeps)
@@ -360,7 +367,7 @@ class Store:
         return dict(self.conn.execute(
             f"SELECT id, status FROM results WHERE id IN ({','.join('?' * len(ids))})", ids))
 
-    def status_counts(self) -> pd.DataFrame:
+    def status_counts(self) -> "pd.DataFrame":
         """Per sweep and (dataset, recipe): models and result counts by status."""
         rows = self.conn.execute(
             "SELECT s.name AS sweep, s.n AS models, r.dataset, r.recipe, r.recipe_hash,"
@@ -371,8 +378,10 @@ class Store:
                             columns=["sweep", "models", "dataset", "recipe", "recipe_hash",
                                      "status", "count"])
 
-    def epochs(self, result_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    def epochs(self, result_ids: Iterable[int] | None = None) -> "pd.DataFrame":
         """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds)."""
+        import pandas as pd
+
         sql = "SELECT * FROM epochs"
         args: list = []
         if result_ids is not None:

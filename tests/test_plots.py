@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsd.analysis import compare, plots, synthetic
-from dsd.analysis.select import select
+from dsd.analysis.selection import select
 from dsd.errors import DsdError
 from dsd.store import Store
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from dsd.errors import DsdError
-from dsd.space import (SAMPLERS, SpaceDef, Window, choice, constant, format_count, list_spaces,
-                       load_space, log_uniform, non_decreasing, parse_count, uniform)
+from dsd.samplers import SAMPLERS, choice, constant, log_uniform, non_decreasing, uniform
+from dsd.space import SpaceDef, list_spaces, load_space
+from dsd.window import Window, format_count, parse_count
 
 SHIPPED = ["anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety",
            "regnetx_constrained"]

@@ -119,11 +119,11 @@ def test_effective_n():
 def test_edf_band_contains_edf_and_is_seeded():
     rng = np.random.default_rng(4)
     e = rng.normal(size=200)
-    x, lo, hi = stats.edf_band(e, resamples=300, seed=1)
+    _, lo, hi = stats.edf_band(e, resamples=300, seed=1)
     _, f = stats.edf(e)
     assert np.all(lo <= f + 1e-12) and np.all(f <= hi + 1e-12)
     assert np.all(hi - lo < 0.2) and np.mean(hi - lo) > 0.02
-    x2, lo2, hi2 = stats.edf_band(e, resamples=300, seed=1)
+    _, lo2, hi2 = stats.edf_band(e, resamples=300, seed=1)
     assert np.array_equal(lo, lo2) and np.array_equal(hi, hi2)
 
 
@@ -159,7 +159,7 @@ def test_best_range_generator_and_errors():
 # ---- random search efficiency -------------------------------------------------------------
 def test_search_efficiency_hand_case():
     # errors 1, 2, 3 equally likely, m = 2: P(min=1) = 1-(2/3)² = 5/9, P(2) = 3/9, P(3) = 1/9
-    ms, mean, std = stats.search_efficiency([3.0, 1.0, 2.0], ms=[1, 2])
+    _, mean, std = stats.search_efficiency([3.0, 1.0, 2.0], ms=[1, 2])
     assert mean.tolist() == pytest.approx([2.0, 14 / 9])
     assert std[0] == pytest.approx(np.sqrt(2 / 3))
     assert std[1] == pytest.approx(np.sqrt(26 / 9 - (14 / 9) ** 2))
@@ -169,7 +169,7 @@ def test_search_efficiency_weighted_and_default_ms():
     # weights (1/2, 1/2, 0): the error-3 model is never drawn
     ms, mean, _ = stats.search_efficiency([1.0, 2.0, 3.0], [0.5, 0.5, 0.0], ms=[1, 2])
     assert mean.tolist() == pytest.approx([1.5, 1.25])
-    ms, mean, std = stats.search_efficiency(np.arange(100.0))
+    ms, mean, _ = stats.search_efficiency(np.arange(100.0))
     assert ms.tolist() == [1, 2, 4, 8, 16, 32, 64]
     assert np.all(np.diff(mean) < 0)
 

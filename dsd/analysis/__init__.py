@@ -10,7 +10,7 @@ Notebook use::
     fig = A.plot_edf(edf)                                     # a matplotlib Figure
     A.save(fig, "edf.pdf")
 
-Modules: `stats` (pure statistics), `fit` (e_fit), `select` (what is compared),
+Modules: `stats` (pure statistics), `fit` (e_fit), `selection` (what is compared),
 `compare` (plot data frames), `plots` (figures), `report` (HTML), `synthetic` (formula results
 for demos/tests). No torch is imported; matplotlib only when a figure is drawn.
 """
@@ -20,12 +20,12 @@ from .fit import Fit, block_widths, e_fit_of, fit_frame, fit_spec, fit_sweeps, f
 from .plots import (plot_edf, plot_params, plot_search_efficiency, plot_widths, save,
                     sweep_colors)
 from .report import build_report, write_report
-from .select import PARAMS, Selection, resolve_sweeps, select
+from .selection import PARAMS, Selection, resolve_sweeps, select
 from .stats import (best_range, common_range, edf, edf_at, edf_band, ks, nds_weights,
                     search_efficiency)
 
 __all__ = [
-    "EdfData", "Fit", "PARAMS", "ParamData", "Selection", "best_models", "best_range",
+    "PARAMS", "EdfData", "Fit", "ParamData", "Selection", "best_models", "best_range",
     "block_widths", "build_report", "common_range", "e_fit_of", "edf", "edf_at", "edf_band",
     "edf_data", "fit_frame", "fit_spec", "fit_sweeps", "fit_widths", "ks", "nds_weights",
     "param_data", "plot_edf", "plot_params", "plot_search_efficiency", "plot_widths",

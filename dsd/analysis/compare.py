@@ -8,8 +8,9 @@ Input frames are `Selection.data` (or any `Store.results` frame): one row per mo
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from itertools import combinations
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from ..errors import DsdError
 from . import stats
 from .fit import block_widths, continuous_widths, predicted_widths
-from .select import PARAMS, param_values
+from .selection import PARAMS, param_values
 
 COMPLEXITY = ("flops", "params", "acts")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,8 @@ STYLE = {
     "xtick.labelsize": 9, "ytick.labelsize": 9, "axes.spines.top": False,
     "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6,
     "lines.linewidth": 1.6, "legend.frameon": False, "figure.dpi": 100, "savefig.dpi": 200,
-    "savefig.bbox": "tight", "svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42,
+    "savefig.pad_inches": 0.05,
+    "svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42,
     "font.family": "DejaVu Sans", "axes.axisbelow": True,
 }
 FORMATS = (".png", ".pdf", ".svg")

@@ -8,13 +8,14 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DsdError
 from . import compare, plots
-from .select import Selection, default_params
+from .selection import Selection, default_params
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1180px;
@@ -36,7 +37,7 @@ def _img(fig, alt: str) -> str:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        if v != v:
+        if math.isnan(v):
             return "–"
         if abs(v) >= 1e5:
             return plots._fmt_number(v)
@@ -58,6 +59,19 @@ def _table(df: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _fewer_bins(data: pd.DataFrame, bins: int) -> int:
+    """The most bins (< bins) that leave no sweep with an empty flops bin (0 if none)."""
+    from . import stats
+
+    try:
+        groups = [data.loc[data["sweep"] == s, "flops"].astype(float).to_numpy()
+                  for s in pd.unique(data["sweep"])]
+        lo, hi = stats.common_range(*groups)
+    except DsdError:
+        return 0
+    return stats.max_bins(groups, lo, hi, bins - 1)
+
+
 def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top: int = 4,
                  bins: int = 20, band: bool = True, title: str | None = None,
                  source: str | None = None) -> str:
@@ -67,7 +81,7 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
         raise DsdError("no results to report")
     colors = plots.sweep_colors(sel.sweeps)
     title = title or "dsd report: " + " vs ".join(sel.sweeps)
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{html.escape(title)}</h1>",
@@ -94,11 +108,18 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
         out.append(_table(edf.ks))
 
     out.append("<h2>Flops-normalized EDFs</h2>")
+    nedf, note = None, ""
     try:
         nedf = compare.edf_data(data, normalize="flops", bins=bins)
     except DsdError as e:
-        out.append(f"<p class='note'>not available: {html.escape(str(e))}</p>")
-    else:
+        note = str(e)
+        fewer = _fewer_bins(data, bins)
+        if fewer >= 2:
+            nedf = compare.edf_data(data, normalize="flops", bins=fewer)
+            note = f"{bins} bins left a bin empty; using {fewer} bins"
+    if note:
+        out.append(f"<p class='note'>{html.escape(note)}</p>")
+    if nedf is not None:
         out.append(_img(plots.plot_edf(nedf, colors=colors), "flops-normalized EDFs"))
         out.append(_table(nedf.summary))
         if len(nedf.ks):

@@ -58,8 +58,8 @@ def _clean(errors, weights=None) -> tuple[np.ndarray, np.ndarray]:
 def edf(errors, weights=None) -> tuple[np.ndarray, np.ndarray]:
     """The EDF as a step function: sorted distinct errors x and F just after each x.
 
-    F jumps at each x to Σ w_i·1[e_i <= x]; with NOTES' strict definition F(e) = Σ w_i·1[e_i < e]
-    this is the value of F on the interval (x_k, x_{k+1}]. Draw with `drawstyle='steps-post'`.
+    F jumps at each x to Σ w_i·1[e_i <= x]; with NOTES' strict definition
+    F(e) = Σ w_i·1[e_i < e] this is F on the interval (x_k, x_{k+1}]. Draw as steps-post.
     """
     e, w = _clean(errors, weights)
     order = np.argsort(e, kind="stable")
@@ -84,8 +84,7 @@ def weighted_mean(errors, weights=None) -> float:
 
 
 def weighted_median(errors, weights=None) -> float:
-    """The smallest e with Σ w·1[e_i <= e] >= 1/2 (the ordinary median's lower value for n even
-    is avoided: with equal weights this equals `np.median` when n is odd)."""
+    """`np.median` without weights; with weights, the smallest e with Σ w·1[e_i <= e] >= 1/2."""
     e, w = _clean(errors, weights)
     if weights is None:
         return float(np.median(e))

@@ -12,7 +12,7 @@ depth, and more flops help a little.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -59,7 +59,7 @@ def _open_store(path: Optional[Path]):
 
 
 def _select(names, store, recipe, dataset, synthetic):
-    from ..analysis.select import select
+    from ..analysis.selection import select
 
     sel = select(_open_store(store), names, recipe=recipe, dataset=dataset,
                  synthetic=synthetic)
@@ -126,8 +126,7 @@ def edf_cmd(
         method = ("scipy.stats.ks_2samp" if not data.normalize else
                   "weighted: asymptotic, Kish effective sizes")
         _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})")
-    if output is not None:
-        _save(plot_edf(data), output)
+    _save(plot_edf(data) if output is not None else None, output)
 
 
 @command("analyze")
@@ -148,7 +147,7 @@ def analyze_cmd(
     """Error against parameters, with the DDS best-range bootstrap (median, 95% interval)."""
     from ..analysis.compare import param_data
     from ..analysis.plots import plot_params
-    from ..analysis.select import default_params
+    from ..analysis.selection import default_params
 
     _check_output(output)
     sel = _select(names, store, recipe, dataset, synthetic)
@@ -157,8 +156,7 @@ def analyze_cmd(
     _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
                 f"best range (value of the best of 25% drawn, {resamples:,} resamples, seed "
                 f"{seed}; lo/hi = 95% interval)")
-    if output is not None:
-        _save(plot_params(data), output)
+    _save(plot_params(data) if output is not None else None, output)
 
 
 @command("fit")
@@ -170,7 +168,7 @@ def fit_cmd(
     import pandas as pd
 
     from ..analysis.fit import fit_sweeps
-    from ..analysis.select import resolve_sweeps
+    from ..analysis.selection import resolve_sweeps
 
     db = _open_store(store)
     sweeps = resolve_sweeps(db, names)
@@ -215,8 +213,7 @@ def search_cmd(
     wide = table.pivot(index="m", columns="sweep", values="cell")[sel.sweeps].reset_index()
     wide.columns.name = None
     _echo_frame(wide, "expected best top-1 error (%) of m random models, mean ± 2 std")
-    if output is not None:
-        _save(plot_search_efficiency(data), output)
+    _save(plot_search_efficiency(data) if output is not None else None, output)
 
 
 @command("report")
@@ -240,6 +237,8 @@ def report_cmd(
         raise DsdError(f"report must be an .html file, got {output}")
     sel = _select(names, store, recipe, dataset, synthetic)
     t0 = time.time()
+    from ..store import default_path
+
     path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
-                        source=str(store) if store else None)
+                        source=str(store if store is not None else default_path()))
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")

@@ -44,10 +44,11 @@ class Job:
 
 
 def is_collapsed(history: list[dict], loss0: float, num_classes: int) -> bool:
-    """Final top-1 error within a point of chance, or final train loss not below its start."""
+    """Final top-1 error within a point of chance, or the train loss of the last half epoch not
+    below the loss of the first step."""
     last = history[-1]
     chance = 100.0 * (1.0 - 1.0 / num_classes)
-    return last["top1"] >= chance - 1.0 or last["train_loss"] >= 0.99 * loss0
+    return last["top1"] >= chance - 1.0 or last.get("tail_loss", last["train_loss"]) >= 0.99 * loss0
 
 
 class Stepper:
@@ -167,6 +168,7 @@ def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         if should_stop() or (deadline and last and time.time() + last > deadline):
             return {**final, "status": "stopped"}
         t0 = shown = time.time()
+        half = 0.0
         step.loss_acc.zero_()
         seen = 0  # images already reported to the progress bar this epoch
         for i, (x, y) in enumerate(data.train_epoch(job.seed, epoch)):
@@ -174,13 +176,17 @@ def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, di
             step(x, y)
             if state["loss0"] is None:
                 state["loss0"] = step.loss_acc.item()
+            if i == spe // 2 - 1:
+                half = step.loss_acc.item()  # one sync per epoch: splits off the last half
             if i % CHECK_EVERY == CHECK_EVERY - 1:
                 if should_stop() or (deadline and time.time() > deadline):
                     return {**final, "status": "stopped"}
                 if time.time() - shown > 1.0:
                     emit("images", {"n": (i + 1) * data.batch_size - seen})
                     seen, shown = (i + 1) * data.batch_size, time.time()
-        loss = step.loss_acc.item() / spe
+        total_loss = step.loss_acc.item()
+        loss = total_loss / spe
+        tail = (total_loss - half) / (spe - spe // 2) if spe > 1 else loss
         emit("images", {"n": spe * data.batch_size - seen})
         if not math.isfinite(loss):
             return {**final, "status": "diverged", "train_loss": loss, "epoch": epoch + 1,
@@ -188,7 +194,8 @@ def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                     "error": f"train loss {loss} at epoch {epoch + 1}"}
         top1, top5 = evaluate(model, data, bf16=bf16, device=device)
         rec = {"epoch": epoch + 1, "train_loss": loss, "top1": top1, "top5": top5,
-               "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": time.time() - t0}
+               "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": time.time() - t0,
+               "tail_loss": tail}
         state["history"].append(rec)
         state["seconds"] += rec["seconds"]
         save_checkpoint(job.ckpt, model, opt, state)

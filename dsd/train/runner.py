@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import signal
 import tempfile
 import time
 from dataclasses import dataclass, field

@@ -9,8 +9,8 @@ running, pending = no result yet for this recipe, synthetic = synthetic data lef
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -119,6 +119,8 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
                        f"({', '.join(hashes)}) in these sweeps; their results are not comparable")
     used = mine[(mine["status"] == "done") & (mine["synthetic"].eq(False) | synthetic)].copy()
     used = used[np.isfinite(used["top1"].astype(float))]
+    rank = {s: i for i, s in enumerate(sweeps)}  # the user's order, for legends and tables
+    used = used.iloc[np.argsort(used["sweep"].map(rank).to_numpy(), kind="stable")]
     rows = []
     spaces = {}
     for sweep in sweeps:
@@ -200,7 +202,7 @@ def param_values(data: pd.DataFrame, param: str) -> pd.Series:
             raise DsdError(f"{param} is a RegNet parameter; none of the selected sweeps is a "
                            f"RegNet sweep (fit AnyNet models with `dsd fit` and use "
                            f"--param fit_{param} or e_fit)" if param != "d" else
-                           f"d is a RegNet parameter; use depth for AnyNet sweeps")
+                           "d is a RegNet parameter; use depth for AnyNet sweeps")
         if param in ("e_fit", "fit_w0", "fit_wa", "fit_wm"):
             raise DsdError(f"no {param} stored; run `dsd fit SWEEP` first")
         raise DsdError(f"no values of {param} in the selected results")
@@ -215,21 +217,17 @@ def param_values(data: pd.DataFrame, param: str) -> pd.Series:
 
 
 def default_params(data: pd.DataFrame) -> list[str]:
-    """Parameters worth plotting for the selected sweeps (used by `report` and `analyze`)."""
+    """Parameters worth plotting that every selected sweep has (used by `report` and
+    `analyze` without --param): RegNet d, w0, wa, wm (else depth), max width, shared b and g,
+    flops, params, and e_fit once fitted."""
     out = []
-    regnet = "wm" in data and data["wm"].notna().any()
-    anynet = "wm" not in data or data["wm"].isna().any()
-    if regnet:
-        out += ["d", "w0", "wa", "wm"]
-    if anynet:
-        out += ["depth", "max_width"]
-    for p in ("b", "g"):
+    for p in ("d", "w0", "wa", "wm", "depth", "max_width", "b", "g", "flops", "params",
+              "e_fit"):
+        if p == "depth" and "d" in out:
+            continue  # a RegNet's depth is d
         try:
             param_values(data, p)
-            out.append(p)
         except DsdError:
-            pass
-    out += ["flops", "params"]
-    if "e_fit" in data and data["e_fit"].notna().all():
-        out.append("e_fit")
+            continue
+        out.append(p)
     return out

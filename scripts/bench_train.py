@@ -1,0 +1,262 @@
+"""GPU measurements behind BENCHMARKS.md (training section): run on an H100.
+
+  compare   the issue's benchmark: the same 8 CIFAR-regime models (117-130 MF) and data,
+            (a) plain loop: torchvision DataLoader (8 workers, pinned), fp32, eager, batch 128,
+            one model at a time; (b) `dsd train` defaults. Models/hour, img/s, mean error.
+  scan      img/s of `dsd train` for several --per-gpu values (chooses the default).
+  collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
+  zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
+  imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
+
+Every mode prints a short table and writes JSON to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dsd import Store, complexity, zoo_spec  # noqa: E402
+from dsd.train import RECIPES, train  # noqa: E402
+
+
+def cifar_models(n: int, seed: int, window: str = "117MF-130MF") -> list:
+    """n RegNetX models in the CIFAR-10 layout inside the flops window (dsd's sampler)."""
+    from dsd.sample import sample
+
+    return sample("regnetx", n, dataset="cifar10", window=window, seed=seed).models
+
+
+def make_store(models, name="bench", dataset="cifar10", seed=0) -> Store:
+    store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
+    store.add_sweep(name, space="regnetx", space_def={}, dataset=dataset, window={}, seed=seed,
+                    draws=len(models), models=models)
+    return store
+
+
+def run_dsd(models, data, *, epochs: int, **kw) -> dict:
+    store = make_store(models)
+    t0 = time.time()
+    s = train(store, data_dir=data, overrides={"epochs": epochs, **kw.pop("overrides", {})}, **kw)
+    wall = time.time() - t0
+    df = store.results(status=None)
+    n_img = 50_000 // 128 * 128
+    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts,
+            "img_per_s": len(models) * epochs * n_img / wall,
+            "models_per_hour": len(models) / wall * 3600,
+            "mean_top1": float(df["top1"].mean()), "top1": df["top1"].tolist(),
+            "status": df["status"].tolist(), "exec_path": df["exec_path"].tolist(),
+            "device": df["device"].iloc[0], "train_loss": df["train_loss"].tolist()}
+
+
+def baseline_one(spec, data: str, epochs: int, recipe) -> dict:
+    """The plain loop: torchvision CIFAR10 + DataLoader(8 workers, pinned), fp32, eager."""
+    import torch
+    import torchvision.transforms as T
+    from torchvision.datasets import CIFAR10
+
+    from dsd.model import build
+    from dsd.train.data import CIFAR_MEAN, CIFAR_STD
+    from dsd.train.optim import lr_at, param_groups
+
+    t0 = time.time()
+    norm = [T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)]
+    root = str(Path(data) / "cifar10")
+    tr = CIFAR10(root, train=True, transform=T.Compose(
+        [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), *norm]))
+    te = CIFAR10(root, train=False, transform=T.Compose(norm))
+    loader = torch.utils.data.DataLoader(tr, batch_size=128, shuffle=True, num_workers=8,
+                                         pin_memory=True, drop_last=True, persistent_workers=True)
+    test = torch.utils.data.DataLoader(te, batch_size=1000, num_workers=8, pin_memory=True)
+    torch.manual_seed(0)
+    model = build(spec, zero_init_last_bn=recipe.zero_init_last_bn).cuda()
+    opt = torch.optim.SGD([{"params": p, "weight_decay": wd} for p, wd in
+                           param_groups(model, recipe)], lr=recipe.lr, momentum=0.9,
+                          nesterov=recipe.nesterov)
+    spe = len(loader)
+    total = epochs * spe
+    it = 0
+    for _ in range(epochs):
+        model.train()
+        for x, y in loader:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(recipe, it, total, spe)
+            x, y = x.cuda(non_blocking=True), y.cuda(non_blocking=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+    model.eval()
+    wrong = n = 0
+    with torch.no_grad():
+        for x, y in test:
+            wrong += (model(x.cuda()).argmax(1) != y.cuda()).sum().item()
+            n += len(y)
+    return {"seconds": time.time() - t0, "top1": 100.0 * wrong / n, "loss": loss.item(),
+            "images": total * 128}
+
+
+def cmd_compare(a) -> dict:
+    models = cifar_models(8, a.seed)
+    flops = [m.flops for m in models]
+    out = {"flops": flops, "epochs": a.epochs}
+    recipe = RECIPES["nds"].override(epochs=a.epochs)
+    dsd = run_dsd(models, a.data, epochs=a.epochs)
+    out["dsd"] = dsd
+    dump(a, "compare", out)
+    base = []
+    for m in models:
+        base.append(baseline_one(m.spec, a.data, a.epochs, recipe))
+        print(f"baseline model: {base[-1]}", flush=True)
+    wall = sum(b["seconds"] for b in base)
+    out["baseline"] = {"wall_s": wall, "models_per_hour": len(models) / wall * 3600,
+                       "img_per_s": sum(b["images"] for b in base) / wall,
+                       "mean_top1": sum(b["top1"] for b in base) / len(base),
+                       "top1": [b["top1"] for b in base]}
+    out["ratio_models_per_hour"] = dsd["models_per_hour"] / out["baseline"]["models_per_hour"]
+    if a.long_epochs:
+        out["dsd_long"] = run_dsd(models, a.data, epochs=a.long_epochs)
+    dump(a, "compare", out)
+    b = out["baseline"]
+    print(f"\n{'':10s} {'models/h':>9s} {'img/s':>9s} {'mean top1':>10s}  ({a.epochs} epochs)")
+    print(f"{'baseline':10s} {b['models_per_hour']:9.1f} {b['img_per_s']:9.0f} "
+          f"{b['mean_top1']:9.2f}%")
+    print(f"{'dsd':10s} {dsd['models_per_hour']:9.1f} {dsd['img_per_s']:9.0f} "
+          f"{dsd['mean_top1']:9.2f}%   ratio {out['ratio_models_per_hour']:.1f}x")
+    if a.long_epochs:
+        d = out["dsd_long"]
+        print(f"dsd {a.long_epochs} epochs: {d['models_per_hour']:.1f} models/h, "
+              f"{d['img_per_s']:.0f} img/s, mean top1 {d['mean_top1']:.2f}%")
+    return out
+
+
+def cmd_scan(a) -> dict:
+    models = cifar_models(a.n, a.seed)
+    out = {}
+    for k in [int(x) for x in a.k.split(",")]:
+        out[k] = run_dsd(models, a.data, epochs=a.epochs, per_gpu=k)
+        print(f"per_gpu={k}: {out[k]['img_per_s']:.0f} img/s, "
+              f"{out[k]['models_per_hour']:.1f} models/h, wall {out[k]['wall_s']:.1f}s, "
+              f"paths {set(out[k]['exec_path'])}", flush=True)
+        dump(a, "scan", out)
+    return out
+
+
+def cmd_collapse(a) -> dict:
+    models = cifar_models(a.n, a.seed)
+    out = {"flops": [m.flops for m in models], "epochs": a.epochs}
+    for recipe in a.recipes.split(","):
+        eager = recipe.endswith(":eager")
+        name = recipe.split(":")[0]
+        over = {"precision": "fp32"} if eager else {}
+        r = run_dsd(models, a.data, epochs=a.epochs, recipe=name, eager=eager, overrides=over)
+        out[recipe] = r
+        bad = sum(s in ("collapsed", "diverged") for s in r["status"])
+        print(f"{recipe}: collapsed/diverged {bad}/{len(models)}; statuses {r['counts']}; "
+              f"mean top1 {r['mean_top1']:.2f}%; wall {r['wall_s']:.0f}s", flush=True)
+        dump(a, "collapse", out)
+    return out
+
+
+def cmd_smoke(a) -> dict:
+    """Graph bf16 vs eager fp32 on the same 2 models and a subset: paths, errors, no crash."""
+    models = cifar_models(2, a.seed)
+    out = {}
+    for name, kw in (("graph", {}), ("eager-fp32", {"eager": True,
+                                                    "overrides": {"precision": "fp32"}})):
+        kw.setdefault("overrides", {}).update(subset=10_000)
+        out[name] = r = run_dsd(models, a.data, epochs=a.epochs, per_gpu=2, **kw)
+        print(f"{name}: top1 {r['top1']} status {r['status']} paths {r['exec_path']} "
+              f"wall {r['wall_s']:.1f}s device {r['device']}", flush=True)
+        dump(a, "smoke", out)
+    return out
+
+
+def cmd_zoo(a) -> dict:
+    spec = zoo_spec("regnetx-400mf", "cifar10")
+    c = complexity(spec)
+    m = SimpleNamespace(index=0, spec=spec, params={}, flops=c["flops"], params_count=c["params"],
+                        acts=c["acts"])
+    r = run_dsd([m], a.data, epochs=a.epochs)
+    r["flops"] = c["flops"]
+    print(f"regnetx-400mf cifar10 ({c['flops'] / 1e6:.1f} MF): top1 {r['top1'][0]:.2f}%, "
+          f"wall {r['wall_s']:.1f}s, {r['status'][0]} ({r['exec_path'][0]})", flush=True)
+    dump(a, "zoo", {"zoo": r})
+    return r
+
+
+def _jpeg(args):
+    import numpy as np
+    from PIL import Image
+
+    path, seed = args
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path, quality=90)
+
+
+def cmd_imagenet(a) -> dict:
+    from multiprocessing import Pool
+
+    root = Path(a.tree)
+    jobs = []
+    for split, n in (("train", a.images // 100), ("val", 10)):
+        for c in range(100):
+            d = root / split / f"n{c:04d}"
+            d.mkdir(parents=True, exist_ok=True)
+            jobs += [(d / f"{i}.JPEG", hash((split, c, i)) % 2**31) for i in range(n)]
+    with Pool() as pool:
+        pool.map(_jpeg, jobs, chunksize=64)
+    spec = zoo_spec("regnetx-400mf", "imagenet")
+    c = complexity(spec)
+    m = SimpleNamespace(index=0, spec=spec, params={}, flops=c["flops"], params_count=c["params"],
+                        acts=c["acts"])
+    out = {}
+    for ds, k in (("synthetic", 1), ("imagenet", 1), ("imagenet", 2)):
+        store = make_store([m], dataset="imagenet")
+        t0 = time.time()
+        train(store, dataset=ds, data_dir=str(root), per_gpu=k,
+              overrides={"epochs": 1, "subset": a.images, "test_subset": 500})
+        df = store.results(status=None, synthetic=True)
+        ep = store.epochs()
+        n = a.images // 128 * 128
+        out[f"{ds}-k{k}"] = {"wall_s": time.time() - t0, "epoch_s": float(ep["seconds"].iloc[0]),
+                             "img_per_s_epoch": n / float(ep["seconds"].iloc[0]),
+                             "status": df["status"].tolist()}
+        print(f"{ds} per_gpu={k}: {out[f'{ds}-k{k}']}", flush=True)
+        dump(a, "imagenet", out)
+    return out
+
+
+def dump(a, name, obj) -> None:
+    if a.out:
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / f"{name}.json").write_text(json.dumps(obj, indent=1, default=str))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=["compare", "scan", "collapse", "zoo", "imagenet", "smoke"])
+    p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
+    p.add_argument("--out", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--long-epochs", type=int, default=0)
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--k", default="1,2,4")
+    p.add_argument("--recipes", default="nds-plain,nds")
+    p.add_argument("--images", type=int, default=12800)
+    p.add_argument("--tree", default="/tmp/inet")
+    a = p.parse_args()
+    globals()[f"cmd_{a.mode}"](a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""`dsd train` / `dsd status` from the command line: options reach the trainer, and a real
+`dsd train` subprocess survives SIGKILL (resume, each model exactly once) and Ctrl-C (pending)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+import dsd.cli.train  # noqa: F401  (registers the commands)
+from dsd import Store
+from dsd.cli import app
+from test_train import add_sweep
+
+runner = CliRunner()
+QUICK_ARGS = ["--epochs", "3", "--batch-size", "50", "--subset", "1000", "--test-subset", "500"]
+
+
+def test_cli_imports_no_torch():
+    code = "import dsd.cli.train, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train(store, **kw):
+        seen.update(kw, store=store.path)
+        from dsd.train.runner import Summary
+        return Summary({"done": 3}, None, 0, 1.0)
+
+    monkeypatch.setattr("dsd.train.train", fake_train)
+    res = runner.invoke(app, ["train", "a", "b", "--epochs", "5", "--lr", "0.2", "--wd", "1e-4",
+                              "--precision", "fp32", "--recipe", "nds-plain", "--gpus", "0,1",
+                              "--per-gpu", "3", "--max-time", "9m", "--retry-failed",
+                              "--dataset", "cifar10", "--subset", "500",
+                              "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 0, res.output
+    assert seen["sweeps"] == ["a", "b"] and seen["recipe"] == "nds-plain"
+    assert seen["overrides"] == {"epochs": 5, "lr": 0.2, "batch_size": None, "wd": 1e-4,
+                                 "precision": "fp32", "subset": 500, "test_subset": None}
+    assert seen["gpus"] == [0, 1] and seen["per_gpu"] == 3 and seen["max_time"] == 540
+    assert seen["retry_failed"] and seen["dataset"] == "cifar10"
+    assert "done 3" in res.output
+
+
+def test_train_errors_are_one_line(tmp_path):
+    res = runner.invoke(app, ["train", "nope", "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 1 and "no sweep 'nope'" in res.output
+    res = runner.invoke(app, ["train", "--max-time", "soon", "--store", str(tmp_path / "t")])
+    assert res.exit_code == 1 and "duration" in res.output
+
+
+def test_train_and_status_on_cifar(tmp_path, data_root):
+    path = str(tmp_path / "s.sqlite")
+    add_sweep(Store(path), n=2)
+    res = runner.invoke(app, ["status", "--store", path])
+    assert res.exit_code == 0 and "tiny" in res.output
+    res = runner.invoke(app, ["train", "--store", path, "--data-dir", str(data_root),
+                              *QUICK_ARGS[:1], "2", *QUICK_ARGS[2:]])
+    assert res.exit_code == 0, res.output
+    assert "tiny #0" in res.output and "tiny #1" in res.output and "done 2" in res.output
+    res = runner.invoke(app, ["status", "--store", path])
+    row = next(line for line in res.output.splitlines() if "tiny" in line)
+    assert row.split("│")[4:7] == [" 2 ", " 0 ", " 0 "]  # models, pending, running... done next
+
+
+def _dsd(args, env) -> subprocess.Popen:
+    code = "from dsd.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", code, "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(pred, proc, timeout=240):
+    t0 = time.time()
+    while not pred():
+        if proc.poll() is not None:
+            pytest.fail(f"dsd train ended early:\n{proc.stdout.read()}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            pytest.fail("timed out waiting for dsd train")
+        time.sleep(0.2)
+
+
+def _env(data_root):
+    return {**os.environ, "DSD_DATA": str(data_root), "COLUMNS": "120"}
+
+
+def test_sigkill_then_resume_trains_each_model_once(tmp_path, data_root):
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    add_sweep(store, n=3)
+    ckpt = tmp_path / "s.sqlite.ckpt"
+    proc = _dsd(["--store", str(path), *QUICK_ARGS], _env(data_root))
+    # kill once the second model has a checkpoint (its first epoch is done, more to go)
+    _wait_for(lambda: len(store.epochs()) >= 4 and list(ckpt.glob("*.pt")), proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = store.results(status=None)
+    assert "running" in set(before["status"])                   # killed mid-model
+    kept = {int(p.stem) for p in ckpt.glob("*.pt")}
+    assert kept
+    proc = _dsd(["--store", str(path), *QUICK_ARGS], _env(data_root))
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    df = store.results(status=None)
+    assert len(df) == 3 and set(df["status"]) <= {"done", "collapsed"}
+    assert sorted(df["index"]) == [0, 1, 2]
+    assert kept <= set(df["result_id"])                          # resumed the same results
+    curves = store.epochs()
+    assert curves.groupby("result_id")["epoch"].apply(sorted).tolist() == [[1, 2, 3]] * 3
+    assert not list(ckpt.glob("*.pt"))                           # deleted once done
+    assert "#0" not in out                                       # model 0 was not retrained
+
+
+def test_ctrl_c_leaves_pending_models_pending(tmp_path, data_root):
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    add_sweep(store, n=3)
+    proc = _dsd(["--store", str(path), *QUICK_ARGS], _env(data_root))
+    _wait_for(lambda: len(store.epochs()) >= 1, proc)
+    os.kill(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    df = store.results(status=None)
+    assert "running" not in set(df["status"])
+    assert (df["status"] == "pending").sum() >= 1                # the interrupted model
+    queue = store.training_queue(None, dataset=None, recipe_json=__import__(
+        "dsd.train", fromlist=["x"]).get_recipe(None, "cifar10").override(
+            epochs=3, batch_size=50, subset=1000, test_subset=500).to_dict())
+    done = set(df.loc[df["status"] != "pending", "index"])
+    assert {q["index"] for q in queue} == {0, 1, 2} - done       # nothing lost, nothing doubled
