@@ -107,6 +107,27 @@ def _fmt_number(x: float, _pos=None) -> str:
     return f"{int(round(x))}" if abs(x - round(x)) < 1e-9 else f"{x:.3g}"
 
 
+def log_ticks(base: int, lo: float, hi: float) -> list[float]:
+    """Readable tick values in [lo, hi] for a log axis: powers of the base with nice
+    intermediates (2: 2^k, 1.5·2^k; 10: 1, 2, 5 ·10^k, then 1.5, 3, 7), else linear nice values
+    for narrow ranges."""
+    from matplotlib import ticker
+
+    def within(mults):
+        k0, k1 = int(np.floor(np.log(lo) / np.log(base))), int(np.ceil(np.log(hi) / np.log(base)))
+        vals = sorted({m * float(base) ** k for k in range(k0, k1 + 1) for m in mults})
+        return [v for v in vals if lo <= v <= hi]
+
+    options = [(1,), (1, 1.5)] if base == 2 else [(1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)]
+    fits = [t for t in map(within, options) if 3 <= len(t) <= 7]
+    if fits:
+        return max(fits, key=len)
+    for ticks in map(within, options):
+        if len(ticks) > 7:  # wide range: every 2nd, 3rd, … value
+            return ticks[::-(-len(ticks) // 6)]
+    return [v for v in ticker.MaxNLocator(4).tick_values(lo, hi) if lo <= v <= hi and v > 0]
+
+
 def set_log_axis(ax, which: str, base: int, values) -> None:
     """Log scale with readable plain-number ticks (8, 16, 32 / 120M rather than 2^3 / 1.2e8)."""
     from matplotlib import ticker
@@ -119,14 +140,11 @@ def set_log_axis(ax, which: str, base: int, values) -> None:
         return
     uniq = np.unique(v)
     if len(uniq) <= 8 and np.allclose(uniq, np.round(uniq)):
-        axis.set_major_locator(ticker.FixedLocator(uniq))
-        axis.set_minor_locator(ticker.NullLocator())
-    elif v.max() / v.min() < base ** 2.5:
-        axis.set_major_locator(ticker.MaxNLocator(5))
-        axis.set_minor_locator(ticker.NullLocator())
+        ticks = list(uniq)
     else:
-        axis.set_major_locator(ticker.LogLocator(base=base))
-        axis.set_minor_locator(ticker.NullLocator())
+        ticks = log_ticks(base, float(v.min()), float(v.max()))
+    axis.set_major_locator(ticker.FixedLocator(ticks))
+    axis.set_minor_locator(ticker.NullLocator())
     axis.set_major_formatter(ticker.FuncFormatter(_fmt_number))
 
 
