@@ -5,7 +5,7 @@ DSD_DATA ?= $(if $(wildcard ../shared/data/cifar10/cifar-10-batches-py),$(abspat
 export DSD_DATA
 DEMO := demo
 
-.PHONY: install demo test test-all bench reproduce clean
+.PHONY: install demo test test-all bench example-figure reproduce clean
 
 install:
 	$(PY) -m pip install -q -e '.[dev]'
@@ -27,6 +27,9 @@ test-all: install
 
 bench: install
 	$(PY) scripts/bench_sample.py
+
+example-figure: install
+	$(PY) scripts/example_figure.py
 
 clean:
 	rm -rf $(DEMO) build dist *.egg-info .pytest_cache

@@ -369,6 +369,8 @@ class Store:
 
     def status_counts(self) -> "pd.DataFrame":
         """Per sweep and (dataset, recipe): models and result counts by status."""
+        import pandas as pd
+
         rows = self.conn.execute(
             "SELECT s.name AS sweep, s.n AS models, r.dataset, r.recipe, r.recipe_hash,"
             " r.status, COUNT(r.id) AS count FROM sweeps s LEFT JOIN models m ON m.sweep_id = s.id"

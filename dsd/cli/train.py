@@ -23,6 +23,11 @@ class Dataset(str, Enum):
     synthetic = "synthetic"
 
 
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Precision(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -70,6 +75,16 @@ def train_cmd(
         "--retry-failed", help="Train failed models again.")] = False,
     eager: Annotated[bool, typer.Option(
         "--eager", help="Do not capture CUDA graphs (debugging, benchmarks).")] = False,
+    executor: Annotated[Executor, typer.Option(
+        help="local: this machine; ray: one Ray task per model on a Ray cluster.")
+    ] = Executor.local,
+    address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster address, e.g. auto or HOST:6379 [default: $RAY_ADDRESS, the cluster "
+             "started on this machine, else a new local one] (--executor ray).")] = None,
+    max_retries: Annotated[int, typer.Option(
+        help="Retries of a model whose Ray worker or node dies (--executor ray).")] = 3,
+    cpus_per_task: Annotated[float, typer.Option(
+        help="CPUs per model on a cluster without GPUs (--executor ray).")] = 1.0,
     store: StoreOpt = None,
 ):
     """Train every pending model of SWEEP (default: all sweeps); safe to stop and rerun."""
@@ -84,7 +99,9 @@ def train_cmd(
                     dataset=dataset.value if dataset else None, recipe=recipe,
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
                     per_gpu=per_gpu, max_time=seconds, retry_failed=retry_failed, eager=eager,
-                    console=console)
+                    console=console, executor=executor.value,
+                    ray_opts={"address": address, "max_retries": max_retries,
+                              "cpus_per_task": cpus_per_task})
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     console.print(f"trained: {counts}; pending {summary.pending}; "
                   f"{summary.seconds:.0f}s", highlight=False)

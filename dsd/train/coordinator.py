@@ -25,7 +25,9 @@ HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
 
 class Coordinator:
     def __init__(self, store: Store, plan, ckpt_dir: Path, *, slots: list[str],
-                 deadline: float | None, data_dir, progress: TrainProgress):
+                 deadline: float | None, data_dir, progress: TrainProgress,
+                 ray: dict | None = None):
+        self.ray = ray  # kwargs of ray_exec.run_ray (--executor ray), else None
         self.store, self.plan, self.ckpt_dir, self.slots = store, plan, ckpt_dir, slots
         self.deadline, self.data_dir, self.progress = deadline, data_dir, progress
         self.running: dict[int, Job] = {}
@@ -98,7 +100,10 @@ class Coordinator:
                      for j in self.plan.jobs)
         try:
             with self.progress.live(len(self.plan.jobs), epochs):
-                if self.slots == ["cpu"]:
+                if self.ray is not None:
+                    from .ray_exec import run_ray
+                    run_ray(self, **self.ray)
+                elif self.slots == ["cpu"]:
                     self._run_inline()
                 else:
                     self._run_processes()

@@ -115,11 +115,14 @@ class Summary:
 
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, max_time=None, retry_failed=False, eager=False,
-          console=None) -> Summary:
+          console=None, executor="local", ray_opts=None) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
 
     t_start = time.time()
+    from .ray_exec import check_executor  # ray_opts: address, max_retries, cpus_per_task
+    ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
+                              **(ray_opts or {}))
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
     check_data({ds for ds, _ in recipes.values()}, data_dir)
     if gpus and not torch.cuda.is_available():
@@ -144,7 +147,7 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         from .coordinator import Coordinator
 
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
-                            data_dir=data_dir, progress=TrainProgress(console))
+                            data_dir=data_dir, progress=TrainProgress(console), ray=ray_opts)
         stopped = coord.run()
     finally:
         lock.release()

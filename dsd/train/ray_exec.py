@@ -1,0 +1,326 @@
+"""`dsd train --executor ray`: every model is one Ray task on an existing (or local) Ray cluster.
+
+Ray places the tasks (core tasks API: fractional `num_gpus=1/per_gpu` on a cluster with GPUs,
+`num_cpus` on a CPU-only one); dsd keeps no scheduler of its own, only a bound on the number of
+tasks in flight (the cluster's slots, so that `running` in the store means running). The driver
+(the `dsd train` process and its `Coordinator`) stays the only writer of the store:
+
+- a task reports ('started', 'epoch', 'images') records to a small inbox actor placed on the
+  driver's node, fire-and-forget, and flushes it before it returns its final record; the driver
+  drains the inbox, hands the records to `Coordinator.handle`, and applies each final record once
+  per result id (a duplicate or late record of a finished model is dropped);
+- a task whose worker process or node dies is retried by Ray (`max_retries`, system failures
+  only); the retry resumes from the model's last epoch checkpoint (`<store>.ckpt/<id>.pt`) when
+  that directory is shared by the nodes, else it starts the model over; when the retries are
+  spent the model is recorded `failed`;
+- CIFAR-10 is read once by the driver and shipped through Ray's object store (uint8 arrays, zero
+  copy on every node); ImageNet is read by each node from the same `--data-dir` path;
+- Ctrl-C asks the tasks to stop at their next check (models go back to pending, checkpoints kept);
+  a second Ctrl-C cancels them. If the driver dies, Ray ends its tasks; `dsd train` again resets
+  the stale `running` rows and continues from the store and the checkpoints.
+
+Ray is imported only inside these functions (it is an optional extra: `pip install 'dsd[ray]'`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import deque
+
+from ..errors import DsdError
+
+CAPACITY_EVERY = 5.0    # seconds between reads of the cluster's resources (autoscaling clusters)
+STOP_POLL = 1.0         # seconds between a task's checks of the stop flag
+MAX_CPUS_PER_GPU_TASK = 8
+INSTALL = "pip install 'dsd[ray]'"
+
+
+def check_executor(executor: str, *, gpus=None, per_gpu: int = 4, address: str | None = None,
+                   max_retries: int = 3, cpus_per_task: float = 1.0) -> dict | None:
+    """Validate the executor options early (before the store is touched); the kwargs of
+    `run_ray`, or None for the local executor."""
+    if executor in (None, "local"):
+        return None
+    if executor != "ray":
+        raise DsdError(f"unknown executor {executor!r}; allowed: local, ray")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise DsdError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from None
+    if gpus:
+        raise DsdError("--gpus picks local GPUs; with --executor ray every GPU of the cluster is "
+                       "used (Ray assigns them; use --per-gpu for models per GPU)")
+    if per_gpu < 1:
+        raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
+    if max_retries < 0:
+        raise DsdError(f"--max-retries must be >= 0, got {max_retries}")
+    if not cpus_per_task > 0:
+        raise DsdError(f"--cpus-per-task must be > 0, got {cpus_per_task}")
+    return {"address": address, "per_gpu": per_gpu, "max_retries": max_retries,
+            "cpus_per_task": cpus_per_task}
+
+
+# ---- the inbox: records from the tasks to the driver -----------------------------------------
+class Inbox:
+    """A Ray actor (num_cpus=0, on the driver's node) holding the records tasks send until the
+    driver drains them; also counts attempts per result id and carries the stop flag."""
+
+    def __init__(self):
+        self.items: list[tuple] = []
+        self.attempts: dict[int, int] = {}
+        self.stop = False
+
+    def put(self, item: tuple) -> None:
+        self.items.append(item)
+
+    def begin(self, rid: int, info: dict) -> tuple[int, bool]:
+        self.attempts[rid] = self.attempts.get(rid, 0) + 1
+        self.items.append(("started", rid, {**info, "attempt": self.attempts[rid]}))
+        return self.attempts[rid], self.stop
+
+    def drain(self) -> list[tuple]:
+        items, self.items = self.items, []
+        return items
+
+    def set_stop(self) -> None:
+        self.stop = True
+
+    def stopped(self) -> bool:
+        return self.stop
+
+
+# ---- the task (runs in a Ray worker process) -------------------------------------------------
+_CACHES: dict = {}   # per worker process: (device, data_dir) → DataCache (CPU workers are reused)
+
+
+def _cache(device, data_dir, workers: int):
+    """The worker's data cache, kept between the tasks a (CPU) worker process runs."""
+    from .worker import DataCache
+
+    key = (str(device), str(data_dir))
+    cache = _CACHES.get(key)
+    if cache is None:
+        _CACHES.clear()
+        cache = _CACHES[key] = DataCache(device, data_dir=data_dir, workers=workers)
+    return cache
+
+
+@contextlib.contextmanager
+def _shipped(arrays):
+    """Make `DataCache` build CIFAR-10 from the arrays shipped by the driver (not from disk).
+
+    A Ray task worker runs one task at a time, so swapping the module global is safe here."""
+    from . import worker
+
+    if arrays is None:
+        yield
+        return
+    import functools
+    import warnings
+
+    real = worker.make_data
+    worker.make_data = functools.partial(real, arrays=arrays)
+    try:
+        with warnings.catch_warnings():   # zero-copy object-store arrays are read-only
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            yield
+    finally:
+        worker.make_data = real
+
+
+def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
+    """Train one job in a Ray worker; records go to `inbox`; returns the final record."""
+    import ray
+    import torch
+
+    from .worker import run_job
+
+    rid = job.result_id
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "resumed": bool(job.ckpt) and os.path.exists(job.ckpt)}
+    attempt, stop = ray.get(inbox.begin.remote(rid, info))
+    if ray.get_gpu_ids() and torch.cuda.is_available():
+        device = torch.device("cuda", 0)   # Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(max(1, int(cpus)))
+    if job.dataset != "cifar10":
+        arrays = None
+    cache = _cache(device, data_dir, workers=max(1, int(cpus)))
+    state = {"stop": stop, "checked": time.time()}
+
+    def should_stop() -> bool:
+        if not state["stop"] and time.time() - state["checked"] > STOP_POLL:
+            state["checked"] = time.time()
+            try:
+                state["stop"] = ray.get(inbox.stopped.remote(), timeout=30)
+            except Exception:  # noqa: BLE001 — the driver is gone or slow: keep training
+                pass
+        return state["stop"]
+
+    def emit(kind: str, rec: dict) -> None:
+        inbox.put.remote((kind, rid, rec))   # in order: one caller, one actor
+
+    with _shipped(arrays):
+        final = run_job(job, cache, emit, should_stop, deadline)
+    final["attempt"] = attempt
+    ray.get(inbox.stopped.remote())   # barrier: every record sent above is in the inbox now
+    return final
+
+
+# ---- the driver ------------------------------------------------------------------------------
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise DsdError(f"--executor ray needs Ray, which is not installed: {INSTALL}") from None
+    return ray
+
+
+def _shipped_arrays(ray, coord):
+    """CIFAR-10 read once by the driver and put in the object store (only the images the
+    recipes use), or None when no job trains on CIFAR-10."""
+    jobs = [j for j in coord.plan.jobs if j.dataset == "cifar10"]
+    if not jobs:
+        return None
+    from .data import read_cifar
+    from .paths import cifar10_dir
+
+    tx, ty, vx, vy = read_cifar(cifar10_dir(coord.data_dir))
+    sub = [j.recipe.get("subset") for j in jobs]
+    tsub = [j.recipe.get("test_subset") for j in jobs]
+    n = None if None in sub else max(sub)
+    m = None if None in tsub else max(tsub)
+    return ray.put((tx[:n], ty[:n], vx[:m], vy[:m]))
+
+
+class Resources:
+    """What one task asks for, and how many fit in the cluster now."""
+
+    def __init__(self, ray, per_gpu: int, cpus_per_task: float):
+        self.ray, self.per_gpu, self.cpus_per_task = ray, per_gpu, cpus_per_task
+        self.read_at, self.slots, self.options = 0.0, 1, {}
+        self.refresh()
+
+    def refresh(self) -> int:
+        if time.time() - self.read_at < CAPACITY_EVERY:
+            return self.slots
+        self.read_at = time.time()
+        res = self.ray.cluster_resources()
+        gpus, cpus = res.get("GPU", 0.0), res.get("CPU", 0.0)
+        if gpus >= 1:
+            slots = int(gpus + 1e-6) * self.per_gpu
+            per = min(MAX_CPUS_PER_GPU_TASK, cpus / slots) if slots else 1.0
+            cpu = float(int(per)) if per >= 1 else round(per, 2)
+            self.options = {"num_gpus": 1.0 / self.per_gpu, "num_cpus": cpu}
+            self.mode = f"{int(gpus)} GPUs × {self.per_gpu} models"
+        else:
+            slots = int(cpus / self.cpus_per_task + 1e-6)
+            self.options = {"num_gpus": 0, "num_cpus": self.cpus_per_task}
+            self.mode = f"{cpus:g} CPUs, {self.cpus_per_task:g} per model"
+        self.slots = max(1, slots)
+        return self.slots
+
+
+def _started(coord, rid: int, info: dict, max_retries: int) -> None:
+    """A task (re)started; a retry is told on the console."""
+    if info["attempt"] > 1 and rid in coord.running:
+        job = coord.running[rid]
+        coord.progress.note(
+            f"[yellow]{job.sweep} #{job.index}: Ray worker lost, retry {info['attempt'] - 1}/"
+            f"{max_retries} on {info['host']}"
+            f"{', resuming from its checkpoint' if info['resumed'] else ', from the start'}[/]")
+
+
+def _failure(e: Exception, max_retries: int) -> dict:
+    ray = _import_ray()
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    if isinstance(e, ray.exceptions.RayTaskError):   # an exception outside run_job
+        return {"status": "failed", "error": f"Ray task error: {first}\n{str(e)[-1500:]}"}
+    return {"status": "failed", "error": f"Ray worker or node died; no retry left after "
+                                         f"{max_retries} (--max-retries): {type(e).__name__}: "
+                                         f"{first}"}
+
+
+def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries: int = 3,
+            cpus_per_task: float = 1.0) -> None:
+    """Train `coord.plan.jobs` as Ray tasks; the Coordinator writes every record."""
+    from .coordinator import HARD_GRACE
+
+    ray = _import_ray()
+    owned = not ray.is_initialized()
+    if owned:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as e:
+            raise DsdError(f"no Ray cluster at --address {address}: {e} (start one with "
+                           f"`ray start --head`)") from None
+    inbox = arrays = None
+    inflight: dict = {}
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        inbox = ray.remote(num_cpus=0, max_restarts=0)(Inbox).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)).remote()
+        arrays = _shipped_arrays(ray, coord)
+        res = Resources(ray, per_gpu, cpus_per_task)
+        task = ray.remote(train_task)
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        coord.progress.note(f"ray: {nodes} node{'s' * (nodes != 1)}, {res.mode}: up to "
+                            f"{res.slots} models at once; retries {max_retries}")
+        todo, relayed = deque(coord.plan.jobs), False
+        while True:
+            while todo and len(inflight) < res.refresh() and coord.can_start():
+                job = todo.popleft()
+                coord.start(job)
+                ref = task.options(max_retries=max_retries, retry_exceptions=False,
+                                   **res.options).remote(job, inbox, arrays, coord.data_dir,
+                                                         coord.deadline, res.options["num_cpus"])
+                inflight[ref] = job.result_id
+            if coord.stop_reason == "interrupted" and not relayed:
+                inbox.set_stop.remote()
+                relayed = True
+            if not inflight:
+                break
+            if coord.deadline and time.time() > coord.deadline + HARD_GRACE:
+                coord.stop_reason = "time"
+                break   # the finally below cancels the tasks; run() returns them to pending
+            ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0.25)
+            _deliver(coord, ray.get(inbox.drain.remote()), max_retries)
+            for ref in ready:
+                rid = inflight.pop(ref)
+                try:
+                    final = ray.get(ref)
+                except ray.exceptions.TaskCancelledError:
+                    continue
+                except ray.exceptions.RayError as e:
+                    final = _failure(e, max_retries)
+                if rid in coord.running:   # the final record is applied once per result id
+                    final.pop("attempt", None)
+                    coord.handle("final", rid, final)
+    finally:
+        for ref in inflight:   # aborted (second Ctrl-C, time limit): run() marks them pending
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        if inbox is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(inbox)
+        del arrays
+        if owned:
+            ray.shutdown()
+
+
+def _deliver(coord, items: list[tuple], max_retries: int) -> None:
+    for kind, rid, payload in items:
+        if rid not in coord.running:
+            continue   # a late record of a finished or cancelled model
+        if kind == "started":
+            _started(coord, rid, payload, max_retries)
+        else:
+            coord.handle(kind, rid, payload)

@@ -1,0 +1,226 @@
+"""`dsd train --executor ray` on a real local Ray cluster (2 CPUs, no GPU), shared by the module.
+
+The same tiny sweep trains through the local executor and through Ray: same columns, statuses,
+epoch rows, errors. Faults: a Ray worker process killed (SIGKILL) while it trains a model is
+retried by Ray, resumes from the model's checkpoint and is recorded exactly once; with no retry
+left the model is `failed` and the sweep goes on; a killed driver is continued by the next run.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+import dsd.cli.train  # noqa: F401  (registers the commands)
+from dsd import Store
+from dsd.cli import app
+from dsd.errors import DsdError
+from dsd.train import train
+from dsd.train.ray_exec import check_executor
+from test_train import QUICK, add_sweep
+
+try:
+    import ray
+except ImportError:   # the optional extra is not installed
+    ray = None
+
+needs_ray = pytest.mark.skipif(ray is None, reason="ray is not installed (pip install 'dsd[ray]')")
+SYNTH = {"epochs": 3, "batch_size": 50, "subset": 1500, "test_subset": 100}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray cluster (2 CPUs) for the module; its GCS address."""
+    if ray is None:
+        pytest.skip("ray is not installed (pip install 'dsd[ray]')")
+    owned = not ray.is_initialized()
+    if owned:
+        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    if owned:
+        ray.shutdown()
+
+
+def _columns_and_rows(store: Store):
+    df = store.results(status=None)
+    return df, store.epochs()
+
+
+# ---- without ray, and the command line ------------------------------------------------------
+def test_missing_ray_is_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)     # import ray → ImportError
+    with pytest.raises(DsdError, match=r"pip install 'dsd\[ray\]'"):
+        check_executor("ray")
+    assert check_executor("local") is None
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    with pytest.raises(DsdError, match="not installed"):
+        train(store, dataset="synthetic", executor="ray")
+    assert store.results(status=None, synthetic=True).empty     # nothing was started
+
+
+def test_executor_options_are_checked():
+    if ray is None:
+        pytest.skip("ray is not installed")
+    assert check_executor("ray", per_gpu=2, address="auto", max_retries=5) == {
+        "address": "auto", "per_gpu": 2, "max_retries": 5, "cpus_per_task": 1.0}
+    with pytest.raises(DsdError, match="--gpus"):
+        check_executor("ray", gpus=[0, 1])
+    with pytest.raises(DsdError, match="--max-retries"):
+        check_executor("ray", max_retries=-1)
+    with pytest.raises(DsdError, match="unknown executor"):
+        check_executor("dask")
+
+
+def test_cli_passes_ray_options(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train(store, **kw):
+        seen.update(kw)
+        from dsd.train.runner import Summary
+        return Summary({"done": 1}, None, 0, 1.0)
+
+    monkeypatch.setattr("dsd.train.train", fake_train)
+    res = CliRunner().invoke(app, ["train", "s", "--executor", "ray", "--address", "auto",
+                                   "--per-gpu", "2", "--max-retries", "5",
+                                   "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 0, res.output
+    assert seen["executor"] == "ray" and seen["per_gpu"] == 2
+    assert seen["ray_opts"] == {"address": "auto", "max_retries": 5, "cpus_per_task": 1.0}
+    res = CliRunner().invoke(app, ["train", "s", "--store", str(tmp_path / "s.sqlite")])
+    assert seen["executor"] == "local"
+
+
+def test_cli_imports_no_ray_or_torch():
+    code = ("import dsd.cli.train, sys; "
+            "assert 'torch' not in sys.modules and 'ray' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- a real cluster ------------------------------------------------------------------------
+@needs_ray
+def test_ray_matches_local_executor(tmp_path, data_root, cluster):
+    local, remote = Store(tmp_path / "local.sqlite"), Store(tmp_path / "ray.sqlite")
+    for s in (local, remote):
+        add_sweep(s, n=2)
+    a = train(local, overrides=QUICK, data_dir=data_root)
+    t0 = time.time()
+    b = train(remote, overrides=QUICK, data_dir=data_root, executor="ray")
+    print(f"ray: 2 models in {time.time() - t0:.1f}s")
+    assert a.counts == b.counts == {"done": 2} and b.pending == 0 and b.stopped is None
+    (ra, ea), (rb, eb) = _columns_and_rows(local), _columns_and_rows(remote)
+    assert list(ra.columns) == list(rb.columns)
+    assert list(rb["status"]) == ["done", "done"] and (rb["top1"] < 90).all()
+    assert (rb["top5"] < rb["top1"]).all() and set(rb["exec_path"]) == {"eager"}
+    same = ["index", "dataset", "recipe", "recipe_json", "train_seed", "synthetic"]
+    assert ra[same].equals(rb[same])
+    assert list(ea.columns) == list(eb.columns) and len(eb) == 4
+    assert sorted(zip(eb["result_id"], eb["epoch"])) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert not list((tmp_path / "ray.sqlite.ckpt").glob("*.pt"))
+    again = train(remote, overrides=QUICK, data_dir=data_root, executor="ray")
+    assert again.counts == {} and len(remote.results(status=None)) == 2
+
+
+def _kill_on_epoch(monkeypatch, epoch: int = 1):
+    """Patch the driver: SIGKILL the Ray worker of result 1 when its first attempt reports
+    `epoch`. Returns the attempts seen per result id ({rid: [info, …]})."""
+    from dsd.train import ray_exec
+    from dsd.train.coordinator import Coordinator
+
+    attempts: dict[int, list[dict]] = {}
+    real_started, real_handle = ray_exec._started, Coordinator.handle
+
+    def started(coord, rid, info, max_retries):
+        attempts.setdefault(rid, []).append(info)
+        real_started(coord, rid, info, max_retries)
+
+    def handle(self, kind, rid, payload):
+        real_handle(self, kind, rid, payload)
+        if (kind == "epoch" and rid == 1 and payload["epoch"] == epoch
+                and len(attempts.get(1, [])) == 1 and not attempts[1][0].get("killed")):
+            attempts[1][0]["killed"] = True
+            os.kill(attempts[1][0]["pid"], signal.SIGKILL)
+
+    monkeypatch.setattr(ray_exec, "_started", started)
+    monkeypatch.setattr(Coordinator, "handle", handle)
+    return attempts
+
+
+@needs_ray
+def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, cluster, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    attempts = _kill_on_epoch(monkeypatch)
+    s = train(store, dataset="synthetic", overrides=SYNTH, executor="ray",
+              ray_opts={"max_retries": 2})
+    assert sum(s.counts.values()) == 2 and "failed" not in s.counts and s.pending == 0
+    first, second = attempts[1]
+    assert first["killed"] and second["attempt"] == 2 and second["resumed"]
+    assert second["pid"] != first["pid"] and len(attempts[2]) == 1
+    df = store.results(status=None, synthetic=True)
+    assert len(df) == 2 and df["index"].is_unique and df["result_id"].is_unique
+    assert set(df["status"]) <= {"done", "collapsed"}
+    ep = store.epochs()
+    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2) for e in (1, 2, 3)]
+    assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))
+
+
+@needs_ray
+def test_no_retry_left_fails_the_model_once(tmp_path, cluster, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    attempts = _kill_on_epoch(monkeypatch)
+    s = train(store, dataset="synthetic", overrides=SYNTH, executor="ray",
+              ray_opts={"max_retries": 0})
+    assert s.counts.get("failed") == 1 and sum(s.counts.values()) == 2
+    df = store.results(status=None, synthetic=True)
+    assert len(df) == 2 and len(attempts[1]) == 1
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert failed["index"] == 0 and "no retry left" in failed["error"]
+
+
+def _dsd_train(args, env) -> subprocess.Popen:
+    code = "from dsd.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", code, "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+@needs_ray
+def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
+    """A `dsd train --executor ray --address …` subprocess is SIGKILLed after its first epoch
+    record; the same command again finishes every model exactly once."""
+    path = str(tmp_path / "s.sqlite")
+    add_sweep(Store(path), n=2)
+    args = ["--store", path, "--executor", "ray", "--address", cluster, "--dataset",
+            "synthetic", "--epochs", "4", "--batch-size", "50", "--subset", "1500",
+            "--test-subset", "100"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = _dsd_train(args, env)
+    t0 = time.time()
+    try:
+        while time.time() - t0 < 120:
+            if proc.poll() is not None:
+                pytest.fail(f"driver ended early: {proc.stdout.read()}")
+            if not Store(path).epochs().empty:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no epoch recorded in 120s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = Store(path)
+    assert (store.results(status=None, synthetic=True)["status"] == "running").any()
+    proc = _dsd_train(args, env)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    df = Store(path).results(status=None, synthetic=True)
+    assert len(df) == 2 and set(df["status"]) <= {"done", "collapsed"}, out
+    ep = Store(path).epochs()
+    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2) for e in range(1, 5)]
