@@ -31,5 +31,9 @@ bench: install
 example-figure: install
 	$(PY) scripts/example_figure.py
 
+# The CIFAR-10 study of issue 6 (GPUs; resumable): ARGS="--max-time 9m" runs one chunk.
+reproduce: install
+	$(PY) scripts/reproduce_cifar10.py $(if $(DSD_DATA),--data-dir $(DSD_DATA),) $(ARGS)
+
 clean:
 	rm -rf $(DEMO) build dist *.egg-info .pytest_cache

@@ -246,7 +246,7 @@ class Store:
                " f.wm AS fit_wm, f.e_fit, r.id AS result_id, r.dataset AS result_dataset,"
                " r.recipe, r.recipe_hash, r.recipe_json, r.status, r.seed AS train_seed,"
                " r.epochs_done, r.top1, r.top5, r.train_loss, r.seconds, r.device,"
-               " r.exec_path, r.error, r.synthetic"
+               " r.exec_path, r.error, r.synthetic, r.updated"
                " FROM results r JOIN models m ON r.model_id = m.id"
                " JOIN sweeps s ON m.sweep_id = s.id LEFT JOIN fits f ON f.model_id = m.id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.id, m.idx")
@@ -259,6 +259,7 @@ class Store:
             row["dataset"] = r["result_dataset"]
             row["recipe_json"] = r["recipe_json"]
             row["synthetic"] = bool(r["synthetic"])
+            row["updated"] = r["updated"]  # last write; for a finished result, when it finished
             out.append(row)
         return pd.DataFrame(out)
 

@@ -10,7 +10,8 @@ local executor on the same GPUs (`--gpus 0..g-1`) for the overhead of Ray.
 
   python scripts/bench_ray.py --data ~/data --gpus 1,2,4 --epochs 3 --models-per-gpu 8
   python scripts/bench_ray.py --gpus 1,2 --dataset synthetic         # no CIFAR-10 at hand
-  python scripts/bench_ray.py --gpus 0 --dataset synthetic --models 4 --epochs 1   # CPU smoke
+  python scripts/bench_ray.py --gpus 0 --dataset synthetic --models 2 --epochs 1 \
+      --window 10MF-20MF --subset 512 --test-subset 256                        # CPU smoke
 
 `--gpus 0` runs a 2-CPU cluster without GPUs (a smoke test of this script, not a measurement).
 """
@@ -57,7 +58,8 @@ def child(cfg: dict) -> dict:
     store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
     store.add_sweep("bench", space="regnetx", space_def={}, dataset="cifar10", window={},
                     seed=cfg["seed"], draws=n, models=models)
-    overrides = {"epochs": cfg["epochs"]}
+    overrides = {"epochs": cfg["epochs"], "subset": cfg["subset"],
+                 "test_subset": cfg["test_subset"]}
     if cfg["executor"] == "ray":
         kw = {"num_gpus": g} if g else {"num_gpus": 0, "num_cpus": 2}
         ray.init(include_dashboard=False, log_to_driver=False, **kw)
@@ -91,6 +93,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="cifar10", choices=["cifar10", "synthetic"])
     ap.add_argument("--data", default=os.environ.get("DSD_DATA"), help="data root (cifar10/)")
     ap.add_argument("--window", default="117MF-130MF")
+    ap.add_argument("--subset", type=int, default=None, help="first N training images only")
+    ap.add_argument("--test-subset", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--with-local", action="store_true",
                     help="also run the local executor on the same GPUs")
@@ -105,7 +109,8 @@ def main() -> None:
         for g in [int(x) for x in a.gpus.split(",")]:
             cfg = {"gpus": g, "executor": executor, "models": a.models or a.models_per_gpu *
                    max(g, 1), "per_gpu": a.per_gpu, "epochs": a.epochs, "dataset": a.dataset,
-                   "data": a.data, "window": a.window, "seed": a.seed}
+                   "data": a.data, "window": a.window, "seed": a.seed,
+                   "subset": a.subset, "test_subset": a.test_subset}
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(g)))}
             print(f"--- {executor}, {g} GPU(s), {cfg['models']} models ...", flush=True)
             p = subprocess.run([sys.executable, __file__, "--child", json.dumps(cfg)], env=env,

@@ -102,6 +102,50 @@ def test_cli_imports_no_ray_or_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_resources_ask_for_fractional_gpus_or_cpus():
+    from types import SimpleNamespace
+
+    from dsd.train.ray_exec import Resources
+
+    def fake(res):
+        return SimpleNamespace(cluster_resources=lambda: res)
+
+    r = Resources(fake({"GPU": 4.0, "CPU": 64.0}), per_gpu=4, cpus_per_task=1.0)
+    assert r.slots == 16 and r.options == {"num_gpus": 0.25, "num_cpus": 4.0}
+    r = Resources(fake({"GPU": 2.0, "CPU": 6.0}), per_gpu=4, cpus_per_task=1.0)
+    assert r.slots == 8 and r.options == {"num_gpus": 0.25, "num_cpus": 0.75}
+    r = Resources(fake({"GPU": 8.0, "CPU": 256.0}), per_gpu=2, cpus_per_task=1.0)
+    assert r.slots == 16 and r.options["num_cpus"] == 8.0        # capped
+    r = Resources(fake({"CPU": 6.0}), per_gpu=4, cpus_per_task=2.0)
+    assert r.slots == 3 and r.options == {"num_gpus": 0, "num_cpus": 2.0}
+
+
+def test_checkpoints_go_node_local_when_the_directory_is_not_shared(tmp_path):
+    from types import SimpleNamespace
+
+    from dsd.train.ray_exec import _usable_ckpt
+
+    (tmp_path / "s.sqlite.ckpt").mkdir()
+    shared = SimpleNamespace(ckpt=str(tmp_path / "s.sqlite.ckpt" / "3.pt"))
+    (tmp_path / "s.sqlite.ckpt" / "lock").touch()          # the driver's lock: shared
+    assert not _usable_ckpt(shared) and shared.ckpt.startswith(str(tmp_path))
+    other = SimpleNamespace(ckpt=str(tmp_path / "elsewhere.ckpt" / "3.pt"))
+    assert _usable_ckpt(other) and other.ckpt.endswith("3.pt")
+    assert not other.ckpt.startswith(str(tmp_path)) and not (tmp_path / "elsewhere.ckpt").exists()
+
+
+def test_records_of_finished_models_are_dropped():
+    from types import SimpleNamespace
+
+    from dsd.train.ray_exec import _deliver
+
+    seen = []
+    coord = SimpleNamespace(running={7: None}, handle=lambda *a: seen.append(a))
+    _deliver(coord, [("epoch", 7, {"epoch": 1}), ("epoch", 8, {"epoch": 1}),
+                     ("final", 9, {"status": "done"}), ("images", 7, {"n": 5})], max_retries=3)
+    assert seen == [("epoch", 7, {"epoch": 1}), ("images", 7, {"n": 5})]
+
+
 # ---- a real cluster ------------------------------------------------------------------------
 @needs_ray
 def test_ray_matches_local_executor(tmp_path, data_root, cluster):
@@ -184,9 +228,9 @@ def test_no_retry_left_fails_the_model_once(tmp_path, cluster, monkeypatch):
     assert failed["index"] == 0 and "no retry left" in failed["error"]
 
 
-def _dsd_train(args, env) -> subprocess.Popen:
+def _dsd_train(args, env, cwd) -> subprocess.Popen:
     code = "from dsd.cli import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code, "train", *args], env=env,
+    return subprocess.Popen([sys.executable, "-c", code, "train", *args], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -194,14 +238,15 @@ def _dsd_train(args, env) -> subprocess.Popen:
 @needs_ray
 def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
     """A `dsd train --executor ray --address …` subprocess is SIGKILLed after its first epoch
-    record; the same command again finishes every model exactly once."""
+    record; the same command again finishes every model exactly once. The store path is
+    relative (checkpoints must still be found by the Ray workers, which run elsewhere)."""
     path = str(tmp_path / "s.sqlite")
     add_sweep(Store(path), n=2)
-    args = ["--store", path, "--executor", "ray", "--address", cluster, "--dataset",
-            "synthetic", "--epochs", "4", "--batch-size", "50", "--subset", "1500",
+    args = ["--store", "s.sqlite", "--executor", "ray", "--address", cluster, "--dataset",
+            "synthetic", "--epochs", "3", "--batch-size", "50", "--subset", "1500",
             "--test-subset", "100"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = _dsd_train(args, env)
+    proc = _dsd_train(args, env, tmp_path)
     t0 = time.time()
     try:
         while time.time() - t0 < 120:
@@ -217,10 +262,15 @@ def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
         proc.wait()
     store = Store(path)
     assert (store.results(status=None, synthetic=True)["status"] == "running").any()
-    proc = _dsd_train(args, env)
+    assert list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))
+    before = store.epochs().set_index(["result_id", "epoch"])
+    proc = _dsd_train(args, env, tmp_path)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
     df = Store(path).results(status=None, synthetic=True)
     assert len(df) == 2 and set(df["status"]) <= {"done", "collapsed"}, out
     ep = Store(path).epochs()
-    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2) for e in range(1, 5)]
+    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2) for e in (1, 2, 3)]
+    after = Store(path).epochs().set_index(["result_id", "epoch"]).loc[before.index]
+    assert after.equals(before)      # resumed: the checkpointed epochs were not trained again
+    assert sorted(os.listdir(tmp_path / "s.sqlite.ckpt")) == ["lock"]

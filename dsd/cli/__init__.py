@@ -1,8 +1,8 @@
 """The `dsd` command line: a thin typer layer over the library (no torch at import time).
 
-Commands live in `core` (spaces, info, sample, show, export), `train` (train, status) and
-`analysis` (edf, analyze, fit, search-efficiency, report). `DsdError` becomes one red line on
-stderr and exit code 1, in one place (`command`).
+Commands live in `core` (spaces, info, sample, show, export), `train` (train, status),
+`analysis` (edf, analyze, fit, search-efficiency, report) and `results` (export-population,
+summarize). `DsdError` becomes one red line on stderr and exit code 1, in one place (`command`).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def command(*args, **kwargs):
 
 def main() -> None:
     from . import core  # noqa: F401  (registers commands)
-    for optional in ("train", "analysis"):
+    for optional in ("train", "analysis", "results"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:

@@ -33,6 +33,9 @@ RecipeOpt = Annotated[Optional[str], typer.Option(
     "--recipe", help="Compare results of this recipe (needed when there are several).")]
 DatasetOpt = Annotated[Optional[str], typer.Option(
     "--dataset", help="Compare results on this dataset (needed when there are several).")]
+PopulationOpt = Annotated[Optional[Path], typer.Option(
+    "--population", help="Read a population .parquet (dsd export-population) instead of the "
+    "store.", show_default=False)]
 SyntheticOpt = Annotated[bool, typer.Option(
     "--synthetic", help="Include results stored as synthetic (formula) data.")]
 NormalizeOpt = Annotated[Optional[Complexity], typer.Option(
@@ -58,11 +61,17 @@ def _open_store(path: Optional[Path]):
     return load(path)
 
 
-def _select(names, store, recipe, dataset, synthetic):
+def _select(names, store, recipe, dataset, synthetic, population=None):
     from ..analysis.selection import select
 
-    sel = select(_open_store(store), names, recipe=recipe, dataset=dataset,
-                 synthetic=synthetic)
+    if population is not None and store is not None:
+        raise DsdError("give either --store or --population, not both")
+    if population is not None:
+        from ..analysis.population import PopulationStore
+        source = PopulationStore.open(population)
+    else:
+        source = _open_store(store)
+    sel = select(source, names, recipe=recipe, dataset=dataset, synthetic=synthetic)
     typer.echo(sel.summary())
     return sel
 
@@ -106,14 +115,14 @@ def edf_cmd(
                                            help="Bootstrap resamples of --band.")] = 1000,
     seed: SeedOpt = 0,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
-    synthetic: SyntheticOpt = False,
+    synthetic: SyntheticOpt = False, population: PopulationOpt = None,
 ):
     """Error EDFs of sweeps, their n/min/mean/median and pairwise KS tests (D, p)."""
     from ..analysis.compare import edf_data
     from ..analysis.plots import plot_edf
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic)
+    sel = _select(names, store, recipe, dataset, synthetic, population)
     data = edf_data(sel.data, normalize=normalize.value if normalize else None, bins=bins,
                     band=band, resamples=resamples, seed=seed)
     title = "summary (top-1 error, %)"
@@ -142,7 +151,7 @@ def analyze_cmd(
                                            help="Best-range bootstrap resamples.")] = 10_000,
     seed: SeedOpt = 0,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
-    synthetic: SyntheticOpt = False,
+    synthetic: SyntheticOpt = False, population: PopulationOpt = None,
 ):
     """Error against parameters, with the DDS best-range bootstrap (median, 95% interval)."""
     from ..analysis.compare import param_data
@@ -150,7 +159,7 @@ def analyze_cmd(
     from ..analysis.selection import default_params
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic)
+    sel = _select(names, store, recipe, dataset, synthetic, population)
     params = param or default_params(sel.data)
     data = param_data(sel.data, params, resamples=resamples, seed=seed)
     _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
@@ -199,14 +208,14 @@ def search_cmd(
     normalize: NormalizeOpt = None,
     bins: BinsOpt = 20,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
-    synthetic: SyntheticOpt = False,
+    synthetic: SyntheticOpt = False, population: PopulationOpt = None,
 ):
     """Expected best error of m random models (mean ± 2 std) against m = 1, 2, 4, …."""
     from ..analysis.compare import search_data
     from ..analysis.plots import plot_search_efficiency
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic)
+    sel = _select(names, store, recipe, dataset, synthetic, population)
     data = search_data(sel.data, normalize=normalize.value if normalize else None, bins=bins)
     table = data.assign(cell=[f"{m:.2f} ± {2 * s:.2f}" for m, s in zip(data["mean"],
                                                                         data["std"])])
@@ -228,17 +237,17 @@ def report_cmd(
     top: Annotated[int, typer.Option("--top", min=1,
                                      help="Best and worst models shown per sweep.")] = 4,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
-    synthetic: SyntheticOpt = False,
+    synthetic: SyntheticOpt = False, population: PopulationOpt = None,
 ):
     """One self-contained HTML report: EDFs, statistics, parameters, best/worst models."""
     from ..analysis.report import write_report
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise DsdError(f"report must be an .html file, got {output}")
-    sel = _select(names, store, recipe, dataset, synthetic)
+    sel = _select(names, store, recipe, dataset, synthetic, population)
     t0 = time.time()
     from ..store import default_path
 
     path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
-                        source=str(store if store is not None else default_path()))
+                        source=str(population or store or default_path()))
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")

@@ -135,7 +135,7 @@ class Coordinator:
 
         def spawn(i: int) -> None:
             tasks = ctx.Queue()
-            p = ctx.Process(target=worker_main, daemon=True, args=(
+            p = ctx.Process(target=worker_main, args=(
                 i, self.slots[i], tasks, results, self.stop_event, self.deadline,
                 self.data_dir, loaders))
             p.start()

@@ -108,35 +108,41 @@ def _spread(ds, n):
 
 
 class ImageFolderData:
-    """An ImageNet-style tree (train/<class>/*, val/<class>/*) read by DataLoader workers."""
+    """An ImageNet-style tree (train/<class>/*, val/<class>/*) read by DataLoader workers.
+
+    Workers decode, crop and flip, and send uint8 tensors (4× fewer bytes than float); the
+    conversion to float and the normalization run on the device.
+    """
 
     synthetic = False
 
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, workers: int = 4):
+                 test_subset=None, dtype=torch.float32, workers: int = 4):
         from torchvision import datasets, transforms as T
 
         root = imagenet_dir(data_dir)
-        norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
         train = datasets.ImageFolder(str(root / "train"), T.Compose(
-            [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), *norm]))
-        self.val = datasets.ImageFolder(str(root / "val"), T.Compose(
-            [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), *norm]))
-        train, self.val = _spread(train, subset), _spread(self.val, test_subset)
-        self.train, self.device, self.batch_size = train, torch.device(device), batch_size
+            [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), T.PILToTensor()]))
+        val = datasets.ImageFolder(str(root / "val"), T.Compose(
+            [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), T.PILToTensor()]))
+        self.num_classes = len(train.classes)
+        self.train, self.val = _spread(train, subset), _spread(val, test_subset)
+        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device)
         self.workers, self.pin = workers, self.device.type == "cuda"
-        self.num_classes = len(getattr(train, "dataset", train).classes)
-        self.steps_per_epoch = len(train) // batch_size
+        self.steps_per_epoch = len(self.train) // batch_size
         if self.steps_per_epoch == 0:
-            raise DsdError(f"batch size {batch_size} exceeds the {len(train)} training images "
-                           f"in {root / 'train'}")
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
 
     def _loader(self, ds, batch_size, **kw):
         return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=self.workers,
                                            pin_memory=self.pin, **kw)
 
     def _to(self, x, y) -> Batch:
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x = x.to(self.device, non_blocking=True).permute(0, 2, 3, 1)
+        return normalize(x, self.mean, self.std, self.dtype), y.to(self.device, non_blocking=True)
 
     def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
         g = _epoch_generator(torch.device("cpu"), seed, epoch)
@@ -186,7 +192,7 @@ def make_data(dataset: str, device, *, batch_size: int, resolution: int, num_cla
                          arrays=arrays, **sub)
     if dataset == "imagenet":
         return ImageFolderData(device, batch_size=batch_size, resolution=resolution,
-                               data_dir=data_dir, workers=workers, **sub)
+                               data_dir=data_dir, dtype=dtype, workers=workers, **sub)
     if dataset == "synthetic":
         return SyntheticData(device, batch_size=batch_size, resolution=resolution,
                              num_classes=num_classes, dtype=dtype, **sub)

@@ -131,6 +131,20 @@ def _shipped(arrays):
         worker.make_data = real
 
 
+def _usable_ckpt(job) -> bool:
+    """Keep `job.ckpt` when its directory is the driver's, seen through a shared file system
+    (the driver holds `<store>.ckpt/lock` there); else checkpoint to a node-local directory, so
+    a retry resumes only on this node. True when moved (the task then deletes it at the end)."""
+    if os.path.exists(os.path.join(os.path.dirname(job.ckpt), "lock")):
+        return False
+    import hashlib
+    import tempfile
+
+    tag = hashlib.sha1(job.ckpt.encode()).hexdigest()[:12]
+    job.ckpt = os.path.join(tempfile.gettempdir(), f"dsd-ckpt-{tag}", os.path.basename(job.ckpt))
+    return True
+
+
 def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     """Train one job in a Ray worker; records go to `inbox`; returns the final record."""
     import ray
@@ -139,8 +153,9 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     from .worker import run_job
 
     rid = job.result_id
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "resumed": bool(job.ckpt) and os.path.exists(job.ckpt)}
+    local = _usable_ckpt(job)
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ray.get_gpu_ids(),
+            "resumed": os.path.exists(job.ckpt), "ckpt_local": local}
     attempt, stop = ray.get(inbox.begin.remote(rid, info))
     if ray.get_gpu_ids() and torch.cuda.is_available():
         device = torch.device("cuda", 0)   # Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU
@@ -168,6 +183,9 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
 
     with _shipped(arrays):
         final = run_job(job, cache, emit, should_stop, deadline)
+    if local and final["status"] != "stopped":   # the driver deletes only the shared one
+        with contextlib.suppress(OSError):
+            os.unlink(job.ckpt)
     final["attempt"] = attempt
     ray.get(inbox.stopped.remote())   # barrier: every record sent above is in the inbox now
     return final
@@ -270,17 +288,24 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)).remote()
         arrays = _shipped_arrays(ray, coord)
         res = Resources(ray, per_gpu, cpus_per_task)
-        task = ray.remote(train_task)
+        # A GPU task gets a fresh worker process (Ray's default for GPU tasks, which the options
+        # below would not set): CUDA_VISIBLE_DEVICES differs per task, and a reused process
+        # would keep its first GPU and its CUDA memory. CPU workers are reused (data cached).
+        tasks = {True: ray.remote(max_calls=1)(train_task), False: ray.remote(train_task)}
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         coord.progress.note(f"ray: {nodes} node{'s' * (nodes != 1)}, {res.mode}: up to "
                             f"{res.slots} models at once; retries {max_retries}")
         todo, relayed = deque(coord.plan.jobs), False
+        # workers run in another directory (and on other nodes): absolute paths only
+        data_dir = os.path.abspath(os.path.expanduser(coord.data_dir)) if coord.data_dir else None
         while True:
             while todo and len(inflight) < res.refresh() and coord.can_start():
                 job = todo.popleft()
                 coord.start(job)
+                job.ckpt = os.path.abspath(job.ckpt)
+                task = tasks[res.options["num_gpus"] > 0]
                 ref = task.options(max_retries=max_retries, retry_exceptions=False,
-                                   **res.options).remote(job, inbox, arrays, coord.data_dir,
+                                   **res.options).remote(job, inbox, arrays, data_dir,
                                                          coord.deadline, res.options["num_cpus"])
                 inflight[ref] = job.result_id
             if coord.stop_reason == "interrupted" and not relayed:
@@ -303,6 +328,8 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
                     final = _failure(e, max_retries)
                 if rid in coord.running:   # the final record is applied once per result id
                     final.pop("attempt", None)
+                    if final["status"] == "stopped" and not coord.stop_reason:
+                        coord.stop_reason = "time"   # a task stopped at the deadline
                     coord.handle("final", rid, final)
     finally:
         for ref in inflight:   # aborted (second Ctrl-C, time limit): run() marks them pending

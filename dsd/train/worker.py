@@ -60,10 +60,24 @@ def run_job(job: Job, cache: DataCache, emit, should_stop, deadline) -> dict:
         return {"status": "failed", "error": f"{msg[:500]}\n{tb[-1500:]}"}
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the coordinator dies, so no orphan keeps training (and writing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir,
                 loader_workers: int) -> None:
     """Process entry: take jobs from `tasks` until None; put (kind, slot, result_id, payload)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the coordinator died before prctl took effect
+        return
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
@@ -76,7 +90,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
             return
         final = run_job(job, cache,
                         lambda kind, rec: results.put((kind, slot, job.result_id, rec)),
-                        stop.is_set, deadline)
+                        lambda: stop.is_set() or os.getppid() != parent, deadline)
         results.put(("final", slot, job.result_id, final))
         if final["status"] == "failed":
             return  # start over in a fresh process (a CUDA error may poison the context)

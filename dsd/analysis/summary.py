@@ -1,0 +1,236 @@
+"""SUMMARY.md of a trained population, computed from its Parquet frame alone (`dsd summarize`).
+
+Pure functions from the population frame (`analysis.population`) to tables and markdown: per
+space counts and error statistics, KS tests between consecutive refinements (A→B→C→D→E→RegNetX,
+RegNetX vs RegNetY), DDS best ranges (through `compare.param_data`, so the numbers equal the
+report's), and the study's time. Deterministic: the same file always gives the same text.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DsdError
+from . import compare, stats
+
+CHAIN = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx")
+ORDER = (*CHAIN, "regnety")
+PARAMS = ("b", "g", "wm", "d")
+BAD = ("failed", "diverged", "collapsed")
+
+
+def sweep_order(df: pd.DataFrame) -> list[str]:
+    """Sweeps in the paper's order of spaces (A … E, RegNetX, RegNetY), others after."""
+    first = df.drop_duplicates("sweep")
+    rank = {s: ORDER.index(sp) if sp in ORDER else len(ORDER) for s, sp in
+            zip(first["sweep"], first["space"])}
+    return sorted(rank, key=lambda s: rank[s])  # stable: file order within a rank
+
+
+def done(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished models with a finite final error (the ones compared)."""
+    d = df[(df["status"] == "done") & df["top1"].notna()].copy()
+    d["top1"] = d["top1"].astype(float)
+    return d[np.isfinite(d["top1"])]
+
+
+def check(df: pd.DataFrame) -> None:
+    """One recipe definition and one dataset, or a DsdError (results are never mixed)."""
+    trained = df[df["status"] != "pending"]
+    for col in ("recipe_hash", "dataset"):
+        vals = sorted(set(trained[col].dropna()))
+        if len(vals) > 1:
+            raise DsdError(f"the population mixes {col} values {', '.join(vals)}; export one")
+
+
+def space_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per sweep: models, done, failed/diverged/collapsed, unfinished, min/mean/median error."""
+    ok, rows = done(df), []
+    for s in sweep_order(df):
+        part, e = df[df["sweep"] == s], ok.loc[ok["sweep"] == s, "top1"]
+        row = {"sweep": s, "space": part["space"].iloc[0], "models": len(part),
+               "done": len(e)}
+        row.update({b: int((part["status"] == b).sum()) for b in BAD})
+        row["unfinished"] = int(part["status"].isin(["pending", "running"]).sum())
+        row.update({"min": e.min(), "mean": e.mean(), "median": e.median()} if len(e) else
+                   {"min": np.nan, "mean": np.nan, "median": np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ks_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """Consecutive refinements present (first sweep of each space), and RegNetX vs RegNetY."""
+    first = {}
+    for s in sweep_order(df):
+        first.setdefault(df.loc[df["sweep"] == s, "space"].iloc[0], s)
+    chain = [first[sp] for sp in CHAIN if sp in first]
+    pairs = list(pairwise(chain))
+    if "regnetx" in first and "regnety" in first:
+        pairs.append((first["regnetx"], first["regnety"]))
+    return pairs
+
+
+def ks_table(df: pd.DataFrame) -> pd.DataFrame:
+    """KS D and p (`stats.ks`, = scipy.stats.ks_2samp) between the errors of each pair."""
+    ok, rows = done(df), []
+    for a, b in ks_pairs(df):
+        ea, eb = (ok.loc[ok["sweep"] == s, "top1"].to_numpy() for s in (a, b))
+        r = stats.ks(ea, eb) if len(ea) and len(eb) else None
+        rows.append({"a": a, "b": b, "n_a": len(ea), "n_b": len(eb),
+                     "D": r.D if r else np.nan, "p": r.p if r else np.nan})
+    return pd.DataFrame(rows, columns=["a", "b", "n_a", "n_b", "D", "p"])
+
+
+def best_range_table(df: pd.DataFrame, *, resamples: int = 10_000, seed: int = 0
+                     ) -> pd.DataFrame:
+    """DDS best range of b, g (where shared by all stages) and RegNet wm, d, per sweep."""
+    ok, rows = done(df), []
+    for s in sweep_order(df):
+        part = ok[ok["sweep"] == s]
+        if len(part) < 2:
+            continue
+        for p in PARAMS:
+            try:
+                r = compare.param_data(part, [p], resamples=resamples, seed=seed).best.iloc[0]
+            except DsdError:  # not shared (b, g of AnyNetXA) or not a RegNet parameter
+                continue
+            rows.append({"sweep": s, "param": p, "median": r["median"], "lo": r["lo"],
+                         "hi": r["hi"], "n": int(r["n"])})
+    return pd.DataFrame(rows, columns=["sweep", "param", "median", "lo", "hi", "n"])
+
+
+def union_seconds(starts, ends) -> float:
+    """Length of the union of intervals [start, end] (seconds)."""
+    total, cur_s, cur_e = 0.0, None, None
+    for s, e in sorted(zip(starts, ends)):
+        if cur_e is None or s > cur_e:
+            total += (cur_e - cur_s) if cur_e is not None else 0.0
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    return total + ((cur_e - cur_s) if cur_e is not None else 0.0)
+
+
+def _ts(text: str) -> float:
+    return _dt.datetime.fromisoformat(text).timestamp()
+
+
+def time_table(df: pd.DataFrame, runs: list[dict]) -> pd.DataFrame:
+    """The study's time: per-model training time summed, busy wall-clock from the models'
+    timestamps, and (with a runs log) wall-clock and GPU-hours of the `dsd train` chunks."""
+    t = df[df["seconds"].notna() & df["finished"].notna()]
+    secs = t["seconds"].astype(float).to_numpy()
+    ends = np.array([_ts(x) for x in t["finished"]])
+    rows = [("models trained (any final status)", f"{len(t)}"),
+            ("model-hours: Σ per-model training seconds", f"{secs.sum() / 3600:.2f} h")]
+    if len(t):
+        busy = union_seconds(ends - secs, ends)
+        rows += [("busy wall-clock: union of per-model [finish − seconds, finish]",
+                  f"{busy / 3600:.2f} h"),
+                 ("first / last model finished", f"{min(t['finished'])} / {max(t['finished'])}")]
+    if runs:
+        wall = sum(float(r["seconds"]) for r in runs)
+        gpu = sum(float(r["seconds"]) * int(r.get("gpus") or 0) for r in runs)
+        names = sorted({n for r in runs for n in r.get("gpu_names") or []})
+        rows += [("training runs (`dsd train` chunks)", f"{len(runs)}"),
+                 ("wall-clock: Σ run durations", f"{wall / 3600:.2f} h"),
+                 ("GPU-hours: Σ run duration × GPUs of the run", f"{gpu / 3600:.2f} h"),
+                 ("GPUs per run", ", ".join(str(g) for g in sorted({int(r.get("gpus") or 0)
+                                                                    for r in runs}))),
+                 ("GPU models", ", ".join(names) or "none (CPU)")]
+    else:
+        rows.append(("wall-clock and GPU-hours of the runs", "not recorded (no runs log)"))
+    for col, what in (("device", "devices (models)"), ("exec_path", "execution paths (models)")):
+        counts = t[col].dropna().value_counts()
+        rows.append((what, ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "–"))
+    return pd.DataFrame(rows, columns=["quantity", "value"])
+
+
+# ---- markdown -----------------------------------------------------------------------------
+CIFAR_WINDOW = (": the spaces' CIFAR-10 window, the counterpart of the paper's 400MF regime "
+                "[360MF, 400MF] (RegNetX-400MF costs 397.7MF on ImageNet and 122.9MF in the "
+                "CIFAR layout, so F = 125MF and the window is [0.9F, F])")
+
+
+def _window(text: str) -> str:
+    """'{"flops": [112500000, 125000000]}' → 'flops [112.5MF, 125MF]'."""
+    def si(x):
+        return f"{x / 1e6:g}M" if x >= 1e6 else f"{x:g}"
+    parts = []
+    for k, v in json.loads(text).items():
+        if v and v[0] is not None:
+            unit = "F" if k == "flops" else ""
+            parts.append(f"{k} [{si(v[0])}{unit}, {si(v[1])}{unit}]")
+    return ", ".join(parts) or text
+
+def _cell(v, fmt: str) -> str:
+    if isinstance(v, (float, np.floating)):
+        if np.isnan(v):
+            return "–"
+        if fmt == "p":
+            return f"{v:.3g}" if v >= 1e-3 else f"{v:.1e}"
+        return format(v, fmt)
+    return str(v)
+
+
+def md_table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
+    """A GitHub-flavoured markdown table (numbers right-aligned); `fmt`: column → format spec
+    ('p' for p-values), default '.4g'."""
+    fmt = {"D": ".3f", "p": "p", **(fmt or {})}
+    num = [pd.api.types.is_numeric_dtype(df[c]) for c in df]
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---:" if n else "---" for n in num) + "|"
+    body = ["| " + " | ".join(_cell(v, fmt.get(c, ".4g")) for v, c in zip(row, df.columns))
+            + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
+                     notes: str | None = None, source: str = "population.parquet",
+                     resamples: int = 10_000, seed: int = 0) -> str:
+    """The whole SUMMARY.md text."""
+    if df.empty:
+        raise DsdError("the population has no models")
+    check(df)
+    trained = df[df["recipe"].notna()]
+    recipe = trained["recipe"].iloc[0] if len(trained) else "–"
+    rj = json.loads(trained["recipe_json"].iloc[0]) if len(trained) else {}
+    seeds = sorted({int(s) for s in df["sweep_seed"].dropna()}) if "sweep_seed" in df else []
+    windows = [_window(w) for w in sorted(set(df["window"].dropna()))] if "window" in df else []
+    out = [f"# Population summary: {', '.join(pd.unique(df['dataset']))}", "",
+           f"Generated by `dsd summarize {source}` from the population file alone; error = "
+           "top-1 test error (%) of the final epoch.", ""]
+    if df["synthetic"].astype(bool).any():
+        out += ["**Includes SYNTHETIC results (formula errors, not training).**", ""]
+    out += [f"- recipe: `{recipe}` ({rj.get('epochs', '?')} epochs, batch "
+            f"{rj.get('batch_size', '?')}, lr {rj.get('lr', '?')}, wd {rj.get('wd', '?')}"
+            f"{', subset ' + str(rj['subset']) if rj.get('subset') else ''}); recipe hash "
+            f"{', '.join(sorted(set(trained['recipe_hash'].dropna()))) or '–'}",
+            f"- sampling seed(s): {', '.join(map(str, seeds)) or '–'}; training seed of each "
+            "model derived from (sweep seed, model index)",
+            f"- complexity window(s): {'; '.join(windows) or '–'}"
+            + (CIFAR_WINDOW if windows == ["flops [112.5MF, 125MF]"] else ""), "",
+            "## Models and errors per space", "",
+            "done = finished with a finite error (the models compared); failed, diverged "
+            "(NaN/inf loss), collapsed (chance-level) are counted and excluded; unfinished = "
+            "pending or running.", "",
+            md_table(space_table(df), dict.fromkeys(("min", "mean", "median"), ".2f")), "",
+            "## KS tests between consecutive spaces", "",
+            "Two-sample Kolmogorov-Smirnov test of the error distributions (D = sup |F_a − "
+            "F_b|; p two-sided, scipy.stats.ks_2samp).", "", md_table(ks_table(df)), "",
+            "## Best ranges (DDS bootstrap)", "",
+            f"Draw 25% of the finished models with replacement, keep the value of the "
+            f"lowest-error one, {resamples:,} times (seed {seed}); median and 95% interval. "
+            "b and g only where all stages share them.", "",
+            md_table(best_range_table(df, resamples=resamples, seed=seed)), "",
+            "## Time", "", md_table(time_table(df, runs or [])), ""]
+    if notes:
+        out += ["## Comparison with the paper", "",
+                "*Hand-written from the numbers above (the notes file, included verbatim).*", "",
+                notes.strip(), ""]
+    return "\n".join(out)
