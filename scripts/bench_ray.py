@@ -39,7 +39,7 @@ def gpu_sampler(stop: threading.Event, out: list) -> None:
             text = subprocess.run(
                 ["nvidia-smi", f"--id={ids}", "--query-gpu=utilization.gpu",
                  "--format=csv,noheader,nounits"], capture_output=True, text=True,
-                timeout=10).stdout
+                timeout=10, check=False).stdout
             out.append([float(v) for v in text.split()])
         except (OSError, subprocess.SubprocessError, ValueError):
             return
@@ -114,7 +114,7 @@ def main() -> None:
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(g)))}
             print(f"--- {executor}, {g} GPU(s), {cfg['models']} models ...", flush=True)
             p = subprocess.run([sys.executable, __file__, "--child", json.dumps(cfg)], env=env,
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, check=False)
             line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
             if p.returncode or line is None:
                 print(p.stdout[-3000:], p.stderr[-3000:], sep="\n")

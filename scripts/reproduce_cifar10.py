@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # dsd importable without installing it (GPU machines)
 SPACES = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety")
 # parameter figures: the spaces where the parameter is one value per model (DDS Fig. 5, 11-12)
 FIGURES = {"b": SPACES[1:], "g": SPACES[2:], "regnet": ("regnetx", "regnety")}
@@ -42,8 +43,8 @@ def dsd(*args, check: bool = True, cwd: Path | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}  # dsd, installed or not
     t0 = time.time()
-    rc = subprocess.run([sys.executable, "-m", "dsd", *map(str, args)], cwd=cwd,
-                        env=env).returncode
+    rc = subprocess.run([sys.executable, "-m", "dsd", *map(str, args)], cwd=cwd, env=env,
+                        check=False).returncode
     log(f"dsd {args[0]}: exit {rc}, {time.time() - t0:.1f} s")
     if check and rc != 0:
         raise SystemExit(f"[reproduce] dsd {args[0]} failed (exit {rc})")
@@ -54,7 +55,7 @@ def gpus_visible(selected: str | None) -> tuple[int, list[str]]:
     """(count, names) of the GPUs `dsd train` will use, from nvidia-smi (no torch here)."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=60).stdout
+                             capture_output=True, text=True, timeout=60, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return 0, []
     names = [n.strip() for n in out.splitlines() if n.strip()]
@@ -110,12 +111,12 @@ def train(a, sweeps: list[str]) -> None:
             args += [flag, val]
     ngpu, names = gpus_visible(a.gpus)
     log(f"training: {todo} models pending, {ngpu} GPU(s) {', '.join(names)}")
-    t0, started = time.time(), dt.datetime.now(dt.timezone.utc)
+    t0, started = time.time(), dt.datetime.now(dt.UTC)
     try:
         rc = dsd(*args, check=False)
     finally:
         run = {"started": started.isoformat(timespec="seconds"),
-               "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "seconds": round(time.time() - t0, 1), "gpus": ngpu, "gpu_names": names,
                "per_gpu": a.per_gpu, "host": socket.gethostname(), "dataset": a.dataset,
                "max_time": a.max_time, "pending_before": todo}
@@ -134,6 +135,7 @@ def write_outputs(a, sweeps: list[str]) -> None:
     import pandas as pd
 
     from dsd.analysis import stats
+    from dsd.errors import DsdError
 
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,7 @@ def write_outputs(a, sweeps: list[str]) -> None:
         try:
             lo, hi = stats.common_range(*groups)
             bins = stats.max_bins(groups, lo, hi, 20)
-        except Exception:  # ranges do not overlap (tiny partial populations)
+        except DsdError:  # the flops ranges do not overlap (tiny partial populations)
             bins = 0
         if bins >= 2:
             run("edf", *ready, *src, "--normalize", "flops", "--bins", bins, "-o",
@@ -179,7 +181,7 @@ def write_outputs(a, sweeps: list[str]) -> None:
             chosen = [s for s in ready if space_of[s] in spaces]
             params = ["wm", "d"] if fig == "regnet" else [fig]
             if chosen:
-                run("analyze", *chosen, *src, *sum((["--param", p] for p in params), []),
+                run("analyze", *chosen, *src, *[x for p in params for x in ("--param", p)],
                     "-o", f"params_{fig}.png")
     (out / "commands.sh").write_text(
         "# The dsd commands that wrote this folder from population.parquet, run inside it\n"

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from test_train import QUICK, add_sweep
 from typer.testing import CliRunner
 
 import dsd.cli.train  # noqa: F401  (registers the commands)
@@ -22,7 +23,6 @@ from dsd.cli import app
 from dsd.errors import DsdError
 from dsd.train import train
 from dsd.train.ray_exec import check_executor
-from test_train import QUICK, add_sweep
 
 try:
     import ray
@@ -107,8 +107,8 @@ def test_resources_ask_for_fractional_gpus_or_cpus():
 
     from dsd.train.ray_exec import Resources
 
-    def fake(res):
-        return SimpleNamespace(cluster_resources=lambda: res)
+    def fake(*nodes):
+        return SimpleNamespace(nodes=lambda: [{"Alive": True, "Resources": n} for n in nodes])
 
     r = Resources(fake({"GPU": 4.0, "CPU": 64.0}), per_gpu=4, cpus_per_task=1.0)
     assert r.slots == 16 and r.options == {"num_gpus": 0.25, "num_cpus": 4.0}
@@ -116,8 +116,12 @@ def test_resources_ask_for_fractional_gpus_or_cpus():
     assert r.slots == 8 and r.options == {"num_gpus": 0.25, "num_cpus": 0.75}
     r = Resources(fake({"GPU": 8.0, "CPU": 256.0}), per_gpu=2, cpus_per_task=1.0)
     assert r.slots == 16 and r.options["num_cpus"] == 8.0        # capped
-    r = Resources(fake({"CPU": 6.0}), per_gpu=4, cpus_per_task=2.0)
-    assert r.slots == 3 and r.options == {"num_gpus": 0, "num_cpus": 2.0}
+    # a CPU-only head node does not lend its CPUs to the GPU nodes' models
+    r = Resources(fake({"CPU": 64.0}, {"GPU": 8.0, "CPU": 32.0}, {"GPU": 4.0, "CPU": 32.0}),
+                  per_gpu=4, cpus_per_task=1.0)
+    assert r.slots == 48 and r.options == {"num_gpus": 0.25, "num_cpus": 1.0}
+    r = Resources(fake({"CPU": 6.0}, {"CPU": 3.0}), per_gpu=4, cpus_per_task=2.0)
+    assert r.slots == 4 and r.options == {"num_gpus": 0, "num_cpus": 2.0}
 
 
 def test_checkpoints_go_node_local_when_the_directory_is_not_shared(tmp_path):
@@ -235,6 +239,7 @@ def _dsd_train(args, env, cwd) -> subprocess.Popen:
                             start_new_session=True)
 
 
+@pytest.mark.slow  # ~40 s on an idle 2-core machine; the local executor's SIGKILL test covers the store side
 @needs_ray
 def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
     """A `dsd train --executor ray --address …` subprocess is SIGKILLed after its first epoch

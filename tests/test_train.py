@@ -24,7 +24,7 @@ QUICK = {"epochs": 2, "batch_size": 50, "subset": 1000, "test_subset": 1000}
 
 def tiny_spec(i: int, dataset: str = "cifar10"):
     return make_spec([1, 1, 1, 1], [8, 16, 24, 32], [1] * 4, [8] * 4, dataset=dataset,
-                     stem_w=8 + 8 * (i % 2))
+                     stem_w=8 + 8 * i)
 
 
 def add_sweep(store: Store, name: str = "tiny", n: int = 2, dataset: str = "cifar10",
@@ -206,3 +206,16 @@ def test_synthetic_results_are_labelled(tmp_path):
     assert sum(summary.counts.values()) == 1
     assert store.results(status=None).empty            # excluded by default
     assert store.results(status=None, synthetic=True)["synthetic"].all()
+
+
+def test_max_time_stops_cleanly_and_the_next_run_finishes(tmp_path, data_root):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=3)
+    t0 = __import__("time").time()
+    summary = train(store, overrides=QUICK, data_dir=data_root, max_time=2.0)
+    assert summary.stopped == "time" and __import__("time").time() - t0 < 60
+    df = store.results(status=None)
+    assert "running" not in set(df["status"]) and summary.pending >= 1
+    rest = train(store, overrides=QUICK, data_dir=data_root)
+    assert rest.stopped is None and rest.pending == 0
+    assert len(store.results(status=None)) == 3

@@ -66,7 +66,8 @@ def test_train_and_status_on_cifar(tmp_path, data_root):
     assert "tiny #0" in res.output and "tiny #1" in res.output and "done 2" in res.output
     res = runner.invoke(app, ["status", "--store", path])
     row = next(line for line in res.output.splitlines() if "tiny" in line)
-    assert row.split("│")[4:7] == [" 2 ", " 0 ", " 0 "]  # models, pending, running... done next
+    cells = [c.strip() for c in row.split("│")]
+    assert cells[4:8] == ["2", "0", "0", "2"]            # models, pending, running, done
 
 
 def _dsd(args, env) -> subprocess.Popen:

@@ -124,7 +124,7 @@ def read_population(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
         raise DsdError(f"no population file at {path} (write one with `dsd export-population`)")
     try:
         table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a non-Parquet file
+    except (OSError, ValueError) as e:  # pyarrow's errors for a file that is not Parquet
         raise DsdError(f"{path}: not a Parquet file ({e})") from None
     df = table.to_pandas()
     for col in ("sweep", "index", "status", "top1", "spec"):
@@ -143,7 +143,7 @@ class PopulationStore:
         self.df, self.path = df, str(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "PopulationStore":
+    def open(cls, path: str | Path) -> PopulationStore:
         return cls(read_population(path)[0], str(path))
 
     def sweeps(self) -> pd.DataFrame:

@@ -79,8 +79,8 @@ def train_cmd(
         help="local: this machine; ray: one Ray task per model on a Ray cluster.")
     ] = Executor.local,
     address: Annotated[Optional[str], typer.Option(
-        help="Ray cluster address, e.g. auto or HOST:6379 [default: $RAY_ADDRESS, the cluster "
-             "started on this machine, else a new local one] (--executor ray).")] = None,
+        help="Ray cluster address, e.g. auto or HOST:6379; default: $RAY_ADDRESS, else the "
+             "cluster started on this machine, else a new local one (--executor ray).")] = None,
     max_retries: Annotated[int, typer.Option(
         help="Retries of a model whose Ray worker or node dies (--executor ray).")] = 3,
     cpus_per_task: Annotated[float, typer.Option(

@@ -11,8 +11,10 @@ tasks in flight (the cluster's slots, so that `running` in the store means runni
   per result id (a duplicate or late record of a finished model is dropped);
 - a task whose worker process or node dies is retried by Ray (`max_retries`, system failures
   only); the retry resumes from the model's last epoch checkpoint (`<store>.ckpt/<id>.pt`) when
-  that directory is shared by the nodes, else it starts the model over; when the retries are
-  spent the model is recorded `failed`;
+  that directory is shared by the nodes (else tasks checkpoint to a node-local directory, and
+  only a retry on the same node resumes); when the retries are spent the model is `failed`;
+- a GPU task runs in a fresh worker process (Ray sets CUDA_VISIBLE_DEVICES per task); CPU worker
+  processes are reused and keep their data between models;
 - CIFAR-10 is read once by the driver and shipped through Ray's object store (uint8 arrays, zero
   copy on every node); ImageNet is read by each node from the same `--data-dir` path;
 - Ctrl-C asks the tasks to stop at their next check (models go back to pending, checkpoints kept);
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -172,10 +175,8 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     def should_stop() -> bool:
         if not state["stop"] and time.time() - state["checked"] > STOP_POLL:
             state["checked"] = time.time()
-            try:
+            with contextlib.suppress(Exception):   # the driver is gone or slow: keep training
                 state["stop"] = ray.get(inbox.stopped.remote(), timeout=30)
-            except Exception:  # noqa: BLE001 — the driver is gone or slow: keep training
-                pass
         return state["stop"]
 
     def emit(kind: str, rec: dict) -> None:
@@ -229,17 +230,20 @@ class Resources:
         if time.time() - self.read_at < CAPACITY_EVERY:
             return self.slots
         self.read_at = time.time()
-        res = self.ray.cluster_resources()
-        gpus, cpus = res.get("GPU", 0.0), res.get("CPU", 0.0)
-        if gpus >= 1:
-            slots = int(gpus + 1e-6) * self.per_gpu
-            per = min(MAX_CPUS_PER_GPU_TASK, cpus / slots) if slots else 1.0
-            cpu = float(int(per)) if per >= 1 else round(per, 2)
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        gpu_nodes = [n for n in nodes if n.get("GPU", 0) >= 1]
+        if gpu_nodes:   # per node: its CPUs shared by the models on its GPUs
+            slots = sum(int(n["GPU"] + 1e-6) * self.per_gpu for n in gpu_nodes)
+            per = min(min(n.get("CPU", 0.0) / (int(n["GPU"] + 1e-6) * self.per_gpu)
+                          for n in gpu_nodes), MAX_CPUS_PER_GPU_TASK)
+            cpu = float(int(per)) if per >= 1 else math.floor(per * 100) / 100
             self.options = {"num_gpus": 1.0 / self.per_gpu, "num_cpus": cpu}
-            self.mode = f"{int(gpus)} GPUs × {self.per_gpu} models"
+            gpus = sum(int(n["GPU"] + 1e-6) for n in gpu_nodes)
+            self.mode = f"{gpus} GPUs × {self.per_gpu} models"
         else:
-            slots = int(cpus / self.cpus_per_task + 1e-6)
+            slots = sum(int(n.get("CPU", 0.0) / self.cpus_per_task + 1e-6) for n in nodes)
             self.options = {"num_gpus": 0, "num_cpus": self.cpus_per_task}
+            cpus = sum(n.get("CPU", 0.0) for n in nodes)
             self.mode = f"{cpus:g} CPUs, {self.cpus_per_task:g} per model"
         self.slots = max(1, slots)
         return self.slots
@@ -270,6 +274,8 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
     """Train `coord.plan.jobs` as Ray tasks; the Coordinator writes every record."""
     from .coordinator import HARD_GRACE
 
+    if not coord.plan.jobs:
+        return   # nothing pending: no cluster needed
     ray = _import_ray()
     owned = not ray.is_initialized()
     if owned:

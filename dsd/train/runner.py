@@ -120,9 +120,10 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
     import torch
 
     t_start = time.time()
-    from .ray_exec import check_executor  # ray_opts: address, max_retries, cpus_per_task
+    from .ray_exec import check_executor
+
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
-                              **(ray_opts or {}))
+                              **(ray_opts or {}))  # address, max_retries, cpus_per_task
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
     check_data({ds for ds, _ in recipes.values()}, data_dir)
     if gpus and not torch.cuda.is_available():
