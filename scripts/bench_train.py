@@ -219,7 +219,7 @@ def cmd_imagenet(a) -> dict:
     m = SimpleNamespace(index=0, spec=spec, params={}, flops=c["flops"], params_count=c["params"],
                         acts=c["acts"])
     out = {}
-    for ds, k in (("synthetic", 1), ("imagenet", 1), ("imagenet", 2)):
+    for ds, k in [(d, 1) for d in a.inputs.split(",")]:
         store = make_store([m], dataset="imagenet")
         t0 = time.time()
         train(store, dataset=ds, data_dir=str(root), per_gpu=k,
@@ -254,6 +254,7 @@ def main() -> None:
     p.add_argument("--recipes", default="nds-plain,nds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
+    p.add_argument("--inputs", default="synthetic,imagenet", help="imagenet mode: data sources")
     a = p.parse_args()
     globals()[f"cmd_{a.mode}"](a)
 

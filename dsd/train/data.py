@@ -8,6 +8,7 @@ batches (the last partial batch is dropped, as pycls does), which CUDA graphs ne
 """
 from __future__ import annotations
 
+import multiprocessing as mp
 import pickle
 from typing import Iterator
 
@@ -137,8 +138,10 @@ class ImageFolderData:
                            f"images in {root / 'train'}")
 
     def _loader(self, ds, batch_size, **kw):
+        # fork, also inside a spawned dsd worker (whose default would be spawn: slow start-up)
+        ctx = "fork" if self.workers and "fork" in mp.get_all_start_methods() else None
         return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=self.workers,
-                                           pin_memory=self.pin, **kw)
+                                           pin_memory=self.pin, multiprocessing_context=ctx, **kw)
 
     def _to(self, x, y) -> Batch:
         x = x.to(self.device, non_blocking=True).permute(0, 2, 3, 1)
