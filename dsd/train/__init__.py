@@ -2,7 +2,8 @@
 
 `recipes` and `paths` import no torch; `train` (the coordinator entry) imports it on first call.
 Modules: recipes (named recipes), paths (data root), data (CIFAR-10 on device, ImageFolder,
-synthetic), optim (graph-capturable SGD), engine (one model), worker, coordinator, runner, progress.
+synthetic), optim (graph-capturable SGD), engine (one model), worker, coordinator, runner, progress,
+ray_exec (the optional `--executor ray`).
 """
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe, parse_duration
 
