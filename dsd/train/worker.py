@@ -56,7 +56,10 @@ def run_job(job: Job, cache: DataCache, emit, should_stop, deadline) -> dict:
         msg = f"{type(e).__name__}: {e}".strip()
         tb = traceback.format_exc(limit=-3)
         if cache.device.type == "cuda":
-            torch.cuda.empty_cache()
+            try:
+                torch.cuda.empty_cache()
+            except Exception:  # noqa: BLE001 — a sticky CUDA error (illegal address): the
+                pass           # coordinator replaces this process after the failed record
         return {"status": "failed", "error": f"{msg[:500]}\n{tb[-1500:]}"}
 
 
