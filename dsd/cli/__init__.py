@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import DsdError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,  # help texts say "[default: …]" literally
                   help="Design space design: sample, train and compare populations of CNNs.")
+
+#: The --store option every command shares.
+StoreOpt = Annotated[Optional[Path], typer.Option(
+    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
 
 
 def command(*args, **kwargs):

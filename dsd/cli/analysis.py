@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DsdError
-from . import command
+from . import StoreOpt, command
 
 
 class Complexity(str, Enum):
@@ -27,8 +27,6 @@ class Complexity(str, Enum):
 Names = Annotated[list[str], typer.Argument(
     help="Sweep names; a space name selects that space's sweep when it has exactly one.",
     show_default=False)]
-StoreOpt = Annotated[Optional[Path], typer.Option(
-    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
 RecipeOpt = Annotated[Optional[str], typer.Option(
     "--recipe", help="Compare results of this recipe (needed when there are several).")]
 DatasetOpt = Annotated[Optional[str], typer.Option(

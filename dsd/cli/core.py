@@ -10,11 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import command
+from . import StoreOpt, command
 
 console = Console()
-StoreOpt = Annotated[Optional[Path], typer.Option(
-    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 SpacesOpt = Annotated[Optional[Path], typer.Option(
     "--spaces-dir", help="Folder of space YAML files [default: $DSD_SPACES or the repo's spaces/].")]

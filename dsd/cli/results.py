@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DsdError
-from . import command
+from . import StoreOpt, command
 
 
 @command("export-population")
@@ -26,8 +26,7 @@ def export_population_cmd(
     runs: Annotated[Optional[Path], typer.Option(
         help="JSON-lines log of the training runs (written by scripts/reproduce_cifar10.py) "
              "to embed for wall-clock and GPU-hours.")] = None,
-    store: Annotated[Optional[Path], typer.Option(
-        "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")] = None,
+    store: StoreOpt = None,
 ):
     """One row per model: spec, complexity, recipe, status, errors, time, GPU, epoch curves."""
     from ..analysis.population import population_frame, read_runs, write_population

@@ -10,11 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import command
+from . import StoreOpt, command
 
 console = Console()
-StoreOpt = Annotated[Optional[Path], typer.Option(
-    "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
 
 
 class Dataset(str, Enum):
