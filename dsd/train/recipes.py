@@ -48,6 +48,10 @@ class Recipe:
         if not self.lr > 0 or self.wd < 0:
             raise DsdError(f"recipe {self.name}: need lr > 0 and wd >= 0, got lr={self.lr}, "
                            f"wd={self.wd}")
+        # descriptive fields, stored with results: only what the engine implements is allowed
+        if self.schedule != "cosine" or self.augment not in ("cifar", "imagenet"):
+            raise DsdError(f"recipe {self.name}: schedule must be 'cosine' and augment 'cifar' or "
+                           f"'imagenet', got {self.schedule!r}, {self.augment!r}")
         if self.precision not in PRECISIONS:
             raise DsdError(f"precision must be one of {', '.join(PRECISIONS)}, "
                            f"got {self.precision!r}")
