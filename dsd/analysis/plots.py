@@ -163,9 +163,7 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
              xlim: tuple[float, float] | None = None):
     """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'."""
     with style():
-        if ax is None:
-            fig, axes = new_figure()
-            ax = axes[0, 0]
+        ax = ax if ax is not None else new_figure()[1][0, 0]
         fig = ax.figure
         sweeps = list(edf.summary["sweep"])
         colors = colors or sweep_colors(sweeps)
@@ -260,9 +258,7 @@ def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
                            colors: dict[str, str] | None = None):
     """Expected best error of m random models, mean ± 2 std, against m (log2 axis)."""
     with style():
-        if ax is None:
-            fig, axes = new_figure()
-            ax = axes[0, 0]
+        ax = ax if ax is not None else new_figure()[1][0, 0]
         fig = ax.figure
         sweeps = list(pd.unique(frame["sweep"]))
         colors = colors or sweep_colors(sweeps)
