@@ -91,3 +91,23 @@ def test_bad_input_is_one_line_error(db, args, message):
     assert r.exit_code == 1, r.output
     assert message in r.output
     assert "Traceback" not in r.output
+
+
+def test_show_and_export_never_mix_recipes(db, tmp_path):
+    invoke("sample", "--space", "anynetxc", "--n", 3, "--dataset", "cifar10", "--store", db,
+           "--name", "s")
+    st = Store(db)
+    mid = int(st.models("s").loc[0, "model_id"])
+    for name, err in (("nds", 30.0), ("nds-plain", 40.0)):
+        rid = st.start_result(mid, dataset="cifar10", recipe=name, recipe_json={"name": name})
+        st.finish_result(rid, "done", top1=err)
+    r = invoke("show", "s", "--store", db)
+    assert r.exit_code == 1 and "--recipe nds" in r.output and "--recipe nds-plain" in r.output
+    r = invoke("show", "s", "--recipe", "nds-plain", "--json", "--store", db)
+    rows = json.loads(r.output)
+    assert rows[0]["top1"] == 40.0 and sorted(x["status"] for x in rows) == ["done", "pending",
+                                                                            "pending"]
+    out = tmp_path / "m.parquet"
+    r = invoke("export", "s", "--recipe", "nds", "-o", out, "--store", db)
+    df = pd.read_parquet(out)
+    assert r.exit_code == 0 and df["top1"].max() == 30.0 and len(df) == 3

@@ -193,6 +193,8 @@ def show_cmd(
     top: Annotated[Optional[int], typer.Option(help="Only the first N (best N when trained).")]
     = None,
     as_json: JsonOpt = False,
+    recipe: RecipeOpt = None,
+    dataset: DatasetOpt = None,
     store: StoreOpt = None,
 ):
     """Sweeps in the store with counts and status, or the models of one sweep."""
@@ -206,7 +208,7 @@ def show_cmd(
             return
         typer.echo(f"sweeps in {db.path}")
         return typer.echo(df.drop(columns=["created"]).to_string(index=False))
-    df = _models_with_status(db, sweep)
+    df = _models_with_status(db, sweep, recipe, dataset)
     if "top1" in df and df["top1"].notna().any():
         df = df.sort_values("top1", na_position="last")
     if top:
@@ -221,31 +223,30 @@ def show_cmd(
     typer.echo(df[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
 
 
-def _models_with_status(db, sweep: str):
-    """Models of a sweep with their training status and error (latest result per model)."""
-    models = db.models(sweep)
-    res = db.results([sweep], status=None, synthetic=True)
-    if res.empty:
-        models["status"] = "pending"
-        models["top1"] = float("nan")
-        return models
-    res = res.drop_duplicates("model_id", keep="last")[["model_id", "status", "top1", "top5",
-                                                         "recipe", "dataset"]]
-    res = res.rename(columns={"dataset": "train_dataset"})
-    out = models.merge(res, on="model_id", how="left")
-    out["status"] = out["status"].fillna("pending")
-    return out
+def _models_with_status(db, sweep: str, recipe: Optional[str], dataset: Optional[str]):
+    """Models of a sweep with their result under one recipe/dataset (pending when untrained)."""
+    from ..analysis.population import population_frame
+
+    return population_frame(db, [sweep], recipe=recipe, dataset=dataset)
+
+
+RecipeOpt = Annotated[Optional[str], typer.Option(
+    help="Results of this recipe (needed when the sweep was trained under several).")]
+DatasetOpt = Annotated[Optional[str], typer.Option(
+    help="Results on this dataset (needed when the sweep was trained on several).")]
 
 
 @command("export")
 def export_cmd(
     sweep: Annotated[str, typer.Argument(help="Sweep to export.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="models.parquet or models.csv")],
+    recipe: RecipeOpt = None,
+    dataset: DatasetOpt = None,
     store: StoreOpt = None,
 ):
-    """Write a sweep's models (and any results) to Parquet or CSV."""
+    """Write a sweep's models (and their results, per-epoch curves included) to Parquet or CSV."""
     db = _store(store)
-    df = _models_with_status(db, sweep)
+    df = _models_with_status(db, sweep, recipe, dataset)
     suffix = output.suffix.lower()
     if suffix == ".parquet":
         df.to_parquet(output, index=False)
