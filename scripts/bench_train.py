@@ -3,7 +3,8 @@
   compare   the issue's benchmark: the same 8 CIFAR-regime models (117-130 MF) and data,
             (a) plain loop: torchvision DataLoader (8 workers, pinned), fp32, eager, batch 128,
             one model at a time; (b) `dsd train` defaults. Models/hour, img/s, mean error.
-  scan      img/s of `dsd train` for several --per-gpu values (chooses the default).
+  scan      img/s of `dsd train` for several layouts (--k 4,8/2: models per GPU[/processes]),
+            which chose the defaults.
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,7 +85,9 @@ def baseline_one(spec, data: str, epochs: int, recipe) -> dict:
     spe = len(loader)
     total = epochs * spe
     it = 0
+    epoch_s = []
     for _ in range(epochs):
+        t_epoch = time.time()
         model.train()
         for x, y in loader:
             for g in opt.param_groups:
@@ -93,6 +98,8 @@ def baseline_one(spec, data: str, epochs: int, recipe) -> dict:
             loss.backward()
             opt.step()
             it += 1
+        torch.cuda.synchronize()
+        epoch_s.append(time.time() - t_epoch)
     model.eval()
     wrong = n = 0
     with torch.no_grad():
@@ -100,7 +107,7 @@ def baseline_one(spec, data: str, epochs: int, recipe) -> dict:
             wrong += (model(x.cuda()).argmax(1) != y.cuda()).sum().item()
             n += len(y)
     return {"seconds": time.time() - t0, "top1": 100.0 * wrong / n, "loss": loss.item(),
-            "images": total * 128}
+            "images": total * 128, "epoch_s": epoch_s}
 
 
 def cmd_compare(a) -> dict:
@@ -108,6 +115,13 @@ def cmd_compare(a) -> dict:
     flops = [m.flops for m in models]
     out = {"flops": flops, "epochs": a.epochs}
     recipe = RECIPES["nds"].override(epochs=a.epochs)
+    long_run = None
+    if a.long_epochs and a.long_gpu is not None:  # dsd's long run on another GPU, meanwhile
+        long_out = Path(tempfile.mkdtemp())
+        long_run = subprocess.Popen(
+            [sys.executable, __file__, "long", "--data", str(a.data), "--seed", str(a.seed),
+             "--epochs", str(a.long_epochs), "--out", str(long_out)],
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": str(a.long_gpu)})
     dsd = run_dsd(models, a.data, epochs=a.epochs)
     out["dsd"] = dsd
     dump(a, "compare", out)
@@ -121,8 +135,18 @@ def cmd_compare(a) -> dict:
                        "mean_top1": sum(b["top1"] for b in base) / len(base),
                        "top1": [b["top1"] for b in base]}
     out["ratio_models_per_hour"] = dsd["models_per_hour"] / out["baseline"]["models_per_hour"]
-    if a.long_epochs:
-        out["dsd_long"] = run_dsd(models, a.data, epochs=a.long_epochs)
+    if a.long_epochs:  # the plain loop's epochs all cost the same: its long run is extrapolated
+        if long_run is None:
+            out["dsd_long"] = run_dsd(models, a.data, epochs=a.long_epochs)
+        else:
+            long_run.wait()
+            out["dsd_long"] = json.loads((long_out / "long.json").read_text())
+        long_wall = sum(b["seconds"] + (a.long_epochs - a.epochs) * sum(b["epoch_s"]) / a.epochs
+                        for b in base)
+        out["baseline_long_extrapolated"] = {"wall_s": long_wall,
+                                             "models_per_hour": len(models) / long_wall * 3600}
+        out["ratio_long"] = (out["dsd_long"]["models_per_hour"]
+                             / out["baseline_long_extrapolated"]["models_per_hour"])
     dump(a, "compare", out)
     b = out["baseline"]
     print(f"\n{'':10s} {'models/h':>9s} {'img/s':>9s} {'mean top1':>10s}  ({a.epochs} epochs)")
@@ -132,16 +156,27 @@ def cmd_compare(a) -> dict:
           f"{dsd['mean_top1']:9.2f}%   ratio {out['ratio_models_per_hour']:.1f}x")
     if a.long_epochs:
         d = out["dsd_long"]
+        bl = out["baseline_long_extrapolated"]
         print(f"dsd {a.long_epochs} epochs: {d['models_per_hour']:.1f} models/h, "
-              f"{d['img_per_s']:.0f} img/s, mean top1 {d['mean_top1']:.2f}%")
+              f"{d['img_per_s']:.0f} img/s, mean top1 {d['mean_top1']:.2f}%; baseline "
+              f"extrapolated {bl['models_per_hour']:.1f} models/h; ratio {out['ratio_long']:.1f}x")
+    return out
+
+
+def cmd_long(a) -> dict:
+    """dsd's defaults on the compare models for --epochs (compare runs it on --long-gpu)."""
+    out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs)
+    dump(a, "long", out)
     return out
 
 
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
-    for k in [int(x) for x in a.k.split(",")]:
-        out[k] = run_dsd(models, a.data, epochs=a.epochs, per_gpu=k)
+    for k in a.k.split(","):  # "K" (K models, default processes) or "K/P" (in P processes)
+        per_gpu, _, procs = k.partition("/")
+        out[k] = run_dsd(models, a.data, epochs=a.epochs, per_gpu=int(per_gpu),
+                         procs_per_gpu=int(procs) if procs else None)
         print(f"per_gpu={k}: {out[k]['img_per_s']:.0f} img/s, "
               f"{out[k]['models_per_hour']:.1f} models/h, wall {out[k]['wall_s']:.1f}s, "
               f"paths {set(out[k]['exec_path'])}", flush=True)
@@ -243,12 +278,16 @@ def dump(a, name, obj) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["compare", "scan", "collapse", "zoo", "imagenet", "smoke"])
+    p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
+                                    "smoke"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--long-epochs", type=int, default=0)
+    p.add_argument("--long-epochs", type=int, default=0,
+                   help="compare: also dsd for this many epochs; the baseline is extrapolated")
+    p.add_argument("--long-gpu", type=int, default=None,
+                   help="compare: run that long dsd run on this GPU, beside the baseline")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--k", default="1,2,4")
     p.add_argument("--recipes", default="nds-plain,nds")

@@ -36,7 +36,8 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr("dsd.train.train", fake_train)
     res = runner.invoke(app, ["train", "a", "b", "--epochs", "5", "--lr", "0.2", "--wd", "1e-4",
                               "--precision", "fp32", "--recipe", "nds-plain", "--gpus", "0,1",
-                              "--per-gpu", "3", "--max-time", "9m", "--retry-failed",
+                              "--per-gpu", "3", "--max-time", "9m", "--whole-models",
+                              "--retry-failed",
                               "--dataset", "cifar10", "--subset", "500",
                               "--store", str(tmp_path / "s.sqlite")])
     assert res.exit_code == 0, res.output
@@ -44,7 +45,7 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
     assert seen["overrides"] == {"epochs": 5, "lr": 0.2, "batch_size": None, "wd": 1e-4,
                                  "precision": "fp32", "subset": 500, "test_subset": None}
     assert seen["gpus"] == [0, 1] and seen["per_gpu"] == 3 and seen["max_time"] == 540
-    assert seen["retry_failed"] and seen["dataset"] == "cifar10"
+    assert seen["retry_failed"] and seen["whole_models"] and seen["dataset"] == "cifar10"
     assert "done 3" in res.output
 
 

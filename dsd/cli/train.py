@@ -66,9 +66,12 @@ def train_cmd(
     gpus: Annotated[Optional[str], typer.Option(
         help="GPU indices, e.g. 0,1 [default: every visible GPU].")] = None,
     per_gpu: Annotated[Optional[int], typer.Option(
-        help="Models trained at once on each GPU [default: 4].")] = None,
+        help="Models trained at once on each GPU [default: 8].")] = None,
     max_time: Annotated[Optional[str], typer.Option(
         help="Stop cleanly before this much time has passed, e.g. 90s, 9m, 1h.")] = None,
+    whole_models: Annotated[bool, typer.Option(
+        "--whole-models", help="With --max-time: start a model only if it should finish in "
+        "time (when checkpoints do not outlive the run).")] = False,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Train failed models again.")] = False,
     eager: Annotated[bool, typer.Option(
@@ -96,7 +99,8 @@ def train_cmd(
     summary = train(load(store), sweeps=sweep or None,
                     dataset=dataset.value if dataset else None, recipe=recipe,
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
-                    per_gpu=per_gpu, max_time=seconds, retry_failed=retry_failed, eager=eager,
+                    per_gpu=per_gpu, max_time=seconds, whole_models=whole_models,
+                    retry_failed=retry_failed, eager=eager,
                     console=console, executor=executor.value,
                     ray_opts={"address": address, "max_retries": max_retries,
                               "cpus_per_task": cpus_per_task})

@@ -26,9 +26,13 @@ HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
 class Coordinator:
     def __init__(self, store: Store, plan, ckpt_dir: Path, *, slots: list[str],
                  deadline: float | None, data_dir, progress: TrainProgress,
-                 ray: dict | None = None):
+                 streams: int = 1, whole_models: bool = False, ray: dict | None = None):
         self.ray = ray  # kwargs of ray_exec.run_ray (--executor ray), else None
         self.store, self.plan, self.ckpt_dir, self.slots = store, plan, ckpt_dir, slots
+        self.streams = streams  # models at once in each worker process
+        self.whole_models = whole_models  # start a model only if it should end before deadline
+        self.model_times: list[float] = []
+        self.requeue: deque[Job] = deque()  # models to train again (eagerly) in this run
         self.deadline, self.data_dir, self.progress = deadline, data_dir, progress
         self.running: dict[int, Job] = {}
         self.seen_epochs: dict[int, int] = {}
@@ -62,6 +66,16 @@ class Coordinator:
 
     def finish(self, rid: int, final: dict) -> None:
         job = self.running.pop(rid)
+        if final["status"] == "failed" and not job.eager and "CUDA error" in final.get("error", ""):
+            # a CUDA error under the graph path (seen once: an illegal address in one shape):
+            # train the model again eagerly, from its last checkpoint; exec_path will say so
+            job.eager = True
+            self.requeue.append(job)
+            final = {**final, "status": "stopped"}
+            self.progress.note(f"[yellow]{job.sweep} #{job.index}: CUDA error on the graph "
+                               f"path; retrying it eagerly[/]")
+        elif final["status"] not in ("stopped", "failed") and final.get("seconds"):
+            self.model_times.append(final["seconds"])
         status = "pending" if final["status"] == "stopped" else final["status"]
         self.store.finish_result(rid, status, top1=final.get("top1"), top5=final.get("top5"),
                                  train_loss=final.get("train_loss"),
@@ -79,7 +93,10 @@ class Coordinator:
         if self.deadline is None:
             return True
         est = sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else 0.0
-        if time.time() + 1.5 * est >= self.deadline:
+        need = 1.5 * est  # the next epoch, with a margin
+        if self.whole_models and self.model_times:  # the whole model, as long as others took
+            need = max(need, sum(self.model_times) / len(self.model_times))
+        if time.time() + need >= self.deadline:
             self.stop_reason = "time"
             return False
         return True
@@ -118,7 +135,9 @@ class Coordinator:
         import torch
 
         cache = DataCache(torch.device("cpu"), data_dir=self.data_dir, workers=2)
-        for job in self.plan.jobs:
+        todo = deque(self.plan.jobs)
+        while todo or self.requeue:
+            job = self.requeue.popleft() if self.requeue else todo.popleft()
             if not self.can_start():
                 break
             self.start(job)
@@ -137,22 +156,27 @@ class Coordinator:
             tasks = ctx.Queue()
             p = ctx.Process(target=worker_main, args=(
                 i, self.slots[i], tasks, results, self.stop_event, self.deadline,
-                self.data_dir, loaders))
+                self.data_dir, loaders, self.streams))
             p.start()
             procs[i] = (p, tasks)
 
         for i in range(len(self.slots)):
             spawn(i)
-        todo, busy = deque(self.plan.jobs), {}
+        todo = deque(self.plan.jobs)
+        busy: dict[int, set[int]] = {i: set() for i in range(len(self.slots))}
+        closing: set[int] = set()  # workers that announced their exit (a sticky CUDA error)
         try:
             while True:
+                todo.extendleft(reversed(self.requeue))
+                self.requeue.clear()
                 for i in range(len(self.slots)):
-                    if i not in busy and todo and self.can_start():
+                    while (i not in closing and len(busy[i]) < self.streams and todo
+                           and self.can_start()):
                         job = todo.popleft()
                         self.start(job)
                         procs[i][1].put(job)
-                        busy[i] = job.result_id
-                if not busy:
+                        busy[i].add(job.result_id)
+                if not any(busy.values()):
                     break
                 if self.deadline and time.time() > self.deadline + HARD_GRACE:
                     self.stop_reason = "time"
@@ -164,11 +188,22 @@ class Coordinator:
                     continue
                 if kind == "ready":
                     continue
+                if kind == "exit":  # jobs it never took go back to the queue
+                    for rid in busy[slot] - set(payload["held"]):
+                        todo.appendleft(self.running[rid])
+                        self.finish(rid, {"status": "stopped"})
+                    busy[slot] &= set(payload["held"])
+                    closing.add(slot)
+                    continue
+                job = self.running.get(rid)
                 self.handle(kind, rid, payload)
                 if kind == "final":
-                    busy.pop(slot, None)
-                    if payload["status"] == "failed":
+                    busy[slot].discard(rid)
+                    if payload.get("retry") and job is not None:
+                        todo.appendleft(job)  # stopped by another model's CUDA error
+                    if slot in closing and not busy[slot]:
                         procs[slot][0].join(timeout=30)
+                        closing.discard(slot)
                         spawn(slot)
         finally:
             for p, tasks in procs.values():
@@ -183,8 +218,9 @@ class Coordinator:
         """A worker that died (segfault, killed) fails its model; a fresh one takes its slot."""
         for i, (p, _) in list(procs.items()):
             if not p.is_alive():
-                if i in busy:
-                    self.handle("final", busy.pop(i), {
+                for rid in busy[i]:
+                    self.handle("final", rid, {
                         "status": "failed", "error": f"worker process died (exit code "
                                                      f"{p.exitcode})"})
+                busy[i].clear()
                 spawn(i)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -139,7 +139,21 @@ def device_name(device: torch.device, bf16: bool) -> str:
 def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
                 should_stop: Callable[[], bool] = lambda: False,
                 deadline: float | None = None) -> dict:
-    """Train `job` on `data`; emits 'epoch' and 'images' records; returns the final record.
+    """Train `job` on `data`; emits 'epoch' and 'images' records; returns the final record."""
+    steps = train_steps(job, data, device=device, emit=emit, should_stop=should_stop,
+                        deadline=deadline)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
+def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
+                should_stop: Callable[[], bool] = lambda: False,
+                deadline: float | None = None) -> Generator[None, None, dict]:
+    """`train_model` as a generator that yields after every training step and returns the final
+    record, so one process can interleave several models (each on its own CUDA stream).
 
     Final status: done, diverged (NaN/inf loss), collapsed (see `is_collapsed`) or stopped
     (asked to stop, or the next epoch would pass `deadline`; the last checkpoint stays).
@@ -174,6 +188,7 @@ def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         for i, (x, y) in enumerate(data.train_epoch(job.seed, epoch)):
             opt.lr.fill_(lr_at(recipe, epoch * spe + i, total, spe))
             step(x, y)
+            yield
             if state["loss0"] is None:
                 state["loss0"] = step.loss_acc.item()
             if i == spe // 2 - 1:

@@ -305,6 +305,8 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
         # workers run in another directory (and on other nodes): absolute paths only
         data_dir = os.path.abspath(os.path.expanduser(coord.data_dir)) if coord.data_dir else None
         while True:
+            todo.extendleft(reversed(coord.requeue))  # failed under a graph: again, eagerly
+            coord.requeue.clear()
             while todo and len(inflight) < res.refresh() and coord.can_start():
                 job = todo.popleft()
                 coord.start(job)

@@ -1,7 +1,8 @@
 """The coordinator of `dsd train`: plans jobs, runs workers, and is the only writer of the store.
 
 Every pending model of the chosen sweeps becomes a job under (dataset, recipe). On GPUs, `per_gpu`
-worker processes share each visible GPU; on CPU one worker runs inline. A model is marked running
+models train at once on each visible GPU, spread over `procs_per_gpu` worker processes that each
+interleave their models on CUDA streams; on CPU one worker runs inline. A model is marked running
 when it is handed out, its epochs are recorded as they arrive, and its checkpoint
 (`<store>.ckpt/<result_id>.pt`) is deleted once its final status is written. A lock file keeps a
 second trainer off the same store, which makes resetting stale `running` rows at start safe.
@@ -22,7 +23,8 @@ from .paths import cifar10_dir, imagenet_dir
 from .progress import TrainProgress
 from .recipes import Recipe, get_recipe
 
-DEFAULT_PER_GPU = 4   # measured on one H100 (BENCHMARKS.md): more processes fill the gaps
+DEFAULT_PER_GPU = 8        # models at once per GPU, measured on one H100 (BENCHMARKS.md)
+DEFAULT_PROCS_PER_GPU = 4  # worker processes per GPU; each interleaves per_gpu/procs models
 
 
 def model_seed(sweep_seed: int, index: int) -> int:
@@ -114,8 +116,9 @@ class Summary:
 
 
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
-          gpus=None, per_gpu=None, max_time=None, retry_failed=False, eager=False,
-          console=None, executor="local", ray_opts=None) -> Summary:
+          gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
+          retry_failed=False, eager=False, console=None, executor="local",
+          ray_opts=None) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
 
@@ -130,6 +133,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         raise DsdError(f"--gpus {','.join(map(str, gpus))} given, but torch sees no CUDA device")
     if per_gpu is not None and per_gpu < 1:
         raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
+    if procs_per_gpu is not None and procs_per_gpu < 1:
+        raise DsdError(f"--procs-per-gpu must be >= 1, got {procs_per_gpu}")
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
@@ -141,14 +146,17 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         p = plan(store, recipes, ckpt_dir, eager)
         if torch.cuda.is_available():
             ids = gpus if gpus else list(range(torch.cuda.device_count()))
-            slots = [f"cuda:{g}" for g in ids for _ in range(per_gpu or DEFAULT_PER_GPU)]
+            k = per_gpu or DEFAULT_PER_GPU
+            procs = min(k, procs_per_gpu or DEFAULT_PROCS_PER_GPU)
+            slots, streams = [f"cuda:{g}" for g in ids for _ in range(procs)], -(-k // procs)
         else:
-            slots = ["cpu"]
+            slots, streams = ["cpu"], 1
         deadline = t_start + max_time - min(30.0, 0.1 * max_time) if max_time else None
         from .coordinator import Coordinator
 
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
-                            data_dir=data_dir, progress=TrainProgress(console), ray=ray_opts)
+                            data_dir=data_dir, progress=TrainProgress(console), streams=streams,
+                            whole_models=whole_models, ray=ray_opts)
         stopped = coord.run()
     finally:
         lock.release()

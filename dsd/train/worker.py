@@ -1,20 +1,24 @@
 """A training worker: trains the jobs it is sent on one device and reports records, never writes.
 
-Runs inline in the coordinator (CPU) or as a spawned process sharing a GPU with others. Any
-exception in a job (CUDA out-of-memory included) becomes a 'failed' record; a process worker then
-exits so the coordinator replaces it with a fresh CUDA context.
+Runs inline in the coordinator (CPU) or as a spawned process sharing a GPU with others, where it
+trains several models at once, interleaved on CUDA streams. Any exception in a model (CUDA
+out-of-memory included) becomes a 'failed' record; after a sticky CUDA error the process exits
+(its other models go back to the coordinator) so a fresh process with a fresh context replaces it.
 """
 from __future__ import annotations
 
 import gc
+import json
 import os
+import queue
 import signal
 import traceback
+from contextlib import nullcontext
 
 import torch
 
 from .data import make_data
-from .engine import Job, train_model
+from .engine import Job, train_steps
 from .recipes import Recipe
 
 
@@ -39,28 +43,79 @@ class DataCache:
                                   test_subset=r.test_subset,
                                   dtype=torch.bfloat16 if bf16 else torch.float32,
                                   workers=self.workers)
+            if self.device.type == "cuda":  # made on the default stream, read on others
+                torch.cuda.synchronize(self.device)
             self.key = key
         return self.data
 
 
+def _failed(e: Exception, device: torch.device) -> dict:
+    """The 'failed' record of an exception in one model (CUDA out-of-memory included)."""
+    msg = f"{type(e).__name__}: {e}".strip()
+    tb = traceback.format_exc(limit=-3)
+    if device.type == "cuda":
+        try:
+            torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 — a sticky CUDA error (illegal address): the
+            pass           # coordinator replaces this process after the failed record
+    return {"status": "failed", "error": f"{msg[:500]}\n{tb[-1500:]}"}
+
+
+def start_job(job: Job, cache: DataCache, emit, should_stop, deadline):
+    """The step generator of `job` (see `engine.train_steps`) on the cache's device."""
+    spec = json.loads(job.spec_json)
+    data = cache.get(job, spec["resolution"], spec["num_classes"])
+    return train_steps(job, data, device=cache.device, emit=emit, should_stop=should_stop,
+                       deadline=deadline)
+
+
 def run_job(job: Job, cache: DataCache, emit, should_stop, deadline) -> dict:
     """Train one job; an exception becomes {'status': 'failed', 'error': …}."""
-    import json
-
     try:
-        spec = json.loads(job.spec_json)
-        data = cache.get(job, spec["resolution"], spec["num_classes"])
-        return train_model(job, data, device=cache.device, emit=emit, should_stop=should_stop,
-                           deadline=deadline)
+        steps = start_job(job, cache, emit, should_stop, deadline)
+        while True:
+            next(steps)
+    except StopIteration as end:
+        return end.value
     except Exception as e:  # noqa: BLE001 — one model's failure must not stop the sweep
-        msg = f"{type(e).__name__}: {e}".strip()
-        tb = traceback.format_exc(limit=-3)
-        if cache.device.type == "cuda":
+        return _failed(e, cache.device)
+
+
+class Running:
+    """A model in progress in a worker: its step generator and the CUDA stream it runs on."""
+
+    def __init__(self, job: Job, cache: DataCache, stream, emit, should_stop, deadline):
+        self.job, self.device, self.stream = job, cache.device, stream
+        self.steps = start_job(job, cache, emit, should_stop, deadline)  # data: default stream
+
+    def _on_stream(self):
+        return torch.cuda.stream(self.stream) if self.device.type == "cuda" else nullcontext()
+
+    def advance(self) -> dict | None:
+        """Queue one more step of this model; its final record once it has ended."""
+        try:
+            with self._on_stream():
+                next(self.steps)
+            return None
+        except StopIteration as end:
+            final = end.value
+        except Exception as e:  # noqa: BLE001 — one model's failure must not stop the sweep
+            final = _failed(e, self.device)
+        if self.device.type == "cuda":  # nothing of this model may run once its memory is freed
             try:
-                torch.cuda.empty_cache()
-            except Exception:  # noqa: BLE001 — a sticky CUDA error (illegal address): the
-                pass           # coordinator replaces this process after the failed record
-        return {"status": "failed", "error": f"{msg[:500]}\n{tb[-1500:]}"}
+                self.stream.synchronize()
+            except Exception:  # noqa: BLE001 — a sticky CUDA error: the caller checks the context
+                pass
+        return final
+
+
+def cuda_healthy(device: torch.device) -> bool:
+    """False after a sticky CUDA error (illegal address…), which poisons the whole process."""
+    try:
+        torch.cuda.synchronize(device)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _die_with_parent() -> None:
@@ -73,9 +128,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _emitter(results, slot: int, rid: int):
+    return lambda kind, rec: results.put((kind, slot, rid, rec))
+
+
 def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir,
-                loader_workers: int) -> None:
-    """Process entry: take jobs from `tasks` until None; put (kind, slot, result_id, payload)."""
+                loader_workers: int, streams: int = 1) -> None:
+    """Process entry: train up to `streams` jobs from `tasks` at once, interleaved step by step
+    (each on its own CUDA stream, so the small kernels of several models overlap on the GPU),
+    until None; put (kind, slot, result_id, payload) records on `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
     parent = os.getppid()
     _die_with_parent()
@@ -85,15 +146,43 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
         torch.backends.cudnn.benchmark = True
+    else:  # processes sharing the CPU: one share of the cores each, not all of them each
+        torch.set_num_threads(loader_workers)
     cache = DataCache(dev, data_dir=data_dir, workers=loader_workers)
     results.put(("ready", slot, None, {"pid": os.getpid()}))
-    while True:
-        job = tasks.get()
-        if job is None:
-            return
-        final = run_job(job, cache,
-                        lambda kind, rec: results.put((kind, slot, job.result_id, rec)),
-                        lambda: stop.is_set() or os.getppid() != parent, deadline)
-        results.put(("final", slot, job.result_id, final))
-        if final["status"] == "failed":
-            return  # start over in a fresh process (a CUDA error may poison the context)
+    # one CUDA stream per concurrent model, reused: memory cached for a stream serves the next
+    lanes = [torch.cuda.Stream(dev) if dev.type == "cuda" else i for i in range(streams)]
+    running: list[Running] = []
+    closed = False
+    while running or not closed:
+        while not closed and len(running) < streams:
+            try:  # block only when idle; otherwise take what the coordinator has sent
+                job = tasks.get() if not running else tasks.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                closed = True
+                break
+            lane = next(x for x in lanes if all(m.stream is not x for m in running))
+            try:
+                running.append(Running(job, cache, lane, _emitter(results, slot, job.result_id),
+                                       lambda: stop.is_set() or os.getppid() != parent, deadline))
+            except Exception as e:  # noqa: BLE001 — e.g. the dataset failed to load
+                results.put(("final", slot, job.result_id, _failed(e, dev)))
+        for model in list(running):
+            final = model.advance()
+            if final is None:
+                continue
+            running.remove(model)
+            if final["status"] == "failed" and dev.type == "cuda" and not cuda_healthy(dev):
+                # the context is poisoned: announce the exit (with the jobs held), hand back
+                # the other models (their last checkpoints stay) and let a fresh process start
+                held = [model.job.result_id] + [m.job.result_id for m in running]
+                results.put(("exit", slot, None, {"held": held}))
+                results.put(("final", slot, model.job.result_id, final))
+                for other in running:
+                    results.put(("final", slot, other.job.result_id, {
+                        "status": "stopped", "retry": True,
+                        "error": "stopped: a CUDA error in a model of the same process"}))
+                return
+            results.put(("final", slot, model.job.result_id, final))
