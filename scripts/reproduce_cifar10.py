@@ -7,7 +7,8 @@ spaces/anynetxa.yaml). Then trains every pending model with `dsd train` (recipe 
 every GPU found) and writes results/cifar10/: population.parquet, SUMMARY.md, report.html, PNGs.
 
 Resumable: sampling is idempotent (same names and settings), and `--max-time 9m` stops training
-cleanly; run the script again to continue. Every output is written by a dsd command (printed as
+cleanly; run the script again to continue (add --whole-models where the checkpoints beside the
+store do not survive until the next chunk). Every output is written by a dsd command (printed as
 it runs, and listed in OUT/commands.sh). Example: `python scripts/reproduce_cifar10.py
 --store .data/cifar10/study.sqlite --max-time 9m --data-dir /data`.
 """
@@ -109,6 +110,8 @@ def train(a, sweeps: list[str]) -> None:
                       ("--executor", a.executor)):
         if val is not None:
             args += [flag, val]
+    if a.whole_models:
+        args.append("--whole-models")
     ngpu, names = gpus_visible(a.gpus)
     log(f"training: {todo} models pending, {ngpu} GPU(s) {', '.join(names)}")
     t0, started = time.time(), dt.datetime.now(dt.UTC)
@@ -206,6 +209,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "results/cifar10"), help="output folder")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-time", help="stop training cleanly before this, e.g. 9m")
+    p.add_argument("--whole-models", action="store_true",
+                   help="with --max-time: start only models that should finish in time (for "
+                        "machines whose checkpoints are lost after each chunk)")
     p.add_argument("--gpus", help="GPU indices, e.g. 0,1 [default: every GPU found]")
     p.add_argument("--per-gpu", type=int, help="models at once per GPU [dsd train's default]")
     p.add_argument("--executor", help="dsd train --executor (local or ray)")
