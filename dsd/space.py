@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -191,9 +192,14 @@ _UNION_KEYS = ("shared", "non_decreasing")
 
 
 def default_spaces_dir() -> Path:
-    """$DSD_SPACES, else the repository's top-level `spaces/`."""
+    """$DSD_SPACES, else the repository's top-level `spaces/` (a checkout or editable install),
+    else the copy a wheel installs under `<prefix>/share/dsd/spaces`."""
     env = os.environ.get("DSD_SPACES")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "spaces"
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parent.parent / "spaces"
+    installed = Path(sys.prefix) / "share" / "dsd" / "spaces"
+    return installed if not repo.is_dir() and installed.is_dir() else repo
 
 
 def load_space(name_or_path, spaces_dir=None) -> SpaceDef:

@@ -388,3 +388,19 @@ def test_extends_overrides_and_unions(tmp_path):
     assert s.window("cifar10").flops == (1_000_000, 2_000_000)
     assert s.description == "" and s.extends == ("base",)
     assert s.size() == 16**4 * math.comb(4 + 3, 4) * 3 * 6
+
+
+def test_an_installed_wheel_finds_its_spaces(tmp_path, monkeypatch):
+    """Outside a checkout, the YAMLs come from <prefix>/share/dsd/spaces (pyproject data-files)."""
+    import sys
+
+    import dsd.space
+
+    installed = tmp_path / "prefix" / "share" / "dsd" / "spaces"
+    installed.mkdir(parents=True)
+    monkeypatch.delenv("DSD_SPACES", raising=False)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
+    monkeypatch.setattr(dsd.space, "__file__", str(tmp_path / "site" / "dsd" / "space.py"))
+    assert dsd.space.default_spaces_dir() == installed
+    monkeypatch.setenv("DSD_SPACES", str(tmp_path))
+    assert dsd.space.default_spaces_dir() == tmp_path
