@@ -210,6 +210,42 @@ def test_cuda_error_on_the_graph_path_retries_the_model_eagerly(tmp_path, data_r
     assert list(df["index"]) == [0, 1] and set(df["exec_path"]) == {"eager"}
 
 
+def crashing_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+    """A stand-in worker process: model 0 under the graph path poisons the CUDA context (the
+    worker announces its exit holding only that model); any other job is done at once."""
+    results.put(("ready", slot, None, {}))
+    while (job := tasks.get()) is not None:
+        if job.index == 0 and not job.eager:
+            results.put(("exit", slot, None, {"held": [job.result_id]}))
+            results.put(("final", slot, job.result_id, {
+                "status": "failed", "error": "AcceleratorError: CUDA error: an illegal memory "
+                                             "access was encountered"}))
+            return
+        results.put(("final", slot, job.result_id, {
+            "status": "done", "top1": 50.0, "top5": 10.0, "train_loss": 1.0, "seconds": 1.0,
+            "exec_path": "eager" if job.eager else "graph"}))
+
+
+def test_a_poisoned_worker_is_replaced_and_its_models_go_on(tmp_path, monkeypatch):
+    """The worker protocol of a sticky CUDA error: the job it never took goes back to the queue,
+    the failed one is retried eagerly in a fresh process, and each is recorded once."""
+    from dsd.train.coordinator import Coordinator
+    from dsd.train.progress import TrainProgress
+    from dsd.train.runner import plan, resolve
+
+    monkeypatch.setattr("dsd.train.coordinator.worker_main", crashing_worker)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=3)
+    ckpt = tmp_path / "ckpt"
+    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
+    coord = Coordinator(store, jobs, ckpt, slots=["cpu"] * 2, deadline=None, data_dir=None,
+                        progress=TrainProgress(None), streams=2)
+    assert coord.run() is None and coord.counts == {"done": 3}
+    df = store.results(status=None)
+    assert list(df["index"]) == [0, 1, 2] and (df["status"] == "done").all()
+    assert df.set_index("index")["exec_path"].to_dict() == {0: "eager", 1: "graph", 2: "graph"}
+
+
 def test_whole_models_starts_no_model_that_cannot_finish(tmp_path):
     from dsd.train.coordinator import Coordinator
     from dsd.train.progress import TrainProgress

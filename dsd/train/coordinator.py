@@ -184,7 +184,7 @@ class Coordinator:
                 try:
                     kind, slot, rid, payload = results.get(timeout=0.5)
                 except queue.Empty:
-                    self._reap(procs, busy, spawn)
+                    self._reap(procs, busy, spawn, closing)
                     continue
                 if kind == "ready":
                     continue
@@ -214,7 +214,7 @@ class Coordinator:
                 if p.is_alive():
                     p.kill()
 
-    def _reap(self, procs, busy, spawn) -> None:
+    def _reap(self, procs, busy, spawn, closing) -> None:
         """A worker that died (segfault, killed) fails its model; a fresh one takes its slot."""
         for i, (p, _) in list(procs.items()):
             if not p.is_alive():
@@ -223,4 +223,5 @@ class Coordinator:
                         "status": "failed", "error": f"worker process died (exit code "
                                                      f"{p.exitcode})"})
                 busy[i].clear()
+                closing.discard(i)
                 spawn(i)
