@@ -8,6 +8,8 @@
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
+  profile   step rate of --n compare models under bf16/fp32 × channels_last/NCHW × cuDNN
+            benchmark/heuristics, and the CUDA kernels that dominate the default variant.
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -170,6 +172,80 @@ def cmd_long(a) -> dict:
     return out
 
 
+def step_rate(spec, *, bf16: bool, channels_last: bool, steps: int, profile: bool = False):
+    """Images/s of the training step of `spec` (batch 128, graphed on CUDA as `dsd train` does
+    it); with `profile` (CUDA only), eager steps instead, and the 12 CUDA kernels that took
+    longest over them (kernels inside a replayed graph may not be traced one by one)."""
+    import torch
+
+    from dsd.model import build
+    from dsd.train.engine import Stepper
+    from dsd.train.optim import TensorSGD, param_groups
+
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    recipe = RECIPES["nds"]
+    model = build(spec, zero_init_last_bn=True).to(dev, memory_format=fmt)
+    opt = TensorSGD(param_groups(model, recipe), lr=0.01, momentum=0.9, nesterov=True, device=dev)
+    profile = profile and dev.type == "cuda"
+    step = Stepper(model, opt, bf16=bf16, graph=dev.type == "cuda" and not profile, device=dev)
+    x = torch.randn(128, 3, 32, 32, device=dev).to(memory_format=fmt)
+    x = x.to(torch.bfloat16) if bf16 else x
+    y = torch.randint(0, 10, (128,), device=dev)
+    for _ in range(8):  # warm-up steps, then the capture
+        step(x, y)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync()
+    prof = None
+    if profile:
+        prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
+        prof.__enter__()
+    t0 = time.time()
+    for _ in range(steps):
+        step(x, y)
+    sync()
+    rate = steps * 128 / (time.time() - t0)
+    top = []
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        events = [e for e in prof.key_averages() if e.device_time_total > 0]
+        total = sum(e.device_time_total for e in events) or 1.0
+        for e in sorted(events, key=lambda e: -e.device_time_total)[:12]:
+            top.append({"kernel": e.key[:90], "share": e.device_time_total / total,
+                        "calls": e.count})
+    return rate, step.exec_path, top
+
+
+def cmd_profile(a) -> dict:
+    """Steady-state step rate of a few compare models under precision/layout/cuDNN variants, and
+    the kernels that dominate the default one: where the time of a sampled model goes."""
+    import torch
+
+    models = cifar_models(a.n, a.seed)
+    out = []
+    for m in models:
+        row = {"flops_mf": m.flops / 1e6, "stages": [[st.d, st.w, st.b, st.g]
+                                                   for st in m.spec.stages]}
+        for bench in (True, False):
+            torch.backends.cudnn.benchmark = bench
+            for bf16, cl in ((True, True), (True, False), (False, True), (False, False)):
+                name = f"{'bf16' if bf16 else 'fp32'}-{'cl' if cl else 'nchw'}-" \
+                       f"{'bench' if bench else 'heur'}"
+                rate, path, _ = step_rate(m.spec, bf16=bf16, channels_last=cl, steps=a.steps)
+                row[name] = rate
+                print(f"{m.flops / 1e6:6.1f}MF {name:16s} {rate:8.0f} img/s ({path})", flush=True)
+        torch.backends.cudnn.benchmark = True
+        row["eager"], _, row["top_kernels"] = step_rate(m.spec, bf16=True, channels_last=True,
+                                                        steps=a.steps, profile=True)
+        print(f"{m.flops / 1e6:6.1f}MF {'bf16-cl eager':16s} {row['eager']:8.0f} img/s; "
+              f"stages (d, w, b, g) {row['stages']}", flush=True)
+        for k in row.get("top_kernels", []):
+            print(f"    {100 * k['share']:5.1f}%  {k['calls']:6d}x  {k['kernel']}")
+        out.append(row)
+        dump(a, "profile", out)
+    return out
+
+
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
@@ -279,7 +355,7 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke"])
+                                    "smoke", "profile"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -290,6 +366,7 @@ def main() -> None:
                    help="compare: run that long dsd run on this GPU, beside the baseline")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--k", default="1,2,4")
+    p.add_argument("--steps", type=int, default=60, help="profile: timed steps per variant")
     p.add_argument("--recipes", default="nds-plain,nds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
