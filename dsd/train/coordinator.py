@@ -1,9 +1,12 @@
 """The coordinator loop: hands jobs to workers, writes every record to the store, stops cleanly.
 
-Workers (inline on CPU, spawned processes on GPUs) only send (kind, slot, result_id, payload)
-records; this process alone writes the store. Ctrl-C stops workers at their next check (their
-models go back to pending, checkpoints kept); a second Ctrl-C aborts at once. With a deadline,
-no model starts whose first epoch would not fit, and workers stop before it passes.
+Workers (inline on CPU, spawned processes on GPUs, each holding up to `streams` models) only
+send (kind, slot, result_id, payload) records; this process alone writes the store. Ctrl-C stops
+workers at their next check (their models go back to pending, checkpoints kept); a second Ctrl-C
+aborts at once. With a deadline, no model starts whose next epoch (with `whole_models`: whole
+run) would not fit, and workers stop before it passes. A model that fails with a CUDA error under
+a graph is trained again eagerly; a worker whose CUDA context is poisoned announces its exit
+('exit', with the jobs it holds), and its other models are handed to a fresh process.
 """
 from __future__ import annotations
 
