@@ -136,12 +136,8 @@ def device_name(device: torch.device, bf16: bool) -> str:
     return f"{name} {'bf16' if bf16 else 'fp32'}"
 
 
-def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
-                should_stop: Callable[[], bool] = lambda: False,
-                deadline: float | None = None) -> dict:
-    """Train `job` on `data`; emits 'epoch' and 'images' records; returns the final record."""
-    steps = train_steps(job, data, device=device, emit=emit, should_stop=should_stop,
-                        deadline=deadline)
+def drive(steps: Generator[None, None, dict]) -> dict:
+    """Run a step generator (`train_steps`) to its end; its final record."""
     while True:
         try:
             next(steps)
@@ -152,8 +148,9 @@ def train_model(job: Job, data, *, device: torch.device, emit: Callable[[str, di
 def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
                 should_stop: Callable[[], bool] = lambda: False,
                 deadline: float | None = None) -> Generator[None, None, dict]:
-    """`train_model` as a generator that yields after every training step and returns the final
-    record, so one process can interleave several models (each on its own CUDA stream).
+    """Train `job` on `data` as a generator: it yields after every training step (so one process
+    can interleave several models, each on its own CUDA stream), emits 'epoch' and 'images'
+    records, and returns the final record (`drive` runs it to the end).
 
     Final status: done, diverged (NaN/inf loss), collapsed (see `is_collapsed`) or stopped
     (asked to stop, or the next epoch would pass `deadline`; the last checkpoint stays).

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 import torch
 
 from .data import make_data
-from .engine import Job, train_steps
+from .engine import Job, drive, train_steps
 from .recipes import Recipe
 
 
@@ -72,11 +72,7 @@ def start_job(job: Job, cache: DataCache, emit, should_stop, deadline):
 def run_job(job: Job, cache: DataCache, emit, should_stop, deadline) -> dict:
     """Train one job; an exception becomes {'status': 'failed', 'error': …}."""
     try:
-        steps = start_job(job, cache, emit, should_stop, deadline)
-        while True:
-            next(steps)
-    except StopIteration as end:
-        return end.value
+        return drive(start_job(job, cache, emit, should_stop, deadline))
     except Exception as e:  # noqa: BLE001 — one model's failure must not stop the sweep
         return _failed(e, cache.device)
 
