@@ -3,8 +3,8 @@
   compare   the issue's benchmark: the same 8 CIFAR-regime models (117-130 MF) and data,
             (a) plain loop: torchvision DataLoader (8 workers, pinned), fp32, eager, batch 128,
             one model at a time; (b) `dsd train` defaults. Models/hour, img/s, mean error.
-  scan      img/s of `dsd train` for several layouts (--k 4,8/2: models per GPU[/processes]),
-            which chose the defaults.
+  scan      img/s of `dsd train` for several layouts (--k 4,8/2,16/8+mps: models per
+            GPU[/processes][+mps: under a CUDA MPS daemon]), which chose the defaults.
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
@@ -249,10 +249,11 @@ def cmd_profile(a) -> dict:
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
-    for k in a.k.split(","):  # "K" (K models, default processes) or "K/P" (in P processes)
-        per_gpu, _, procs = k.partition("/")
+    for k in a.k.split(","):  # "K" or "K/P" (K models in P processes), "+mps": under MPS
+        layout, mps = k.removesuffix("+mps"), k.endswith("+mps")
+        per_gpu, _, procs = layout.partition("/")
         out[k] = run_dsd(models, a.data, epochs=a.epochs, per_gpu=int(per_gpu),
-                         procs_per_gpu=int(procs) if procs else None)
+                         procs_per_gpu=int(procs) if procs else None, mps=mps)
         print(f"per_gpu={k}: {out[k]['img_per_s']:.0f} img/s, "
               f"{out[k]['models_per_hour']:.1f} models/h, wall {out[k]['wall_s']:.1f}s, "
               f"paths {set(out[k]['exec_path'])}", flush=True)

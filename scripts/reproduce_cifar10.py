@@ -106,12 +106,12 @@ def train(a, sweeps: list[str]) -> None:
     args = ["train", *sweeps, "--recipe", "nds", "--epochs", a.epochs, "--store", a.store]
     for flag, val in (("--dataset", a.dataset), ("--data-dir", a.data_dir),
                       ("--max-time", a.max_time), ("--gpus", a.gpus), ("--per-gpu", a.per_gpu),
+                      ("--procs-per-gpu", a.procs_per_gpu),
                       ("--subset", a.subset), ("--test-subset", a.test_subset),
                       ("--executor", a.executor)):
         if val is not None:
             args += [flag, val]
-    if a.whole_models:
-        args.append("--whole-models")
+    args += [flag for flag, on in (("--whole-models", a.whole_models), ("--mps", a.mps)) if on]
     ngpu, names = gpus_visible(a.gpus)
     log(f"training: {todo} models pending, {ngpu} GPU(s) {', '.join(names)}")
     t0, started = time.time(), dt.datetime.now(dt.UTC)
@@ -121,7 +121,8 @@ def train(a, sweeps: list[str]) -> None:
         run = {"started": started.isoformat(timespec="seconds"),
                "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "seconds": round(time.time() - t0, 1), "gpus": ngpu, "gpu_names": names,
-               "per_gpu": a.per_gpu, "host": socket.gethostname(), "dataset": a.dataset,
+               "per_gpu": a.per_gpu, "procs_per_gpu": a.procs_per_gpu, "mps": a.mps,
+               "host": socket.gethostname(), "dataset": a.dataset,
                "max_time": a.max_time, "pending_before": todo}
         run["pending_after"] = pending(a, sweeps)
         with open(a.runs, "a") as f:
@@ -214,6 +215,8 @@ def main(argv=None) -> int:
                         "machines whose checkpoints are lost after each chunk)")
     p.add_argument("--gpus", help="GPU indices, e.g. 0,1 [default: every GPU found]")
     p.add_argument("--per-gpu", type=int, help="models at once per GPU [dsd train's default]")
+    p.add_argument("--procs-per-gpu", type=int, help="worker processes per GPU [dsd's default]")
+    p.add_argument("--mps", action="store_true", help="dsd train --mps (a private CUDA MPS daemon)")
     p.add_argument("--executor", help="dsd train --executor (local or ray)")
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "synthetic"])
     p.add_argument("--data-dir", help="data root holding cifar10/ [$DSD_DATA, ~/.cache/dsd]")

@@ -318,3 +318,50 @@ def test_worker_processes_interleave_models_like_inline(tmp_path, data_root):
     assert np.allclose(got["top1"], want["top1"], atol=0.5)
     assert np.allclose(got["train_loss"], want["train_loss"], atol=1e-3)
     assert len(store.epochs()) == 8
+
+
+def test_mps_daemon_starts_privately_points_workers_at_it_and_quits(tmp_path, monkeypatch):
+    """A stand-in nvidia-cuda-mps-control records its calls: `-d` with private pipe/log folders,
+    this process's environment pointing at them meanwhile (spawned workers inherit it), `quit`
+    on exit, and the environment restored."""
+    import os
+    import subprocess
+
+    from dsd.train.mps import mps_daemon
+
+    log = tmp_path / "calls"
+    exe = tmp_path / "bin" / "nvidia-cuda-mps-control"
+    exe.parent.mkdir()
+    exe.write_text(f'#!/bin/sh\necho "$* | $CUDA_MPS_PIPE_DIRECTORY | $(cat -)" >> {log}\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
+    with mps_daemon() as root:
+        pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
+        assert Path(pipe).is_dir() and Path(pipe).parent == root
+        child = subprocess.run(["sh", "-c", "echo $CUDA_MPS_PIPE_DIRECTORY"],
+                               capture_output=True, text=True).stdout.strip()
+        assert child == pipe
+    assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not root.exists()
+    started, quit_ = log.read_text().splitlines()
+    assert started.startswith(f"-d | {pipe} |") and quit_ == f" | {pipe} | quit"
+
+
+def test_mps_errors_are_one_line(tmp_path, monkeypatch):
+    from dsd.train.mps import mps_daemon
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DsdError, match="nvidia-cuda-mps-control is not on PATH"):
+        with mps_daemon():
+            pass
+    exe = tmp_path / "nvidia-cuda-mps-control"
+    exe.write_text("#!/bin/sh\necho 'An instance of this daemon is already running' >&2\nexit 1\n")
+    exe.chmod(0o755)
+    with pytest.raises(DsdError, match=r"-d` failed \(1\): An instance"):
+        with mps_daemon():
+            pass
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(DsdError, match="--mps needs the local executor and a CUDA GPU"):
+            train(store, dataset="synthetic", mps=True)

@@ -67,6 +67,11 @@ def train_cmd(
         help="GPU indices, e.g. 0,1 [default: every visible GPU].")] = None,
     per_gpu: Annotated[Optional[int], typer.Option(
         help="Models trained at once on each GPU [default: 8].")] = None,
+    procs_per_gpu: Annotated[Optional[int], typer.Option(
+        help="Worker processes per GPU sharing its --per-gpu models [default: 4].")] = None,
+    mps: Annotated[bool, typer.Option(
+        "--mps", help="Run the workers under a private CUDA MPS daemon so that their kernels "
+        "share each GPU at once (needs nvidia-cuda-mps-control).")] = False,
     max_time: Annotated[Optional[str], typer.Option(
         help="Stop cleanly before this much time has passed, e.g. 90s, 9m, 1h.")] = None,
     whole_models: Annotated[bool, typer.Option(
@@ -99,8 +104,8 @@ def train_cmd(
     summary = train(load(store), sweeps=sweep or None,
                     dataset=dataset.value if dataset else None, recipe=recipe,
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
-                    per_gpu=per_gpu, max_time=seconds, whole_models=whole_models,
-                    retry_failed=retry_failed, eager=eager,
+                    per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
+                    whole_models=whole_models, retry_failed=retry_failed, eager=eager, mps=mps,
                     console=console, executor=executor.value,
                     ray_opts={"address": address, "max_retries": max_retries,
                               "cpus_per_task": cpus_per_task})

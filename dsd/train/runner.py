@@ -13,12 +13,14 @@ import fcntl
 import hashlib
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job
+from .mps import mps_daemon
 from .paths import cifar10_dir, imagenet_dir
 from .progress import TrainProgress
 from .recipes import Recipe, get_recipe
@@ -117,7 +119,7 @@ class Summary:
 
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
-          retry_failed=False, eager=False, console=None, executor="local",
+          retry_failed=False, eager=False, mps=False, console=None, executor="local",
           ray_opts=None) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
@@ -135,6 +137,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
     if procs_per_gpu is not None and procs_per_gpu < 1:
         raise DsdError(f"--procs-per-gpu must be >= 1, got {procs_per_gpu}")
+    if mps and (executor != "local" or not torch.cuda.is_available()):
+        raise DsdError("--mps needs the local executor and a CUDA GPU")
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
@@ -157,7 +161,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
                             data_dir=data_dir, progress=TrainProgress(console), streams=streams,
                             whole_models=whole_models, ray=ray_opts)
-        stopped = coord.run()
+        with mps_daemon() if mps else nullcontext():
+            stopped = coord.run()
     finally:
         lock.release()
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
