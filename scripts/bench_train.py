@@ -4,7 +4,7 @@
             (a) plain loop: torchvision DataLoader (8 workers, pinned), fp32, eager, batch 128,
             one model at a time; (b) `dsd train` defaults. Models/hour, img/s, mean error.
   scan      img/s of `dsd train` for several layouts (--k 4,8/2,16/8+mps: models per
-            GPU[/processes][+mps: under a CUDA MPS daemon]), which chose the defaults.
+            GPU[/processes], +mps: under a private MPS daemon, else without), which chose the defaults.
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
@@ -52,7 +52,7 @@ def run_dsd(models, data, *, epochs: int, **kw) -> dict:
     wall = time.time() - t0
     df = store.results(status=None)
     n_img = 50_000 // 128 * 128
-    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts,
+    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts, "mps": s.mps,
             "img_per_s": len(models) * epochs * n_img / wall,
             "models_per_hour": len(models) / wall * 3600,
             "mean_top1": float(df["top1"].mean()), "top1": df["top1"].tolist(),
@@ -256,7 +256,7 @@ def cmd_scan(a) -> dict:
                          procs_per_gpu=int(procs) if procs else None, mps=mps)
         print(f"per_gpu={k}: {out[k]['img_per_s']:.0f} img/s, "
               f"{out[k]['models_per_hour']:.1f} models/h, wall {out[k]['wall_s']:.1f}s, "
-              f"paths {set(out[k]['exec_path'])}", flush=True)
+              f"paths {set(out[k]['exec_path'])}, statuses {out[k]['counts']}", flush=True)
         dump(a, "scan", out)
     return out
 

@@ -111,7 +111,8 @@ def train(a, sweeps: list[str]) -> None:
                       ("--executor", a.executor)):
         if val is not None:
             args += [flag, val]
-    args += [flag for flag, on in (("--whole-models", a.whole_models), ("--mps", a.mps)) if on]
+    args += ["--whole-models"] if a.whole_models else []
+    args += [] if a.mps is None else ["--mps" if a.mps else "--no-mps"]
     ngpu, names = gpus_visible(a.gpus)
     log(f"training: {todo} models pending, {ngpu} GPU(s) {', '.join(names)}")
     t0, started = time.time(), dt.datetime.now(dt.UTC)
@@ -216,7 +217,8 @@ def main(argv=None) -> int:
     p.add_argument("--gpus", help="GPU indices, e.g. 0,1 [default: every GPU found]")
     p.add_argument("--per-gpu", type=int, help="models at once per GPU [dsd train's default]")
     p.add_argument("--procs-per-gpu", type=int, help="worker processes per GPU [dsd's default]")
-    p.add_argument("--mps", action="store_true", help="dsd train --mps (a private CUDA MPS daemon)")
+    p.add_argument("--mps", action=argparse.BooleanOptionalAction,
+                   help="dsd train --mps/--no-mps [default: dsd's, MPS where available]")
     p.add_argument("--executor", help="dsd train --executor (local or ray)")
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "synthetic"])
     p.add_argument("--data-dir", help="data root holding cifar10/ [$DSD_DATA, ~/.cache/dsd]")

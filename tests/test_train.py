@@ -320,46 +320,69 @@ def test_worker_processes_interleave_models_like_inline(tmp_path, data_root):
     assert len(store.epochs()) == 8
 
 
-def test_mps_daemon_starts_privately_points_workers_at_it_and_quits(tmp_path, monkeypatch):
-    """A stand-in nvidia-cuda-mps-control records its calls: `-d` with private pipe/log folders,
-    this process's environment pointing at them meanwhile (spawned workers inherit it), `quit`
-    on exit, and the environment restored."""
+def fake_mps_control(tmp_path, monkeypatch, body: str | None = None):
+    """A stand-in nvidia-cuda-mps-control on PATH; by default it logs its arguments, the pipe
+    folder and device mask it was given, and its stdin."""
     import os
-    import subprocess
-
-    from dsd.train.mps import mps_daemon
 
     log = tmp_path / "calls"
     exe = tmp_path / "bin" / "nvidia-cuda-mps-control"
-    exe.parent.mkdir()
-    exe.write_text(f'#!/bin/sh\necho "$* | $CUDA_MPS_PIPE_DIRECTORY | $(cat -)" >> {log}\n')
+    exe.parent.mkdir(exist_ok=True)
+    exe.write_text("#!/bin/sh\n" + (body or f'echo "$* | $CUDA_MPS_PIPE_DIRECTORY | '
+                                               f'$CUDA_VISIBLE_DEVICES | $(cat -)" >> {log}\n'))
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
-    with mps_daemon() as root:
+    return log
+
+
+def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
+    """`-d` with private pipe/log folders and the user's device mask; meanwhile child processes
+    get the pipe and no mask (MPS clients number the server's devices); `quit` on exit, and the
+    environment restored."""
+    import os
+    import subprocess
+
+    from dsd.train.mps import mps
+
+    log = fake_mps_control(tmp_path, monkeypatch)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    with mps(True) as on:
+        assert on
         pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
-        assert Path(pipe).is_dir() and Path(pipe).parent == root
-        child = subprocess.run(["sh", "-c", "echo $CUDA_MPS_PIPE_DIRECTORY"],
+        child = subprocess.run(["sh", "-c", 'echo "$CUDA_MPS_PIPE_DIRECTORY|$CUDA_VISIBLE_DEVICES"'],
                                capture_output=True, text=True).stdout.strip()
-        assert child == pipe
-    assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not root.exists()
+        assert child == f"{pipe}|" and Path(pipe).is_dir()
+    assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not Path(pipe).exists()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
     started, quit_ = log.read_text().splitlines()
-    assert started.startswith(f"-d | {pipe} |") and quit_ == f" | {pipe} | quit"
+    assert started == f"-d | {pipe} | 2,3 | " and quit_ == f" | {pipe} | 2,3 | quit"
 
 
-def test_mps_errors_are_one_line(tmp_path, monkeypatch):
-    from dsd.train.mps import mps_daemon
+def test_mps_auto_falls_back_with_a_note_and_explicit_mps_fails(tmp_path, monkeypatch):
+    from dsd.train.mps import mps
 
-    monkeypatch.setenv("PATH", str(tmp_path))
+    notes = []
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with mps(None, note=notes.append) as on:    # no control program: quietly without
+        assert on is False and not notes
     with pytest.raises(DsdError, match="nvidia-cuda-mps-control is not on PATH"):
-        with mps_daemon():
+        with mps(True):
             pass
-    exe = tmp_path / "nvidia-cuda-mps-control"
-    exe.write_text("#!/bin/sh\necho 'An instance of this daemon is already running' >&2\nexit 1\n")
-    exe.chmod(0o755)
+    fake_mps_control(tmp_path, monkeypatch,
+                     "echo 'An instance of this daemon is already running' >&2; exit 1\n")
+    with mps(None, note=notes.append) as on:
+        assert on is False
+    assert notes == ["--mps: `nvidia-cuda-mps-control -d` failed (1): An instance of this daemon "
+                     "is already running; worker processes time-share each GPU instead"]
     with pytest.raises(DsdError, match=r"-d` failed \(1\): An instance"):
-        with mps_daemon():
+        with mps(True):
             pass
+    with mps(False) as on:
+        assert on is False
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", "/run/mps")   # the user's own daemon: use it
+    with mps(None, note=notes.append) as on:
+        assert on is False and len(notes) == 1
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=1)
     if not torch.cuda.is_available():

@@ -69,9 +69,10 @@ def train_cmd(
         help="Models trained at once on each GPU [default: 8].")] = None,
     procs_per_gpu: Annotated[Optional[int], typer.Option(
         help="Worker processes per GPU sharing its --per-gpu models [default: 4].")] = None,
-    mps: Annotated[bool, typer.Option(
-        "--mps", help="Run the workers under a private CUDA MPS daemon so that their kernels "
-        "share each GPU at once (needs nvidia-cuda-mps-control).")] = False,
+    mps: Annotated[Optional[bool], typer.Option(
+        "--mps/--no-mps", help="Run the GPU workers under a private CUDA MPS daemon so that "
+        "their kernels share each GPU at once [default: when nvidia-cuda-mps-control is found "
+        "and no MPS daemon runs yet].")] = None,
     max_time: Annotated[Optional[str], typer.Option(
         help="Stop cleanly before this much time has passed, e.g. 90s, 9m, 1h.")] = None,
     whole_models: Annotated[bool, typer.Option(

@@ -2,7 +2,8 @@
 
 Every pending model of the chosen sweeps becomes a job under (dataset, recipe). On GPUs, `per_gpu`
 models train at once on each visible GPU, spread over `procs_per_gpu` worker processes that each
-interleave their models on CUDA streams; on CPU one worker runs inline. A model is marked running
+interleave their models on CUDA streams, under a private MPS daemon where one can be started (so
+the processes' kernels overlap); on CPU one worker runs inline. A model is marked running
 when it is handed out, its epochs are recorded as they arrive, and its checkpoint
 (`<store>.ckpt/<result_id>.pt`) is deleted once its final status is written. A lock file keeps a
 second trainer off the same store, which makes resetting stale `running` rows at start safe.
@@ -13,14 +14,13 @@ import fcntl
 import hashlib
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job
-from .mps import mps_daemon
+from .mps import mps as mps_context
 from .paths import cifar10_dir, imagenet_dir
 from .progress import TrainProgress
 from .recipes import Recipe, get_recipe
@@ -115,11 +115,12 @@ class Summary:
     stopped: str | None     # None, "interrupted" or "time"
     pending: int
     seconds: float
+    mps: bool = False       # the GPU workers ran under a private MPS daemon
 
 
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
-          retry_failed=False, eager=False, mps=False, console=None, executor="local",
+          retry_failed=False, eager=False, mps=None, console=None, executor="local",
           ray_opts=None) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
@@ -139,6 +140,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         raise DsdError(f"--procs-per-gpu must be >= 1, got {procs_per_gpu}")
     if mps and (executor != "local" or not torch.cuda.is_available()):
         raise DsdError("--mps needs the local executor and a CUDA GPU")
+    if executor != "local" or not torch.cuda.is_available():
+        mps = False
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
@@ -161,10 +164,11 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
                             data_dir=data_dir, progress=TrainProgress(console), streams=streams,
                             whole_models=whole_models, ray=ray_opts)
-        with mps_daemon() if mps else nullcontext():
+        note = (console.print if console else print)
+        with mps_context(mps, note=lambda m: note(f"note: {m}")) as mps_on:
             stopped = coord.run()
     finally:
         lock.release()
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
                   for n, (ds, r) in recipes.items())
-    return Summary(coord.counts, stopped, pending, time.time() - t_start)
+    return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on)
