@@ -52,7 +52,8 @@ def run_dsd(models, data, *, epochs: int, **kw) -> dict:
     wall = time.time() - t0
     df = store.results(status=None)
     n_img = 50_000 // 128 * 128
-    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts, "mps": s.mps,
+    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts,
+            "mps": s.mps,
             "img_per_s": len(models) * epochs * n_img / wall,
             "models_per_hour": len(models) / wall * 3600,
             "mean_top1": float(df["top1"].mean()), "top1": df["top1"].tolist(),
