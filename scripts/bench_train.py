@@ -8,8 +8,8 @@
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
-  profile   step rate of --n compare models under bf16/fp32 × channels_last/NCHW × cuDNN
-            benchmark/heuristics, and the CUDA kernels that dominate the default variant.
+  profile   step rate of --n compare models under bf16/fp16/fp32 × channels_last/NCHW, and
+            the CUDA kernels that dominate bf16 and fp16 (batch norm: native vs cuDNN).
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -173,10 +173,12 @@ def cmd_long(a) -> dict:
     return out
 
 
-def step_rate(spec, *, bf16: bool, channels_last: bool, steps: int, profile: bool = False):
-    """Images/s of the training step of `spec` (batch 128, graphed on CUDA as `dsd train` does
-    it); with `profile` (CUDA only), eager steps instead, and the 12 CUDA kernels that took
-    longest over them (kernels inside a replayed graph may not be traced one by one)."""
+def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool = False):
+    """Images/s of the training step of `spec` under autocast `amp` (bf16, fp16 or fp32: none)
+    (batch 128, graphed on CUDA as `dsd train` does it); with `profile` (CUDA only), eager steps
+    instead, and the 12 CUDA kernels that took longest over them (kernels inside a replayed graph
+    may not be traced one by one). fp16 runs without loss scaling: a speed probe only (PyTorch
+    hands batch norm to cuDNN for fp16 inputs, never for bf16)."""
     import torch
 
     from dsd.model import build
@@ -185,13 +187,14 @@ def step_rate(spec, *, bf16: bool, channels_last: bool, steps: int, profile: boo
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[amp]
     recipe = RECIPES["nds"]
     model = build(spec, zero_init_last_bn=True).to(dev, memory_format=fmt)
     opt = TensorSGD(param_groups(model, recipe), lr=0.01, momentum=0.9, nesterov=True, device=dev)
     profile = profile and dev.type == "cuda"
-    step = Stepper(model, opt, bf16=bf16, graph=dev.type == "cuda" and not profile, device=dev)
+    step = Stepper(model, opt, amp=dtype, graph=dev.type == "cuda" and not profile, device=dev)
     x = torch.randn(128, 3, 32, 32, device=dev).to(memory_format=fmt)
-    x = x.to(torch.bfloat16) if bf16 else x
+    x = x.to(dtype) if dtype else x
     y = torch.randint(0, 10, (128,), device=dev)
     for _ in range(8):  # warm-up steps, then the capture
         step(x, y)
@@ -217,31 +220,32 @@ def step_rate(spec, *, bf16: bool, channels_last: bool, steps: int, profile: boo
     return rate, step.exec_path, top
 
 
+PROFILE_VARIANTS = (("bf16", True), ("fp16", True), ("bf16", False), ("fp32", True),
+                    ("fp32", False))
+
+
 def cmd_profile(a) -> dict:
-    """Steady-state step rate of a few compare models under precision/layout/cuDNN variants, and
-    the kernels that dominate the default one: where the time of a sampled model goes."""
+    """Steady-state step rate of a few compare models under precision/layout variants (cuDNN
+    autotuning on; the second session found its heuristics equal), and the kernels that dominate
+    the default (bf16, channels_last) and the fp16 one: where the time of a sampled model goes."""
     import torch
 
-    models = cifar_models(a.n, a.seed)
+    torch.backends.cudnn.benchmark = True
     out = []
-    for m in models:
+    for m in cifar_models(a.n, a.seed):
         row = {"flops_mf": m.flops / 1e6, "stages": [[st.d, st.w, st.b, st.g]
                                                    for st in m.spec.stages]}
-        for bench in (True, False):
-            torch.backends.cudnn.benchmark = bench
-            for bf16, cl in ((True, True), (True, False), (False, True), (False, False)):
-                name = f"{'bf16' if bf16 else 'fp32'}-{'cl' if cl else 'nchw'}-" \
-                       f"{'bench' if bench else 'heur'}"
-                rate, path, _ = step_rate(m.spec, bf16=bf16, channels_last=cl, steps=a.steps)
-                row[name] = rate
-                print(f"{m.flops / 1e6:6.1f}MF {name:16s} {rate:8.0f} img/s ({path})", flush=True)
-        torch.backends.cudnn.benchmark = True
-        row["eager"], _, row["top_kernels"] = step_rate(m.spec, bf16=True, channels_last=True,
-                                                        steps=a.steps, profile=True)
-        print(f"{m.flops / 1e6:6.1f}MF {'bf16-cl eager':16s} {row['eager']:8.0f} img/s; "
-              f"stages (d, w, b, g) {row['stages']}", flush=True)
-        for k in row.get("top_kernels", []):
-            print(f"    {100 * k['share']:5.1f}%  {k['calls']:6d}x  {k['kernel']}")
+        for amp, cl in PROFILE_VARIANTS:
+            name = f"{amp}-{'cl' if cl else 'nchw'}"
+            row[name], path, _ = step_rate(m.spec, amp=amp, channels_last=cl, steps=a.steps)
+            print(f"{m.flops / 1e6:6.1f}MF {name:10s} {row[name]:8.0f} img/s ({path})", flush=True)
+        for amp in ("bf16", "fp16"):
+            rate, _, row[f"top_kernels_{amp}"] = step_rate(m.spec, amp=amp, channels_last=True,
+                                                           steps=a.steps, profile=True)
+            print(f"{m.flops / 1e6:6.1f}MF {amp}-cl eager {rate:8.0f} img/s; stages (d, w, b, g) "
+                  f"{row['stages']}", flush=True)
+            for k in row[f"top_kernels_{amp}"]:
+                print(f"    {100 * k['share']:5.1f}%  {k['calls']:6d}x  {k['kernel']}")
         out.append(row)
         dump(a, "profile", out)
     return out

@@ -52,17 +52,18 @@ def is_collapsed(history: list[dict], loss0: float, num_classes: int) -> bool:
 
 
 class Stepper:
-    """One training step, eager or replayed from a CUDA graph; accumulates the loss on device."""
+    """One training step, eager or replayed from a CUDA graph, under autocast to `amp` (a dtype;
+    None: full precision); accumulates the loss on device."""
 
-    def __init__(self, model, opt: TensorSGD, *, bf16: bool, graph: bool, device):
-        self.model, self.opt, self.bf16, self.device = model, opt, bf16, device
+    def __init__(self, model, opt: TensorSGD, *, amp: torch.dtype | None, graph: bool, device):
+        self.model, self.opt, self.amp, self.device = model, opt, amp, device
         self.loss_acc = torch.zeros((), device=device)
         self.use_graph, self.graph, self.calls = graph, None, 0
         self.exec_path = "graph" if graph else "eager"
 
     def _forward_backward(self, x, y) -> None:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
-                            cache_enabled=False):
+        with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16,
+                            enabled=self.amp is not None, cache_enabled=False):
             loss = F.cross_entropy(self.model(x), y)
         loss.backward()
         self.opt.step()
@@ -171,7 +172,7 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         state = {k: saved[k] for k in state}
     for rec in state["history"]:
         emit("epoch", rec)  # idempotent in the store: a kill between checkpoint and record is fine
-    step = Stepper(model, opt, bf16=bf16, graph=cuda and not job.eager, device=device)
+    step = Stepper(model, opt, amp=torch.bfloat16 if bf16 else None, graph=cuda and not job.eager, device=device)
     spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
     final = {"device": device_name(device, bf16), "exec_path": step.exec_path}
     for epoch in range(len(state["history"]), recipe.epochs):
