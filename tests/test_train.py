@@ -6,6 +6,7 @@ generated ImageFolder of real JPEG files; faults are injected by patching the en
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -323,8 +324,6 @@ def test_worker_processes_interleave_models_like_inline(tmp_path, data_root):
 def fake_mps_control(tmp_path, monkeypatch, body: str | None = None):
     """A stand-in nvidia-cuda-mps-control on PATH; by default it logs its arguments, the pipe
     folder and device mask it was given, and its stdin."""
-    import os
-
     log = tmp_path / "calls"
     exe = tmp_path / "bin" / "nvidia-cuda-mps-control"
     exe.parent.mkdir(exist_ok=True)
@@ -333,6 +332,8 @@ def fake_mps_control(tmp_path, monkeypatch, body: str | None = None):
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{exe.parent}:{os.environ['PATH']}")
     monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # the daemons' folders
     return log
 
 
@@ -340,7 +341,6 @@ def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
     """`-d` with private pipe/log folders and the user's device mask; meanwhile child processes
     get the pipe and no mask (MPS clients number the server's devices); `quit` on exit, and the
     environment restored."""
-    import os
     import subprocess
 
     from dsd.train.mps import mps
@@ -350,6 +350,7 @@ def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
     with mps(True) as on:
         assert on
         pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
+        assert (Path(pipe).parent / "owner").read_text() == str(os.getpid())
         child = subprocess.run(["sh", "-c", 'echo "$CUDA_MPS_PIPE_DIRECTORY|$CUDA_VISIBLE_DEVICES"'],
                                capture_output=True, text=True).stdout.strip()
         assert child == f"{pipe}|" and Path(pipe).is_dir()
@@ -359,10 +360,39 @@ def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
     assert started == f"-d | {pipe} | 2,3 | " and quit_ == f" | {pipe} | 2,3 | quit"
 
 
+def test_mps_quits_the_daemon_of_a_killed_run_and_leaves_a_live_one(tmp_path, monkeypatch):
+    """A SIGKILLed dsd train leaves its daemon running: the next one quits it (owner gone). A
+    live owner's daemon is left alone, and auto mode then trains without MPS, saying so."""
+    import subprocess
+
+    from dsd.train.mps import mps
+
+    log = fake_mps_control(tmp_path, monkeypatch)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for name, owner in (("dsd-mps-dead", dead.pid), ("dsd-mps-live", os.getpid())):
+        (tmp_path / "tmp" / name / "pipe").mkdir(parents=True)
+        (tmp_path / "tmp" / name / "owner").write_text(str(owner))
+    notes = []
+    with mps(None, note=notes.append) as on:
+        assert on is False
+    dead_pipe, live_pipe = (tmp_path / "tmp" / n / "pipe" for n in ("dsd-mps-dead", "dsd-mps-live"))
+    assert log.read_text().splitlines() == [f" | {dead_pipe} |  | quit"]
+    assert not dead_pipe.exists() and live_pipe.exists()
+    assert notes == [f"another dsd train runs an MPS daemon ({live_pipe.parent}); this one runs "
+                     "without MPS"]
+    with mps(False) as on:                      # --no-mps touches no daemon
+        assert on is False
+    with mps(True) as on:                       # --mps starts its own all the same
+        assert on
+    assert len(log.read_text().splitlines()) == 3 and live_pipe.exists()
+
+
 def test_mps_auto_falls_back_with_a_note_and_explicit_mps_fails(tmp_path, monkeypatch):
     from dsd.train.mps import mps
 
     notes = []
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with mps(None, note=notes.append) as on:    # no control program: quietly without
         assert on is False and not notes

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ..errors import DsdError
 
 CONTROL = "nvidia-cuda-mps-control"
 SYSTEM_PIPE = Path("/tmp/nvidia-mps")   # where a system-wide MPS daemon listens by default
+PREFIX = "dsd-mps-"                     # <tmp>/dsd-mps-*/{pipe,log,owner}: one per dsd train
 
 
 @contextmanager
@@ -21,11 +23,16 @@ def mps(mode: bool | None, note=print):
     """Yield whether the workers spawned inside run under a private MPS daemon.
 
     `mode` True: start one or raise DsdError; False: none; None (auto): start one where the
-    control program exists and no MPS daemon serves this user yet, else none (a `note` says why
-    if starting failed). The daemon keeps this process's CUDA_VISIBLE_DEVICES and the workers get
-    none: an MPS client numbers devices among those its server sees, so cuda:0..n-1 stay right."""
+    control program exists and no MPS daemon (system-wide or another dsd train's) serves yet,
+    else none, with a `note` saying why where that is not obvious. The daemon keeps this
+    process's CUDA_VISIBLE_DEVICES and the workers get none: an MPS client numbers devices among
+    those its server sees, so cuda:0..n-1 stay right."""
     exe = shutil.which(CONTROL)
-    if mode is False or (mode is None and (exe is None or "CUDA_MPS_PIPE_DIRECTORY" in os.environ
+    live = _reap_stale(exe) if exe and mode is not False else []
+    if mode is None and live:
+        note(f"another dsd train runs an MPS daemon ({live[0]}); this one runs without MPS")
+    if mode is False or (mode is None and (exe is None or live
+                                           or "CUDA_MPS_PIPE_DIRECTORY" in os.environ
                                            or (SYSTEM_PIPE / "control").exists())):
         yield False
         return
@@ -38,7 +45,6 @@ def mps(mode: bool | None, note=print):
         yield False
         return
     saved = {k: os.environ.get(k) for k in (*env, "CUDA_VISIBLE_DEVICES")}
-    daemon_env = {**os.environ, **env}
     try:
         os.environ.update(env)
         os.environ.pop("CUDA_VISIBLE_DEVICES", None)
@@ -46,20 +52,18 @@ def mps(mode: bool | None, note=print):
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-        subprocess.run([exe], input="quit\n", env=daemon_env, capture_output=True, text=True,
-                       timeout=120)
-        shutil.rmtree(root, ignore_errors=True)
+        _quit(exe, root)
 
 
 def _start(exe: str | None) -> tuple[Path, dict[str, str]]:
     """`nvidia-cuda-mps-control -d` with pipe and log folders of its own: (root, their env)."""
     if exe is None:
         raise DsdError(f"--mps: {CONTROL} is not on PATH (it comes with the NVIDIA driver)")
-    root = Path(tempfile.mkdtemp(prefix="dsd-mps-"))
-    env = {"CUDA_MPS_PIPE_DIRECTORY": str(root / "pipe"),
-           "CUDA_MPS_LOG_DIRECTORY": str(root / "log")}
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    env = _env(root)
     for d in env.values():
         Path(d).mkdir()
+    (root / "owner").write_text(str(os.getpid()))
     r = subprocess.run([exe, "-d"], env={**os.environ, **env}, capture_output=True, text=True,
                        timeout=60)
     if r.returncode:
@@ -67,3 +71,43 @@ def _start(exe: str | None) -> tuple[Path, dict[str, str]]:
         raise DsdError(f"--mps: `{CONTROL} -d` failed ({r.returncode}): "
                        f"{(r.stderr or r.stdout).strip() or 'no message'}")
     return root, env
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {"CUDA_MPS_PIPE_DIRECTORY": str(root / "pipe"),
+            "CUDA_MPS_LOG_DIRECTORY": str(root / "log")}
+
+
+def _quit(exe: str, root: Path) -> None:
+    subprocess.run([exe], input="quit\n", env={**os.environ, **_env(root)}, capture_output=True,
+                   text=True, timeout=120)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _reap_stale(exe: str) -> list[Path]:
+    """Quit the daemons of dsd trains that died without stopping theirs (SIGKILL); the folders
+    of those still alive (or just being set up)."""
+    live = []
+    for root in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*")):
+        try:
+            pid = int((root / "owner").read_text())
+        except PermissionError:     # another user's
+            continue
+        except (OSError, ValueError):   # no owner yet: being set up, or left half-made
+            pid = None
+        young = time.time() - root.stat().st_mtime < 60
+        if (pid is None and young) or (pid is not None and _alive(pid)):
+            live.append(root)
+        else:
+            _quit(exe, root)
+    return live
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # exists, owned by someone else
+        return True
+    return True
