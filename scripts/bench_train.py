@@ -4,7 +4,7 @@
             (a) plain loop: torchvision DataLoader (8 workers, pinned), fp32, eager, batch 128,
             one model at a time; (b) `dsd train` defaults. Models/hour, img/s, mean error.
   scan      img/s of `dsd train` for several layouts (--k 4,8/2,16/8+mps: models per
-            GPU[/processes], +mps: under a private MPS daemon, else without), which chose the defaults.
+            GPU[/processes], +mps: under a private MPS daemon, else without): the defaults.
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.

@@ -351,8 +351,8 @@ def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
         assert on
         pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
         assert (Path(pipe).parent / "owner").read_text() == str(os.getpid())
-        child = subprocess.run(["sh", "-c", 'echo "$CUDA_MPS_PIPE_DIRECTORY|$CUDA_VISIBLE_DEVICES"'],
-                               capture_output=True, text=True).stdout.strip()
+        echo = 'echo "$CUDA_MPS_PIPE_DIRECTORY|$CUDA_VISIBLE_DEVICES"'
+        child = subprocess.run(["sh", "-c", echo], capture_output=True, text=True).stdout.strip()
         assert child == f"{pipe}|" and Path(pipe).is_dir()
     assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not Path(pipe).exists()
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
