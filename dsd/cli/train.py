@@ -112,7 +112,8 @@ def train_cmd(
                               "cpus_per_task": cpus_per_task})
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     console.print(f"trained: {counts}; pending {summary.pending}; "
-                  f"{summary.seconds:.0f}s", highlight=False)
+                  f"{summary.seconds:.0f}s{' (workers under MPS)' if summary.mps else ''}",
+                  highlight=False)
     if summary.stopped == "interrupted":
         console.print("interrupted: run `dsd train` again to continue", highlight=False)
         raise typer.Exit(130)
