@@ -172,7 +172,8 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         state = {k: saved[k] for k in state}
     for rec in state["history"]:
         emit("epoch", rec)  # idempotent in the store: a kill between checkpoint and record is fine
-    step = Stepper(model, opt, amp=torch.bfloat16 if bf16 else None, graph=cuda and not job.eager, device=device)
+    step = Stepper(model, opt, amp=torch.bfloat16 if bf16 else None,
+                   graph=cuda and not job.eager, device=device)
     spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
     final = {"device": device_name(device, bf16), "exec_path": step.exec_path}
     for epoch in range(len(state["history"]), recipe.epochs):

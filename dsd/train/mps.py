@@ -51,7 +51,10 @@ def mps(mode: bool | None, note=print):
         yield True
     finally:
         for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         _quit(exe, root)
 
 
