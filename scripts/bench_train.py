@@ -10,6 +10,8 @@
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
   profile   step rate of --n compare models under bf16/fp16/fp32 × channels_last/NCHW, and
             the CUDA kernels that dominate bf16 and fp16 (batch norm: native vs cuDNN).
+  startup   the start-up phases of a model (warm-up with cuDNN autotuning, capture, first
+            evaluation, checkpoint) with autotuning on and off, and the step rate after.
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -251,6 +253,83 @@ def cmd_profile(a) -> dict:
     return out
 
 
+def _startup_worker(bench: bool, specs: list[str], steps: int, q) -> None:
+    """In a fresh process (an empty cuDNN autotuning cache): time each start-up phase of
+    `dsd train`'s graphed bf16 step for every spec, with cuDNN autotuning on or off."""
+    import torch
+
+    from dsd.model import build
+    from dsd.spec import ModelSpec
+    from dsd.train.engine import WARMUP_STEPS, Stepper, evaluate, save_checkpoint
+    from dsd.train.optim import TensorSGD, param_groups
+
+    torch.backends.cudnn.benchmark = bench
+    cuda = torch.cuda.is_available()   # on CPU (a smoke run): fp32, eager
+    dev, cl = torch.device("cuda" if cuda else "cpu"), torch.channels_last
+    amp = torch.bfloat16 if cuda else None
+    x = torch.randn(128, 3, 32, 32, device=dev).to(memory_format=cl, dtype=amp)
+    y = torch.randint(0, 10, (128,), device=dev)
+    test = [(torch.randn(1000, 3, 32, 32, device=dev).to(memory_format=cl, dtype=amp),
+             torch.randint(0, 10, (1000,), device=dev))] * 10
+    data = SimpleNamespace(test=lambda: iter(test))
+    torch.nn.functional.conv2d(x, torch.randn(8, 3, 3, 3, device=dev, dtype=x.dtype)).sum()
+    for spec in specs:
+        row, t = {"bench": bench}, time.time()
+
+        def phase(name: str) -> None:
+            nonlocal t
+            if cuda:
+                torch.cuda.synchronize(dev)
+            row[name], t = time.time() - t, time.time()
+
+        model = build(ModelSpec.from_json(spec), zero_init_last_bn=True).to(dev, memory_format=cl)
+        opt = TensorSGD(param_groups(model, RECIPES["nds"]), lr=0.01, momentum=0.9,
+                        nesterov=True, device=dev)
+        step = Stepper(model, opt, amp=amp, graph=cuda, device=dev)
+        phase("build")
+        for _ in range(WARMUP_STEPS):
+            step(x, y)
+        phase("warmup")
+        step(x, y)
+        phase("capture")
+        for _ in range(steps):
+            step(x, y)
+        phase("steps")
+        row["img_per_s"] = steps * 128 / row["steps"]
+        evaluate(model, data, bf16=cuda, device=dev)
+        phase("eval_first")
+        evaluate(model, data, bf16=cuda, device=dev)
+        phase("eval")
+        save_checkpoint(f"{tempfile.gettempdir()}/startup.pt", model, opt, {"history": []})
+        phase("checkpoint")
+        q.put(row)
+    q.put(None)
+
+
+def cmd_startup(a) -> dict:
+    """Where a model's start-up goes (build, eager warm-up with cuDNN autotuning, capture, first
+    evaluation, checkpoint) with cuDNN autotuning on and off, each in a fresh process; and the
+    step rate after, to see whether autotuning pays for itself."""
+    import multiprocessing as mp
+
+    specs = [m.spec.to_json() for m in cifar_models(a.n, a.seed)]
+    out = {}
+    for bench in (False, True):
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        proc = ctx.Process(target=_startup_worker, args=(bench, specs, a.steps, q))
+        proc.start()
+        rows = list(iter(q.get, None))
+        proc.join()
+        out["bench" if bench else "heuristics"] = rows
+        for i, r in enumerate(rows):
+            print(f"model {i} cudnn {'bench' if bench else 'heur '}: " + ", ".join(
+                f"{k} {v:.2f}s" for k, v in r.items() if k not in ("bench", "img_per_s", "steps"))
+                + f"; steps {r['img_per_s']:.0f} img/s", flush=True)
+        dump(a, "startup", out)
+    return out
+
+
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
@@ -361,7 +440,7 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile"])
+                                    "smoke", "profile", "startup"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -372,7 +451,8 @@ def main() -> None:
                    help="compare: run that long dsd run on this GPU, beside the baseline")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--k", default="1,2,4")
-    p.add_argument("--steps", type=int, default=60, help="profile: timed steps per variant")
+    p.add_argument("--steps", type=int, default=60,
+                   help="profile, startup: timed steps per variant")
     p.add_argument("--recipes", default="nds-plain,nds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
