@@ -138,10 +138,9 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
     if procs_per_gpu is not None and procs_per_gpu < 1:
         raise DsdError(f"--procs-per-gpu must be >= 1, got {procs_per_gpu}")
-    if mps and (executor != "local" or not torch.cuda.is_available()):
+    local_gpu = executor == "local" and torch.cuda.is_available()
+    if mps and not local_gpu:
         raise DsdError("--mps needs the local executor and a CUDA GPU")
-    if executor != "local" or not torch.cuda.is_available():
-        mps = False
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
@@ -164,8 +163,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
                             data_dir=data_dir, progress=TrainProgress(console), streams=streams,
                             whole_models=whole_models, ray=ray_opts)
-        note = (console.print if console else print)
-        with mps_context(mps, note=lambda m: note(f"note: {m}")) as mps_on:
+        say = console.print if console else print
+        with mps_context(mps if local_gpu else False, note=lambda m: say(f"note: {m}")) as mps_on:
             stopped = coord.run()
     finally:
         lock.release()
