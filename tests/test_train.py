@@ -370,15 +370,19 @@ def test_mps_quits_the_daemon_of_a_killed_run_and_leaves_a_live_one(tmp_path, mo
     log = fake_mps_control(tmp_path, monkeypatch)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    for name, owner in (("dsd-mps-dead", dead.pid), ("dsd-mps-live", os.getpid())):
+    for name, owner in (("dsd-mps-dead", dead.pid), ("dsd-mps-live", os.getpid()),
+                        ("dsd-mps-gone", dead.pid)):   # gone: its daemon is not running either
         (tmp_path / "tmp" / name / "pipe").mkdir(parents=True)
         (tmp_path / "tmp" / name / "owner").write_text(str(owner))
+        if name != "dsd-mps-gone":
+            (tmp_path / "tmp" / name / "pipe" / "control").touch()   # the daemon's named pipe
     notes = []
     with mps(None, note=notes.append) as on:
         assert on is False
     dead_pipe, live_pipe = (tmp_path / "tmp" / n / "pipe" for n in ("dsd-mps-dead", "dsd-mps-live"))
     assert log.read_text().splitlines() == [f" | {dead_pipe} |  | quit"]
     assert not dead_pipe.exists() and live_pipe.exists()
+    assert not (tmp_path / "tmp" / "dsd-mps-gone").exists()
     assert notes == [f"another dsd train runs an MPS daemon ({live_pipe.parent}); this one runs "
                      "without MPS"]
     with mps(False) as on:                      # --no-mps touches no daemon

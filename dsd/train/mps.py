@@ -82,8 +82,12 @@ def _env(root: Path) -> dict[str, str]:
 
 
 def _quit(exe: str, root: Path) -> None:
-    subprocess.run([exe], input="quit\n", env={**os.environ, **_env(root)}, capture_output=True,
-                   text=True, timeout=120)
+    """Ask the daemon of `root` to quit (it stops its server too) and remove its folders."""
+    try:
+        subprocess.run([exe], input="quit\n", env={**os.environ, **_env(root)},
+                       capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pass    # a daemon that does not answer: nothing more to do from here
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -101,8 +105,10 @@ def _reap_stale(exe: str) -> list[Path]:
         young = time.time() - root.stat().st_mtime < 60
         if (pid is None and young) or (pid is not None and _alive(pid)):
             live.append(root)
-        else:
+        elif (root / "pipe" / "control").exists():   # its daemon's named pipe: still running
             _quit(exe, root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     return live
 
 
