@@ -175,6 +175,18 @@ def cmd_long(a) -> dict:
     return out
 
 
+def bench_step(spec, dev, *, fmt, amp, graph: bool):
+    """(model, optimizer, Stepper) of `spec` as `dsd train` sets them up, for the probes below."""
+    from dsd.model import build
+    from dsd.train.engine import Stepper
+    from dsd.train.optim import TensorSGD, param_groups
+
+    model = build(spec, zero_init_last_bn=True).to(dev, memory_format=fmt)
+    opt = TensorSGD(param_groups(model, RECIPES["nds"]), lr=0.01, momentum=0.9, nesterov=True,
+                    device=dev)
+    return model, opt, Stepper(model, opt, amp=amp, graph=graph, device=dev)
+
+
 def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool = False):
     """Images/s of the training step of `spec` under autocast `amp` (bf16, fp16 or fp32: none)
     (batch 128, graphed on CUDA as `dsd train` does it); with `profile` (CUDA only), eager steps
@@ -183,18 +195,11 @@ def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool 
     hands batch norm to cuDNN for fp16 inputs, never for bf16)."""
     import torch
 
-    from dsd.model import build
-    from dsd.train.engine import Stepper
-    from dsd.train.optim import TensorSGD, param_groups
-
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[amp]
-    recipe = RECIPES["nds"]
-    model = build(spec, zero_init_last_bn=True).to(dev, memory_format=fmt)
-    opt = TensorSGD(param_groups(model, recipe), lr=0.01, momentum=0.9, nesterov=True, device=dev)
     profile = profile and dev.type == "cuda"
-    step = Stepper(model, opt, amp=dtype, graph=dev.type == "cuda" and not profile, device=dev)
+    _, _, step = bench_step(spec, dev, fmt=fmt, amp=dtype, graph=dev.type == "cuda" and not profile)
     x = torch.randn(128, 3, 32, 32, device=dev).to(memory_format=fmt)
     x = x.to(dtype) if dtype else x
     y = torch.randint(0, 10, (128,), device=dev)
@@ -258,10 +263,8 @@ def _startup_worker(bench: bool, specs: list[str], steps: int, q) -> None:
     `dsd train`'s graphed bf16 step for every spec, with cuDNN autotuning on or off."""
     import torch
 
-    from dsd.model import build
     from dsd.spec import ModelSpec
-    from dsd.train.engine import WARMUP_STEPS, Stepper, evaluate, save_checkpoint
-    from dsd.train.optim import TensorSGD, param_groups
+    from dsd.train.engine import WARMUP_STEPS, evaluate, save_checkpoint
 
     torch.backends.cudnn.benchmark = bench
     cuda = torch.cuda.is_available()   # on CPU (a smoke run): fp32, eager
@@ -282,10 +285,8 @@ def _startup_worker(bench: bool, specs: list[str], steps: int, q) -> None:
                 torch.cuda.synchronize(dev)
             row[name], t = time.time() - t, time.time()
 
-        model = build(ModelSpec.from_json(spec), zero_init_last_bn=True).to(dev, memory_format=cl)
-        opt = TensorSGD(param_groups(model, RECIPES["nds"]), lr=0.01, momentum=0.9,
-                        nesterov=True, device=dev)
-        step = Stepper(model, opt, amp=amp, graph=cuda, device=dev)
+        model, opt, step = bench_step(ModelSpec.from_json(spec), dev, fmt=cl, amp=amp,
+                                      graph=cuda)
         phase("build")
         for _ in range(WARMUP_STEPS):
             step(x, y)
