@@ -170,7 +170,8 @@ def cmd_compare(a) -> dict:
 
 def cmd_long(a) -> dict:
     """dsd's defaults on the compare models for --epochs (compare runs it on --long-gpu)."""
-    out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs)
+    mps = {"auto": None, "on": True, "off": False}[a.mps]
+    out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs, mps=mps)
     dump(a, "long", out)
     return out
 
@@ -238,15 +239,21 @@ def cmd_profile(a) -> dict:
     import torch
 
     torch.backends.cudnn.benchmark = True
+    models = cifar_models(a.n, a.seed)
+    pick = [int(i) for i in a.pick.split(",")] if a.pick else range(len(models))
+    variants = [v for v in PROFILE_VARIANTS if a.variants in ("all", None)
+                or f"{v[0]}-{'cl' if v[1] else 'nchw'}" in a.variants.split(",")]
     out = []
-    for m in cifar_models(a.n, a.seed):
-        row = {"flops_mf": m.flops / 1e6, "stages": [[st.d, st.w, st.b, st.g]
-                                                   for st in m.spec.stages]}
-        for amp, cl in PROFILE_VARIANTS:
+    for i in pick:
+        m = models[i]
+        row = {"index": i, "flops_mf": m.flops / 1e6, "stages": [[st.d, st.w, st.b, st.g]
+                                                               for st in m.spec.stages]}
+        for amp, cl in variants:
             name = f"{amp}-{'cl' if cl else 'nchw'}"
             row[name], path, _ = step_rate(m.spec, amp=amp, channels_last=cl, steps=a.steps)
-            print(f"{m.flops / 1e6:6.1f}MF {name:10s} {row[name]:8.0f} img/s ({path})", flush=True)
-        for amp in ("bf16", "fp16"):
+            print(f"#{i} {m.flops / 1e6:6.1f}MF {name:10s} {row[name]:8.0f} img/s ({path})",
+                  flush=True)
+        for amp in [t for t in a.top.split(",") if t]:
             rate, _, row[f"top_kernels_{amp}"] = step_rate(m.spec, amp=amp, channels_last=True,
                                                            steps=a.steps, profile=True)
             print(f"{m.flops / 1e6:6.1f}MF {amp}-cl eager {rate:8.0f} img/s; stages (d, w, b, g) "
@@ -454,6 +461,11 @@ def main() -> None:
     p.add_argument("--k", default="1,2,4")
     p.add_argument("--steps", type=int, default=60,
                    help="profile, startup: timed steps per variant")
+    p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
+                   help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
+    p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
+    p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
+    p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
     p.add_argument("--recipes", default="nds-plain,nds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
