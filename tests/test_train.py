@@ -247,6 +247,44 @@ def test_a_poisoned_worker_is_replaced_and_its_models_go_on(tmp_path, monkeypatc
     assert df.set_index("index")["exec_path"].to_dict() == {0: "eager", 1: "graph", 2: "graph"}
 
 
+def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+    """A stand-in worker process: on "cuda:9" it dies before it is ready (as when CUDA cannot
+    start in it); elsewhere every job is done at once."""
+    if device == "cuda:9":
+        os._exit(3)
+    results.put(("ready", slot, None, {}))
+    while (job := tasks.get()) is not None:
+        results.put(("final", slot, job.result_id, {
+            "status": "done", "top1": 50.0, "top5": 10.0, "train_loss": 1.0, "seconds": 1.0,
+            "exec_path": "graph"}))
+
+
+def test_workers_that_die_as_they_start_fail_no_model(tmp_path, monkeypatch):
+    """A slot whose workers die before they are ready is given up, its models trained elsewhere;
+    with no slot left the run stops with an error and every model stays pending."""
+    from dsd.train.coordinator import Coordinator
+    from dsd.train.progress import TrainProgress
+    from dsd.train.runner import plan, resolve
+
+    monkeypatch.setattr("dsd.train.coordinator.worker_main", unstartable_worker)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=3)
+    ckpt = tmp_path / "ckpt"
+
+    def coordinator(slots):
+        jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
+        return Coordinator(store, jobs, ckpt, slots=slots, deadline=None, data_dir=None,
+                           progress=TrainProgress(None), streams=2)
+
+    with pytest.raises(DsdError, match=r"every worker process died as it started \(last: "
+                                       r"cuda:9, exit code 3"):
+        coordinator(["cuda:9"]).run()
+    assert set(store.results(status=None)["status"]) == {"pending"}
+    coord = coordinator(["cuda:9", "cpu"])
+    assert coord.run() is None and coord.counts == {"done": 3}
+    assert list(store.results(status=None)["status"]) == ["done"] * 3
+
+
 def test_whole_models_starts_no_model_that_cannot_finish(tmp_path):
     from dsd.train.coordinator import Coordinator
     from dsd.train.progress import TrainProgress
@@ -339,25 +377,28 @@ def fake_mps_control(tmp_path, monkeypatch, body: str | None = None):
 
 def test_mps_daemon_is_private_and_workers_inherit_it(tmp_path, monkeypatch):
     """`-d` with private pipe/log folders and the user's device mask; meanwhile child processes
-    get the pipe and no mask (MPS clients number the server's devices); `quit` on exit, and the
-    environment restored."""
+    get the pipe and the server's own numbering of its devices (0,1 for the user's 2,3); `quit`
+    on exit, and the environment restored."""
     import subprocess
 
     from dsd.train.mps import mps
 
     log = fake_mps_control(tmp_path, monkeypatch)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    with mps(True) as on:
+    with mps(True, devices=2) as on:
         assert on
         pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
         assert (Path(pipe).parent / "owner").read_text() == str(os.getpid())
         echo = 'echo "$CUDA_MPS_PIPE_DIRECTORY|$CUDA_VISIBLE_DEVICES"'
         child = subprocess.run(["sh", "-c", echo], capture_output=True, text=True).stdout.strip()
-        assert child == f"{pipe}|" and Path(pipe).is_dir()
+        assert child == f"{pipe}|0,1" and Path(pipe).is_dir()
     assert "CUDA_MPS_PIPE_DIRECTORY" not in os.environ and not Path(pipe).exists()
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
     started, quit_ = log.read_text().splitlines()
     assert started == f"-d | {pipe} | 2,3 | " and quit_ == f" | {pipe} | 2,3 | quit"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with mps(True, devices=4):                  # no mask: the workers get none either
+        assert "CUDA_VISIBLE_DEVICES" not in os.environ
 
 
 def test_mps_quits_the_daemon_of_a_killed_run_and_leaves_a_live_one(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ workers at their next check (their models go back to pending, checkpoints kept);
 aborts at once. With a deadline, no model starts whose next epoch (with `whole_models`: whole
 run) would not fit, and workers stop before it passes. A model that fails with a CUDA error under
 a graph is trained again eagerly; a worker whose CUDA context is poisoned announces its exit
-('exit', with the jobs it holds), and its other models are handed to a fresh process.
+('exit', with the jobs it holds), and its other models are handed to a fresh process. A worker
+that dies before it is ready fails no model (see `_reap`).
 """
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..errors import DsdError
 from ..store import Store
 from .engine import Job
 from .progress import TrainProgress
 from .worker import DataCache, run_job, worker_main
 
 HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
+START_DEATHS = 2       # a slot whose worker dies this often in a row before it is ready: given up
 
 
 class Coordinator:
@@ -153,9 +156,12 @@ class Coordinator:
         ctx = mp.get_context("spawn")
         results, self.stop_event = ctx.Queue(), ctx.Event()
         loaders = max(1, min(8, (os.cpu_count() or 2) // len(self.slots)))
-        procs: dict[int, tuple] = {}
+        procs: dict[int, tuple] = {}   # slot -> (process, its task queue); given-up slots leave
+        self.ready: set[int] = set()           # slots whose worker has started (CUDA included)
+        self.start_deaths: dict[int, int] = {}
 
         def spawn(i: int) -> None:
+            self.ready.discard(i)
             tasks = ctx.Queue()
             p = ctx.Process(target=worker_main, args=(
                 i, self.slots[i], tasks, results, self.stop_event, self.deadline,
@@ -172,7 +178,7 @@ class Coordinator:
             while True:
                 todo.extendleft(reversed(self.requeue))
                 self.requeue.clear()
-                for i in range(len(self.slots)):
+                for i in procs:
                     while (i not in closing and len(busy[i]) < self.streams and todo
                            and self.can_start()):
                         job = todo.popleft()
@@ -187,9 +193,11 @@ class Coordinator:
                 try:
                     kind, slot, rid, payload = results.get(timeout=0.5)
                 except queue.Empty:
-                    self._reap(procs, busy, spawn, closing)
+                    self._reap(procs, busy, spawn, closing, todo)
                     continue
                 if kind == "ready":
+                    self.ready.add(slot)
+                    self.start_deaths[slot] = 0
                     continue
                 if kind == "exit":  # jobs it never took go back to the queue
                     for rid in busy[slot] - set(payload["held"]):
@@ -217,14 +225,34 @@ class Coordinator:
                 if p.is_alive():
                     p.kill()
 
-    def _reap(self, procs, busy, spawn, closing) -> None:
-        """A worker that died (segfault, killed) fails its model; a fresh one takes its slot."""
+    def _reap(self, procs, busy, spawn, closing, todo) -> None:
+        """A worker that died (segfault, killed) fails its models; a fresh one takes its slot.
+        One that died before it was ready (CUDA would not start in it) fails none: they go back
+        to the queue, and a slot whose workers die so START_DEATHS times in a row is given up;
+        with every slot given up the run stops with an error, its models still pending."""
         for i, (p, _) in list(procs.items()):
-            if not p.is_alive():
-                for rid in busy[i]:
+            if p.is_alive():
+                continue
+            for rid in busy[i]:
+                if i in self.ready:
                     self.handle("final", rid, {
                         "status": "failed", "error": f"worker process died (exit code "
                                                      f"{p.exitcode})"})
-                busy[i].clear()
-                closing.discard(i)
-                spawn(i)
+                else:
+                    todo.appendleft(self.running[rid])
+                    self.finish(rid, {"status": "stopped"})
+            busy[i].clear()
+            closing.discard(i)
+            if i not in self.ready:
+                self.start_deaths[i] = self.start_deaths.get(i, 0) + 1
+                if self.start_deaths[i] >= START_DEATHS:
+                    del procs[i]
+                    self.progress.note(f"[red]{self.slots[i]}: its worker processes die as "
+                                       f"they start (exit code {p.exitcode}); not used[/]")
+                    if not procs:
+                        raise DsdError(
+                            f"every worker process died as it started (last: {self.slots[i]}, "
+                            f"exit code {p.exitcode}; its error is printed above); no model "
+                            f"was marked failed")
+                    continue
+            spawn(i)

@@ -19,14 +19,16 @@ PREFIX = "dsd-mps-"                     # <tmp>/dsd-mps-*/{pipe,log,owner}: one 
 
 
 @contextmanager
-def mps(mode: bool | None, note=print):
+def mps(mode: bool | None, note=print, devices: int = 1):
     """Yield whether the workers spawned inside run under a private MPS daemon.
 
     `mode` True: start one or raise DsdError; False: none; None (auto): start one where the
     control program exists and no MPS daemon (system-wide or another dsd train's) serves yet,
     else none, with a `note` saying why where that is not obvious. The daemon keeps this
-    process's CUDA_VISIBLE_DEVICES and the workers get none: an MPS client numbers devices among
-    those its server sees, so cuda:0..n-1 stay right."""
+    process's CUDA_VISIBLE_DEVICES (`devices` GPUs); an MPS client numbers devices among those
+    its server sees, so the workers get the mask 0..devices-1 (none where the user set none).
+    Not none under a mask: PyTorch counts devices through NVML, which ignores MPS, and would
+    then look for GPUs the server does not have."""
     exe = shutil.which(CONTROL)
     live = _reap_stale(exe) if exe and mode is not False else []
     if mode is None and live:
@@ -47,7 +49,8 @@ def mps(mode: bool | None, note=print):
     saved = {k: os.environ.get(k) for k in (*env, "CUDA_VISIBLE_DEVICES")}
     try:
         os.environ.update(env)
-        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, range(devices)))
         yield True
     finally:
         for k, v in saved.items():

@@ -164,7 +164,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
                             data_dir=data_dir, progress=TrainProgress(console), streams=streams,
                             whole_models=whole_models, ray=ray_opts)
         say = console.print if console else print
-        with mps_context(mps if local_gpu else False, note=lambda m: say(f"note: {m}")) as mps_on:
+        with mps_context(mps if local_gpu else False, note=lambda m: say(f"note: {m}"),
+                         devices=torch.cuda.device_count() if local_gpu else 1) as mps_on:
             stopped = coord.run()
     finally:
         lock.release()
