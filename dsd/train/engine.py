@@ -22,7 +22,7 @@ from ..spec import ModelSpec
 from .optim import TensorSGD, lr_at, param_groups
 from .recipes import Recipe
 
-WARMUP_STEPS = 3        # eager steps before capture (cuDNN autotuning, lazy allocations)
+WARMUP_STEPS = 3        # eager steps before capture (cuDNN algorithm choice, lazy allocations)
 CHECK_EVERY = 20        # steps between stop checks inside an epoch
 
 
@@ -41,6 +41,14 @@ class Job:
     ckpt: str
     eager: bool = False
     meta: dict = field(default_factory=dict)
+
+
+def use_gpu(device: torch.device) -> None:
+    """Bind this worker process to `device`, cuDNN choosing algorithms by its heuristics: its
+    autotuning cost 5-19 s per model at start-up and stepped no faster on 3 of 4 models
+    (BENCHMARKS.md, `bench_train.py startup`)."""
+    torch.cuda.set_device(device)
+    torch.backends.cudnn.benchmark = False
 
 
 def is_collapsed(history: list[dict], loss0: float, num_classes: int) -> bool:

@@ -153,6 +153,7 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     import ray
     import torch
 
+    from .engine import use_gpu
     from .worker import run_job
 
     rid = job.result_id
@@ -162,8 +163,7 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     attempt, stop = ray.get(inbox.begin.remote(rid, info))
     if ray.get_gpu_ids() and torch.cuda.is_available():
         device = torch.device("cuda", 0)   # Ray sets CUDA_VISIBLE_DEVICES to the assigned GPU
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
+        use_gpu(device)
     else:
         device = torch.device("cpu")
         torch.set_num_threads(max(1, int(cpus)))

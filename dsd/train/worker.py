@@ -18,7 +18,7 @@ from contextlib import nullcontext
 import torch
 
 from .data import make_data
-from .engine import Job, drive, train_steps
+from .engine import Job, drive, train_steps, use_gpu
 from .recipes import Recipe
 
 
@@ -140,8 +140,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
         return
     dev = torch.device(device)
     if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-        torch.backends.cudnn.benchmark = True
+        use_gpu(dev)
     else:  # processes sharing the CPU: one share of the cores each, not all of them each
         torch.set_num_threads(loader_workers)
     cache = DataCache(dev, data_dir=data_dir, workers=loader_workers)
