@@ -100,7 +100,7 @@ def checkpoint_store(path: Path) -> None:
 
 def train(a, sweeps: list[str]) -> None:
     todo = pending(a, sweeps)
-    if not todo:
+    if not todo and not a.retry_failed:
         log("training: nothing pending")
         return
     args = ["train", *sweeps, "--recipe", "nds", "--epochs", a.epochs, "--store", a.store]
@@ -112,6 +112,7 @@ def train(a, sweeps: list[str]) -> None:
         if val is not None:
             args += [flag, val]
     args += ["--whole-models"] if a.whole_models else []
+    args += ["--retry-failed"] if a.retry_failed else []
     args += [] if a.mps is None else ["--mps" if a.mps else "--no-mps"]
     ngpu, names = gpus_visible(a.gpus)
     log(f"training: {todo} models pending, {ngpu} GPU(s) {', '.join(names)}")
@@ -214,6 +215,8 @@ def main(argv=None) -> int:
     p.add_argument("--whole-models", action="store_true",
                    help="with --max-time: start only models that should finish in time (for "
                         "machines whose checkpoints are lost after each chunk)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="dsd train --retry-failed: train failed models again")
     p.add_argument("--gpus", help="GPU indices, e.g. 0,1 [default: every GPU found]")
     p.add_argument("--per-gpu", type=int, help="models at once per GPU [dsd train's default]")
     p.add_argument("--procs-per-gpu", type=int, help="worker processes per GPU [dsd's default]")

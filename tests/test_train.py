@@ -166,6 +166,30 @@ def test_nan_gives_diverged(tmp_path, data_root, monkeypatch):
     assert row["status"] == "diverged" and "epoch 1" in row["error"]
 
 
+def test_a_loss_that_stops_accumulating_fails_the_model_not_collapses_it(tmp_path, data_root,
+                                                                         monkeypatch):
+    """An epoch whose loss reads exactly 0.0 (the accumulator was not updated; seen once on the
+    graph path) fails the model with that message; --retry-failed trains it again."""
+    from dsd.train.engine import Stepper
+
+    real = Stepper._forward_backward
+
+    def forward_backward(self, x, y):  # trains, but from epoch 2 on the loss is not kept
+        real(self, x, y)
+        if self.calls > 20:             # QUICK: 1000 images / batch 50 = 20 steps per epoch
+            self.loss_acc.zero_()
+
+    monkeypatch.setattr(Stepper, "_forward_backward", forward_backward)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    assert train(store, overrides=QUICK, data_dir=data_root).counts == {"failed": 1}
+    row = store.results(status=None).iloc[0]
+    assert row["status"] == "failed" and "train loss read 0.0 in epoch 2" in row["error"]
+    monkeypatch.undo()
+    assert train(store, overrides=QUICK, data_dir=data_root, retry_failed=True).counts == {
+        "done": 1}
+
+
 def test_exception_fails_one_model_and_next_trains(tmp_path, data_root, monkeypatch):
     from dsd.model import build as real_build
 

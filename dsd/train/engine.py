@@ -26,6 +26,16 @@ WARMUP_STEPS = 3        # eager steps before capture (cuDNN algorithm choice, la
 CHECK_EVERY = 20        # steps between stop checks inside an epoch
 
 
+def _lost_loss(final: dict, epoch: int, exec_path: str) -> dict:
+    """A cross-entropy loss of exactly 0.0 (at the first step, or summed over an epoch) means
+    the loss was not accumulated, not that it vanished. Seen once on the graph path (a resumed
+    model whose test error fell to 18 % while its loss read 0.0; cause not found): the model
+    fails visibly rather than being called collapsed."""
+    return {**final, "status": "failed", "epoch": epoch, "exec_path": exec_path,
+            "error": f"train loss read 0.0 in epoch {epoch}: it was not accumulated (a "
+                     f"measurement fault, not the model's); train it again with --retry-failed"}
+
+
 @dataclass
 class Job:
     """One (model, dataset, recipe) to train; everything a worker process needs, picklable."""
@@ -198,6 +208,8 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
             yield
             if state["loss0"] is None:
                 state["loss0"] = step.loss_acc.item()
+                if state["loss0"] == 0.0:
+                    return _lost_loss(final, epoch + 1, step.exec_path)
             if i == spe // 2 - 1:
                 half = step.loss_acc.item()  # one sync per epoch: splits off the last half
             if i % CHECK_EVERY == CHECK_EVERY - 1:
@@ -210,6 +222,8 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         loss = total_loss / spe
         tail = (total_loss - half) / (spe - spe // 2) if spe > 1 else loss
         emit("images", {"n": spe * data.batch_size - seen})
+        if total_loss == 0.0:
+            return _lost_loss(final, epoch + 1, step.exec_path)
         if not math.isfinite(loss):
             return {**final, "status": "diverged", "train_loss": loss, "epoch": epoch + 1,
                     "exec_path": step.exec_path,
