@@ -54,8 +54,8 @@ class Job:
 
 
 def use_gpu(device: torch.device) -> None:
-    """Bind this worker process to `device`, cuDNN choosing algorithms by its heuristics: its
-    autotuning cost 5-19 s per model at start-up and stepped no faster on 3 of 4 models
+    """Bind this worker process to `device`, cuDNN choosing algorithms by its heuristics.
+    Autotuning cost 6-20 s per model at start-up and won back at most 4 s of a 10-epoch run
     (BENCHMARKS.md, `bench_train.py startup`)."""
     torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = False
