@@ -12,6 +12,8 @@
             the CUDA kernels that dominate bf16 and fp16 (batch norm: native vs cuDNN).
   startup   the start-up phases of a model (warm-up with cuDNN autotuning, capture, first
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
+  fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
+            worker trains them (run it under compute-sanitizer to name the kernel).
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -338,6 +340,61 @@ def cmd_startup(a) -> dict:
     return out
 
 
+def cmd_fault(a) -> dict:
+    """The two models whose graph replays corrupted memory (BENCHMARKS.md: an illegal address in
+    a test pass; a train loss that read 0.0 after a resume), trained as a worker trains them:
+    interleaved on two CUDA streams, on the first --images CIFAR-10 images. A fresh run stops
+    after its first epoch; a resumed run loads that checkpoint, captures again and trains to
+    --epochs. Prints every epoch's train loss. Under `compute-sanitizer --tool memcheck` it
+    names a kernel that writes out of bounds."""
+    import torch
+
+    from dsd.sample import sample
+    from dsd.train.engine import Job, use_gpu
+    from dsd.train.worker import DataCache, Running
+
+    cuda = torch.cuda.is_available()
+    dev = torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        use_gpu(dev)
+    specs = [sample("anynetxc", 24, dataset="cifar10", seed=1).models[23].spec,
+             sample("anynetxc", 100, dataset="cifar10", seed=0).models[56].spec]
+    recipe = {**RECIPES["nds"].to_dict(), "epochs": a.epochs, "subset": a.images,
+              "test_subset": 1000}
+    ckpts = Path(tempfile.mkdtemp())
+    jobs = [Job(i, "fault", i, spec.to_json(), 0, i, "cifar10", recipe, str(ckpts / f"{i}.pt"))
+            for i, spec in enumerate(specs)]
+    cache = DataCache(dev, data_dir=a.data, workers=2)
+    out = []
+    for phase in ("fresh", "resumed"):
+        epochs: dict[int, list] = {j.result_id: [] for j in jobs}
+
+        def emit(rid):
+            return lambda kind, rec: epochs[rid].append(rec) if kind == "epoch" else None
+
+        def stop(rid):
+            return lambda: phase == "fresh" and len(epochs[rid]) >= 1
+
+        running = [Running(j, cache, torch.cuda.Stream(dev) if cuda else None,
+                           emit(j.result_id), stop(j.result_id), None) for j in jobs]
+        while running:
+            for model in list(running):
+                final = model.advance()
+                if final is not None:
+                    running.remove(model)
+                    rid = model.job.result_id
+                    out.append({"model": rid, "phase": phase, "status": final["status"],
+                                "exec_path": final.get("exec_path"),
+                                "error": final.get("error"),
+                                "train_loss": [e["train_loss"] for e in epochs[rid]],
+                                "top1": [e["top1"] for e in epochs[rid]]})
+                    print(f"model {rid} {phase}: {final['status']} ({final.get('exec_path')}); "
+                          f"train loss per epoch {[round(x, 4) for x in out[-1]['train_loss']]}; "
+                          f"top1 {out[-1]['top1']}", flush=True)
+        dump(a, "fault", out)
+    return out
+
+
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
@@ -448,7 +505,7 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile", "startup"])
+                                    "smoke", "profile", "startup", "fault"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
