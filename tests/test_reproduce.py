@@ -284,3 +284,13 @@ def test_script_trains_and_resumes(tmp_path):
     assert len(df) == 2 and len(logged) == 1 and df["synthetic"].all()
     assert df["status"].isin(["done", "collapsed"]).all() and df["seconds"].notna().all()
     assert "SYNTHETIC" in (tmp_path / "out" / "SUMMARY.md").read_text()
+    store = Store(tmp_path / "s.sqlite")            # a failed model: --retry-failed trains it
+    store.finish_result(int(store.results(status=None, synthetic=True)["result_id"][0]), "failed",
+                        error="x")
+    store.close()
+    res = subprocess.run([*args, "--retry-failed", "--no-outputs"], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    after = Store(tmp_path / "s.sqlite").results(status=None, synthetic=True)
+    assert set(after["status"]) <= {"done", "collapsed"}
+    assert len((tmp_path / "s.runs.jsonl").read_text().splitlines()) == 2
