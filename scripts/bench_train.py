@@ -14,6 +14,8 @@
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
   fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
             worker trains them (run it under compute-sanitizer to name the kernel).
+  convs     per stage of the slowest compare model: its grouped 3×3 convolution (heuristics,
+            autotuning, NCHW, dense) and batch norm + ReLU, µs per training step.
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -395,6 +397,69 @@ def cmd_fault(a) -> dict:
     return out
 
 
+def _us_per_call(fn, iters: int, cuda: bool) -> float:
+    """Microseconds per call of `fn` (forward and backward), after a few warm-up calls."""
+    import torch
+
+    for _ in range(3):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.time()
+    for _ in range(iters):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return (time.time() - t0) / iters * 1e6
+
+
+def cmd_convs(a) -> dict:
+    """Where a deep, narrow-group model's step goes, layer kind by layer kind: for each stage of
+    the picked compare models (default #5, the slowest), forward + backward of one block's 3×3
+    grouped convolution (batch 128, bf16 autocast) under cuDNN heuristics and autotuning, in
+    channels_last and NCHW, of a dense (groups=1) convolution of the same shape, and of its
+    batch norm + ReLU; times the stage's depth: µs per training step."""
+    import torch
+    from torch import nn
+
+    cuda = torch.cuda.is_available()
+    dev = torch.device("cuda" if cuda else "cpu")
+    models = cifar_models(a.n, a.seed)
+    out = []
+    for i in [int(i) for i in (a.pick or "5").split(",")]:
+        spec, r = models[i].spec, 32 // models[i].spec.stem_stride
+        for k, st in enumerate(spec.stages):
+            r //= st.stride
+            wb = st.w // st.b
+            row = {"model": i, "stage": k + 1, "d": st.d, "w_b": wb, "g": st.g, "res": r}
+            variants = {
+                "grouped-cl-heur": (wb // st.g, torch.channels_last, False),
+                "grouped-cl-bench": (wb // st.g, torch.channels_last, True),
+                "grouped-nchw-heur": (wb // st.g, torch.contiguous_format, False),
+                "dense-cl-heur": (1, torch.channels_last, False),
+                "bn-relu-cl": (None, torch.channels_last, False)}
+            for name, (groups, fmt, bench) in variants.items():
+                torch.backends.cudnn.benchmark = bench
+                mod = (nn.Conv2d(wb, wb, 3, padding=1, groups=groups, bias=False) if groups
+                       else nn.Sequential(nn.BatchNorm2d(wb), nn.ReLU(inplace=True)))
+                mod = mod.to(dev, memory_format=fmt)
+                x = torch.randn(128, wb, r, r, device=dev).to(memory_format=fmt)
+                x = x.to(torch.bfloat16 if cuda else torch.float32).requires_grad_()
+                gy = torch.randn_like(x)
+
+                def fn(mod=mod, x=x, gy=gy):
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+                        y = mod(x)
+                    y.backward(gy)
+
+                us = _us_per_call(fn, a.steps, cuda)
+                row[name] = round(us * st.d, 1)
+            out.append(row)
+            print(json.dumps(row), flush=True)
+            dump(a, "convs", out)
+    return out
+
+
 def cmd_scan(a) -> dict:
     models = cifar_models(a.n, a.seed)
     out = {}
@@ -505,7 +570,7 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile", "startup", "fault"])
+                                    "smoke", "profile", "startup", "fault", "convs"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
