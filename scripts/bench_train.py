@@ -347,8 +347,9 @@ def cmd_fault(a) -> dict:
     a test pass; a train loss that read 0.0 after a resume), trained as a worker trains them:
     interleaved on two CUDA streams, on the first --images CIFAR-10 images. A fresh run stops
     after its first epoch; a resumed run loads that checkpoint, captures again and trains to
-    --epochs. Prints every epoch's train loss. Under `compute-sanitizer --tool memcheck` it
-    names a kernel that writes out of bounds."""
+    --epochs. Prints every epoch's train loss. --cudnn-bench: with cuDNN autotuning, as both
+    faults were seen. Under `compute-sanitizer --tool memcheck` it names a kernel that writes
+    out of its allocator segment (writes inside one go unseen)."""
     import torch
 
     from dsd.sample import sample
@@ -359,6 +360,7 @@ def cmd_fault(a) -> dict:
     dev = torch.device("cuda" if cuda else "cpu")
     if cuda:
         use_gpu(dev)
+        torch.backends.cudnn.benchmark = a.cudnn_bench
     specs = [sample("anynetxc", 24, dataset="cifar10", seed=1).models[23].spec,
              sample("anynetxc", 100, dataset="cifar10", seed=0).models[56].spec]
     recipe = {**RECIPES["nds"].to_dict(), "epochs": a.epochs, "subset": a.images,
@@ -585,6 +587,7 @@ def main() -> None:
                    help="profile, startup: timed steps per variant")
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
                    help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
+    p.add_argument("--cudnn-bench", action="store_true", help="fault: with cuDNN autotuning")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
     p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
