@@ -1,0 +1,240 @@
+"""Batch norm + ReLU in training as two Triton kernels each way, for channels_last CUDA tensors.
+
+PyTorch runs a training BN+ReLU as five kernels (statistics, normalize, ReLU; backward: ReLU
+mask, reduce, elementwise) and a sampled CIFAR model has hundreds of them on tiny tensors, where
+each costs a launch more than its bytes. Here: forward = partial statistics, then normalize +
+affine + ReLU + running-statistics update; backward = partial sums, then dx, dγ, dβ. Same
+numbers as `nn.BatchNorm2d` followed by ReLU (Welford statistics in fp32, biased variance to
+normalize, unbiased to update the running variance). Evaluation and CPU use PyTorch's own path.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+
+TILE, MAX_SPLITS = 1024, 256    # elements per loop step of a program; programs along M
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
+
+
+@triton.jit
+def _stats(x_ptr, mean_ptr, m2_ptr, M, C, rows_per_prog,
+           BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): Welford mean and M2 of rows [p·rows_per_prog, …) of x[M, C], per channel."""
+    p, pc = tl.program_id(0), tl.program_id(1)
+    cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = cols < C
+    mean = tl.zeros([BLOCK_C], tl.float32)
+    m2 = tl.zeros([BLOCK_C], tl.float32)
+    n = tl.sum(tl.zeros([BLOCK_M], tl.float32), axis=0)   # rows so far, an fp32 scalar
+    start = p * rows_per_prog
+    end = tl.minimum(start + rows_per_prog, M)
+    for r0 in range(start, end, BLOCK_M):
+        rows = r0 + tl.arange(0, BLOCK_M)
+        rmask = rows < end
+        mask = rmask[:, None] & cmask[None, :]
+        x = tl.load(x_ptr + rows[:, None] * C + cols[None, :], mask=mask, other=0.0)
+        x = x.to(tl.float32)
+        nc = tl.sum(rmask.to(tl.float32), axis=0)
+        cmean = tl.sum(x, axis=0) / nc
+        d = tl.where(mask, x - cmean[None, :], 0.0)
+        cm2 = tl.sum(d * d, axis=0)
+        delta = cmean - mean
+        nn_ = n + nc
+        mean += delta * (nc / nn_)
+        m2 += cm2 + delta * delta * (n * nc / nn_)
+        n = nn_
+    tl.store(mean_ptr + p * C + cols, mean, mask=cmask)
+    tl.store(m2_ptr + p * C + cols, m2, mask=cmask)
+
+
+@triton.jit
+def _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask):
+    """Mean and biased variance of all M rows from the `splits` partial Welford results."""
+    total = tl.zeros_like(cols).to(tl.float32)
+    for p in range(0, splits):
+        n_p = tl.minimum(rows_per_prog, M - p * rows_per_prog).to(tl.float32)
+        total += n_p * tl.load(mean_ptr + p * C + cols, mask=cmask, other=0.0)
+    mean = total / M
+    m2 = tl.zeros_like(cols).to(tl.float32)
+    for p in range(0, splits):
+        n_p = tl.minimum(rows_per_prog, M - p * rows_per_prog).to(tl.float32)
+        d = tl.load(mean_ptr + p * C + cols, mask=cmask, other=0.0) - mean
+        m2 += tl.load(m2_ptr + p * C + cols, mask=cmask, other=0.0) + n_p * d * d
+    return mean, m2 / M
+
+
+@triton.jit
+def _normalize(x_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr, save_invstd_ptr,
+               rmean_ptr, rvar_ptr, M, C, splits, rows_per_prog, eps, momentum,
+               BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): y = relu((x − mean)·invstd·γ + β) on its rows; program p = 0 saves mean and
+    invstd for backward and updates the running statistics."""
+    p, pc = tl.program_id(0), tl.program_id(1)
+    cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = cols < C
+    mean, var = _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask)
+    invstd = 1.0 / tl.sqrt(var + eps)
+    w = tl.load(w_ptr + cols, mask=cmask, other=0.0)
+    b = tl.load(b_ptr + cols, mask=cmask, other=0.0)
+    scale = w * invstd
+    shift = b - mean * scale
+    if p == 0:
+        tl.store(save_mean_ptr + cols, mean, mask=cmask)
+        tl.store(save_invstd_ptr + cols, invstd, mask=cmask)
+        rm = tl.load(rmean_ptr + cols, mask=cmask, other=0.0)
+        rv = tl.load(rvar_ptr + cols, mask=cmask, other=0.0)
+        unbiased = var * (M / tl.maximum(M - 1.0, 1.0))
+        tl.store(rmean_ptr + cols, (1.0 - momentum) * rm + momentum * mean, mask=cmask)
+        tl.store(rvar_ptr + cols, (1.0 - momentum) * rv + momentum * unbiased, mask=cmask)
+    start = p * rows_per_prog
+    end = tl.minimum(start + rows_per_prog, M)
+    for r0 in range(start, end, BLOCK_M):
+        rows = r0 + tl.arange(0, BLOCK_M)
+        mask = (rows < end)[:, None] & cmask[None, :]
+        offs = rows[:, None] * C + cols[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        y = tl.maximum(x * scale[None, :] + shift[None, :], 0.0)
+        tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _grad_sums(dy_ptr, y_ptr, x_ptr, mean_ptr, invstd_ptr, sdy_ptr, sdyx_ptr, M, C,
+               rows_per_prog, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): Σ dy' and Σ dy'·x̂ over its rows, dy' = dy where y > 0 (the ReLU)."""
+    p, pc = tl.program_id(0), tl.program_id(1)
+    cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = cols < C
+    mean = tl.load(mean_ptr + cols, mask=cmask, other=0.0)
+    invstd = tl.load(invstd_ptr + cols, mask=cmask, other=0.0)
+    sdy = tl.zeros([BLOCK_C], tl.float32)
+    sdyx = tl.zeros([BLOCK_C], tl.float32)
+    start = p * rows_per_prog
+    end = tl.minimum(start + rows_per_prog, M)
+    for r0 in range(start, end, BLOCK_M):
+        rows = r0 + tl.arange(0, BLOCK_M)
+        mask = (rows < end)[:, None] & cmask[None, :]
+        offs = rows[:, None] * C + cols[None, :]
+        y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.where(y > 0.0, dy, 0.0)
+        xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32) - mean[None, :]) \
+            * invstd[None, :]
+        sdy += tl.sum(dy, axis=0)
+        sdyx += tl.sum(dy * xhat, axis=0)
+    tl.store(sdy_ptr + p * C + cols, sdy, mask=cmask)
+    tl.store(sdyx_ptr + p * C + cols, sdyx, mask=cmask)
+
+
+@triton.jit
+def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, mean_ptr, invstd_ptr, w_ptr, sdy_ptr, sdyx_ptr,
+                dw_ptr, db_ptr, M, C, splits, rows_per_prog,
+                BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): dx = γ·invstd·(dy' − Σdy'/M − x̂·Σ(dy'·x̂)/M) on its rows; p = 0 writes
+    dγ = Σ dy'·x̂ and dβ = Σ dy'."""
+    p, pc = tl.program_id(0), tl.program_id(1)
+    cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = cols < C
+    sdy = tl.zeros([BLOCK_C], tl.float32)
+    sdyx = tl.zeros([BLOCK_C], tl.float32)
+    for q in range(0, splits):
+        sdy += tl.load(sdy_ptr + q * C + cols, mask=cmask, other=0.0)
+        sdyx += tl.load(sdyx_ptr + q * C + cols, mask=cmask, other=0.0)
+    if p == 0:
+        tl.store(dw_ptr + cols, sdyx, mask=cmask)
+        tl.store(db_ptr + cols, sdy, mask=cmask)
+    mean = tl.load(mean_ptr + cols, mask=cmask, other=0.0)
+    invstd = tl.load(invstd_ptr + cols, mask=cmask, other=0.0)
+    w = tl.load(w_ptr + cols, mask=cmask, other=0.0)
+    k = w * invstd
+    mdy, mdyx = sdy / M, sdyx / M
+    start = p * rows_per_prog
+    end = tl.minimum(start + rows_per_prog, M)
+    for r0 in range(start, end, BLOCK_M):
+        rows = r0 + tl.arange(0, BLOCK_M)
+        mask = (rows < end)[:, None] & cmask[None, :]
+        offs = rows[:, None] * C + cols[None, :]
+        y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.where(y > 0.0, dy, 0.0)
+        xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32) - mean[None, :]) \
+            * invstd[None, :]
+        dx = k[None, :] * (dy - mdy[None, :] - xhat * mdyx[None, :])
+        tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+def _layout(x: torch.Tensor) -> tuple[int, int, int, int, dict]:
+    """(M, C, splits, rows per program, block sizes) of an N×C×H×W channels_last tensor: a
+    program covers up to 32 channels (fewer for narrow layers) and at least 4 row blocks."""
+    m, c = x.numel() // x.shape[1], x.shape[1]
+    block_c = min(32, triton.next_power_of_2(c))
+    block_m = TILE // block_c
+    splits = max(1, min(MAX_SPLITS, triton.cdiv(m, 4 * block_m)))
+    rows = triton.cdiv(triton.cdiv(m, splits), block_m) * block_m
+    return m, c, triton.cdiv(m, rows), rows, {"BLOCK_M": block_m, "BLOCK_C": block_c}
+
+
+class _BNReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float):
+        m, c, splits, rows, blocks = _layout(x)
+        grid = (splits, triton.cdiv(c, blocks["BLOCK_C"]))
+        pmean = torch.empty(splits, c, device=x.device, dtype=torch.float32)
+        pm2 = torch.empty_like(pmean)
+        _stats[grid](x, pmean, pm2, m, c, rows, **blocks)
+        y = torch.empty_like(x)
+        mean = torch.empty(c, device=x.device, dtype=torch.float32)
+        invstd = torch.empty_like(mean)
+        _normalize[grid](x, y, pmean, pm2, weight, bias, mean, invstd, running_mean, running_var,
+                         m, c, splits, rows, eps, momentum, **blocks)
+        ctx.save_for_backward(x, y, weight, mean, invstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y, weight, mean, invstd = ctx.saved_tensors
+        dy = dy.contiguous(memory_format=torch.channels_last)
+        m, c, splits, rows, blocks = _layout(x)
+        grid = (splits, triton.cdiv(c, blocks["BLOCK_C"]))
+        sdy = torch.empty(splits, c, device=x.device, dtype=torch.float32)
+        sdyx = torch.empty_like(sdy)
+        _grad_sums[grid](dy, y, x, mean, invstd, sdy, sdyx, m, c, rows, **blocks)
+        dx = torch.empty_like(x)
+        dw = torch.empty_like(weight)
+        db = torch.empty_like(weight)
+        _grad_input[grid](dy, y, x, dx, mean, invstd, weight, sdy, sdyx, dw, db, m, c, splits,
+                          rows, **blocks)
+        return dx, dw, db, None, None, None, None
+
+
+class BatchNormReLU(nn.BatchNorm2d):
+    """`BatchNorm2d` then ReLU; in training on channels_last CUDA tensors, the fused kernels
+    above. Same parameters, buffers and state_dict keys as BatchNorm2d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.track_running_stats and self.momentum is not None
+                and (x.is_cuda or INTERPRET)
+                and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+                and x.numel() > x.shape[1]):
+            return torch.relu(super().forward(x))
+        self.num_batches_tracked.add_(1)
+        return _BNReLU.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
+                             self.momentum, self.eps)
+
+
+def fuse_bn_relu(model: nn.Module) -> nn.Module:
+    """Replace every (BatchNorm2d, ReLU) pair of consecutive modules in a Sequential by
+    (BatchNormReLU, Identity), in place; parameters, buffers and state_dict keys are kept."""
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            bn, relu = seq[i], seq[i + 1]
+            if type(bn) is nn.BatchNorm2d and isinstance(relu, nn.ReLU):
+                fused = BatchNormReLU(bn.num_features, bn.eps, bn.momentum,
+                                      device=bn.weight.device)
+                fused.load_state_dict(bn.state_dict())
+                fused.train(bn.training)
+                seq[i], seq[i + 1] = fused, nn.Identity()
+    return model
