@@ -1,11 +1,13 @@
-"""Batch norm + ReLU in training as two Triton kernels each way, for channels_last CUDA tensors.
+"""Batch norm + ReLU (and a block's final BN + residual add + ReLU) in training as two Triton
+kernels each way, for channels_last CUDA tensors.
 
 PyTorch runs a training BN+ReLU as five kernels (statistics, normalize, ReLU; backward: ReLU
-mask, reduce, elementwise) and a sampled CIFAR model has hundreds of them on tiny tensors, where
-each costs a launch more than its bytes. Here: forward = partial statistics, then normalize +
-affine + ReLU + running-statistics update; backward = partial sums, then dx, dγ, dβ. Same
-numbers as `nn.BatchNorm2d` followed by ReLU (Welford statistics in fp32, biased variance to
-normalize, unbiased to update the running variance). Evaluation and CPU use PyTorch's own path.
+mask, reduce, elementwise), seven with the residual add, and a sampled CIFAR model has hundreds
+of them on tiny tensors, where each costs a launch more than its bytes. Here: forward = partial
+statistics, then normalize + affine (+ residual) + ReLU + running-statistics update; backward =
+partial sums, then dx (and the residual's gradient), dγ, dβ. Same numbers as `nn.BatchNorm2d`
+then (add and) ReLU: Welford statistics in fp32, biased variance to normalize, unbiased to update
+the running variance. Evaluation and CPU use PyTorch's own path.
 """
 from __future__ import annotations
 
@@ -68,11 +70,11 @@ def _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask):
 
 
 @triton.jit
-def _normalize(x_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr, save_invstd_ptr,
-               rmean_ptr, rvar_ptr, M, C, splits, rows_per_prog, eps, momentum,
-               BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Program (p, c): y = relu((x − mean)·invstd·γ + β) on its rows; program p = 0 saves mean and
-    invstd for backward and updates the running statistics."""
+def _normalize(x_ptr, res_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr,
+               save_invstd_ptr, rmean_ptr, rvar_ptr, M, C, splits, rows_per_prog, eps, momentum,
+               HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): y = relu((x − mean)·invstd·γ + β [+ residual]) on its rows; program p = 0
+    saves mean and invstd for backward and updates the running statistics."""
     p, pc = tl.program_id(0), tl.program_id(1)
     cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = cols < C
@@ -97,7 +99,10 @@ def _normalize(x_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr, save
         mask = (rows < end)[:, None] & cmask[None, :]
         offs = rows[:, None] * C + cols[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        y = tl.maximum(x * scale[None, :] + shift[None, :], 0.0)
+        y = x * scale[None, :] + shift[None, :]
+        if HAS_RES:
+            y += tl.load(res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        y = tl.maximum(y, 0.0)
         tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
 
 
@@ -130,11 +135,11 @@ def _grad_sums(dy_ptr, y_ptr, x_ptr, mean_ptr, invstd_ptr, sdy_ptr, sdyx_ptr, M,
 
 
 @triton.jit
-def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, mean_ptr, invstd_ptr, w_ptr, sdy_ptr, sdyx_ptr,
-                dw_ptr, db_ptr, M, C, splits, rows_per_prog,
-                BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Program (p, c): dx = γ·invstd·(dy' − Σdy'/M − x̂·Σ(dy'·x̂)/M) on its rows; p = 0 writes
-    dγ = Σ dy'·x̂ and dβ = Σ dy'."""
+def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, dres_ptr, mean_ptr, invstd_ptr, w_ptr, sdy_ptr,
+                sdyx_ptr, dw_ptr, db_ptr, M, C, splits, rows_per_prog,
+                HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Program (p, c): dx = γ·invstd·(dy' − Σdy'/M − x̂·Σ(dy'·x̂)/M) on its rows (and the
+    residual's gradient dy'); p = 0 writes dγ = Σ dy'·x̂ and dβ = Σ dy'."""
     p, pc = tl.program_id(0), tl.program_id(1)
     cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = cols < C
@@ -160,6 +165,8 @@ def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, mean_ptr, invstd_ptr, w_ptr, sdy_p
         y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         dy = tl.where(y > 0.0, dy, 0.0)
+        if HAS_RES:
+            tl.store(dres_ptr + offs, dy.to(dres_ptr.dtype.element_ty), mask=mask)
         xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32) - mean[None, :]) \
             * invstd[None, :]
         dx = k[None, :] * (dy - mdy[None, :] - xhat * mdyx[None, :])
@@ -178,8 +185,11 @@ def _layout(x: torch.Tensor) -> tuple[int, int, int, int, dict]:
 
 
 class _BNReLU(torch.autograd.Function):
+    """relu(batch_norm(x) [+ residual]); `residual` None for plain BN+ReLU."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, momentum: float, eps: float):
+    def forward(ctx, x, residual, weight, bias, running_mean, running_var, momentum: float,
+                eps: float):
         m, c, splits, rows, blocks = _layout(x)
         grid = (splits, triton.cdiv(c, blocks["BLOCK_C"]))
         pmean = torch.empty(splits, c, device=x.device, dtype=torch.float32)
@@ -188,9 +198,13 @@ class _BNReLU(torch.autograd.Function):
         y = torch.empty_like(x)
         mean = torch.empty(c, device=x.device, dtype=torch.float32)
         invstd = torch.empty_like(mean)
-        _normalize[grid](x, y, pmean, pm2, weight, bias, mean, invstd, running_mean, running_var,
-                         m, c, splits, rows, eps, momentum, **blocks)
+        has_res = residual is not None
+        res = residual.contiguous(memory_format=torch.channels_last) if has_res else x
+        _normalize[grid](x, res, y, pmean, pm2, weight, bias, mean, invstd, running_mean,
+                         running_var, m, c, splits, rows, eps, momentum, HAS_RES=has_res,
+                         **blocks)
         ctx.save_for_backward(x, y, weight, mean, invstd)
+        ctx.res_dtype = residual.dtype if has_res else None
         return y
 
     @staticmethod
@@ -203,38 +217,53 @@ class _BNReLU(torch.autograd.Function):
         sdyx = torch.empty_like(sdy)
         _grad_sums[grid](dy, y, x, mean, invstd, sdy, sdyx, m, c, rows, **blocks)
         dx = torch.empty_like(x)
+        dres = torch.empty_like(x, dtype=ctx.res_dtype) if ctx.res_dtype else None
         dw = torch.empty_like(weight)
         db = torch.empty_like(weight)
-        _grad_input[grid](dy, y, x, dx, mean, invstd, weight, sdy, sdyx, dw, db, m, c, splits,
-                          rows, **blocks)
-        return dx, dw, db, None, None, None, None
+        _grad_input[grid](dy, y, x, dx, dx if dres is None else dres, mean, invstd, weight, sdy,
+                          sdyx, dw, db, m, c, splits, rows, HAS_RES=dres is not None, **blocks)
+        return dx, dres, dw, db, None, None, None, None
 
 
 class BatchNormReLU(nn.BatchNorm2d):
-    """`BatchNorm2d` then ReLU; in training on channels_last CUDA tensors, the fused kernels
-    above. Same parameters, buffers and state_dict keys as BatchNorm2d."""
+    """`BatchNorm2d` then (residual add and) ReLU: `forward(x[, residual])`; in training on
+    channels_last CUDA tensors, the fused kernels above. Same parameters, buffers and state_dict
+    keys as BatchNorm2d."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    fuses_residual = True   # `model.Block` hands its final BN the shortcut
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if not (self.training and self.track_running_stats and self.momentum is not None
                 and (x.is_cuda or INTERPRET)
                 and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-                and x.numel() > x.shape[1]):
-            return torch.relu(super().forward(x))
+                and x.numel() > x.shape[1]
+                and (residual is None or residual.shape == x.shape)):
+            y = super().forward(x)
+            return torch.relu(y if residual is None else y + residual)
         self.num_batches_tracked.add_(1)
-        return _BNReLU.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
-                             self.momentum, self.eps)
+        return _BNReLU.apply(x, residual, self.weight, self.bias, self.running_mean,
+                             self.running_var, self.momentum, self.eps)
+
+
+def _fused_copy(bn: nn.BatchNorm2d) -> BatchNormReLU:
+    fused = BatchNormReLU(bn.num_features, bn.eps, bn.momentum, device=bn.weight.device)
+    fused.load_state_dict(bn.state_dict())
+    fused.train(bn.training)
+    fused.__dict__.update({k: v for k, v in vars(bn).items() if k == "final_bn"})
+    return fused
 
 
 def fuse_bn_relu(model: nn.Module) -> nn.Module:
-    """Replace every (BatchNorm2d, ReLU) pair of consecutive modules in a Sequential by
-    (BatchNormReLU, Identity), in place; parameters, buffers and state_dict keys are kept."""
+    """In place: every (BatchNorm2d, ReLU) pair of consecutive modules in a Sequential becomes
+    (BatchNormReLU, Identity), and each residual block's final BN a BatchNormReLU that adds the
+    shortcut (`model.Block`); parameters, buffers and state_dict keys are kept."""
+    from ..model import Block
+
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(seq) - 1):
-            bn, relu = seq[i], seq[i + 1]
-            if type(bn) is nn.BatchNorm2d and isinstance(relu, nn.ReLU):
-                fused = BatchNormReLU(bn.num_features, bn.eps, bn.momentum,
-                                      device=bn.weight.device)
-                fused.load_state_dict(bn.state_dict())
-                fused.train(bn.training)
-                seq[i], seq[i + 1] = fused, nn.Identity()
+            if type(seq[i]) is nn.BatchNorm2d and isinstance(seq[i + 1], nn.ReLU):
+                seq[i], seq[i + 1] = _fused_copy(seq[i]), nn.Identity()
+    for block in [m for m in model.modules() if isinstance(m, Block)]:
+        if type(block.f[-1]) is nn.BatchNorm2d:
+            block.f[-1] = _fused_copy(block.f[-1])
     return model
