@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 from torch import nn
 
-TILE, MAX_SPLITS = 1024, 256    # elements per loop step of a program; programs along M
+TILE, PARTIALS = 1024, 2048     # elements per loop step of a program; partials read at once
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
 
 
@@ -54,31 +54,38 @@ def _stats(x_ptr, mean_ptr, m2_ptr, M, C, rows_per_prog,
 
 
 @triton.jit
-def _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask):
+def _partials(ptr, C, splits, cols, cmask, BLOCK_S: tl.constexpr):
+    """The [splits, channels] partial results of the first kernel, as one tile."""
+    s = tl.arange(0, BLOCK_S)
+    mask = (s < splits)[:, None] & cmask[None, :]
+    return tl.load(ptr + s[:, None] * C + cols[None, :], mask=mask, other=0.0)
+
+
+@triton.jit
+def _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask,
+             BLOCK_S: tl.constexpr):
     """Mean and biased variance of all M rows from the `splits` partial Welford results."""
-    total = tl.zeros_like(cols).to(tl.float32)
-    for p in range(0, splits):
-        n_p = tl.minimum(rows_per_prog, M - p * rows_per_prog).to(tl.float32)
-        total += n_p * tl.load(mean_ptr + p * C + cols, mask=cmask, other=0.0)
-    mean = total / M
-    m2 = tl.zeros_like(cols).to(tl.float32)
-    for p in range(0, splits):
-        n_p = tl.minimum(rows_per_prog, M - p * rows_per_prog).to(tl.float32)
-        d = tl.load(mean_ptr + p * C + cols, mask=cmask, other=0.0) - mean
-        m2 += tl.load(m2_ptr + p * C + cols, mask=cmask, other=0.0) + n_p * d * d
+    s = tl.arange(0, BLOCK_S)
+    n = tl.where(s < splits, tl.minimum(rows_per_prog, M - s * rows_per_prog), 0)
+    n = n.to(tl.float32)[:, None]
+    pmean = _partials(mean_ptr, C, splits, cols, cmask, BLOCK_S)
+    mean = tl.sum(n * pmean, axis=0) / M
+    d = pmean - mean[None, :]
+    m2 = tl.sum(_partials(m2_ptr, C, splits, cols, cmask, BLOCK_S) + n * d * d, axis=0)
     return mean, m2 / M
 
 
 @triton.jit
 def _normalize(x_ptr, res_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr,
                save_invstd_ptr, rmean_ptr, rvar_ptr, M, C, splits, rows_per_prog, eps, momentum,
-               HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+               HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
+               BLOCK_S: tl.constexpr):
     """Program (p, c): y = relu((x − mean)·invstd·γ + β [+ residual]) on its rows; program p = 0
     saves mean and invstd for backward and updates the running statistics."""
     p, pc = tl.program_id(0), tl.program_id(1)
     cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = cols < C
-    mean, var = _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask)
+    mean, var = _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask, BLOCK_S)
     invstd = 1.0 / tl.sqrt(var + eps)
     w = tl.load(w_ptr + cols, mask=cmask, other=0.0)
     b = tl.load(b_ptr + cols, mask=cmask, other=0.0)
@@ -137,17 +144,15 @@ def _grad_sums(dy_ptr, y_ptr, x_ptr, mean_ptr, invstd_ptr, sdy_ptr, sdyx_ptr, M,
 @triton.jit
 def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, dres_ptr, mean_ptr, invstd_ptr, w_ptr, sdy_ptr,
                 sdyx_ptr, dw_ptr, db_ptr, M, C, splits, rows_per_prog,
-                HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr):
+                HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
+                BLOCK_S: tl.constexpr):
     """Program (p, c): dx = γ·invstd·(dy' − Σdy'/M − x̂·Σ(dy'·x̂)/M) on its rows (and the
     residual's gradient dy'); p = 0 writes dγ = Σ dy'·x̂ and dβ = Σ dy'."""
     p, pc = tl.program_id(0), tl.program_id(1)
     cols = pc * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = cols < C
-    sdy = tl.zeros([BLOCK_C], tl.float32)
-    sdyx = tl.zeros([BLOCK_C], tl.float32)
-    for q in range(0, splits):
-        sdy += tl.load(sdy_ptr + q * C + cols, mask=cmask, other=0.0)
-        sdyx += tl.load(sdyx_ptr + q * C + cols, mask=cmask, other=0.0)
+    sdy = tl.sum(_partials(sdy_ptr, C, splits, cols, cmask, BLOCK_S), axis=0)
+    sdyx = tl.sum(_partials(sdyx_ptr, C, splits, cols, cmask, BLOCK_S), axis=0)
     if p == 0:
         tl.store(dw_ptr + cols, sdyx, mask=cmask)
         tl.store(db_ptr + cols, sdy, mask=cmask)
@@ -175,13 +180,16 @@ def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, dres_ptr, mean_ptr, invstd_ptr, w_
 
 def _layout(x: torch.Tensor) -> tuple[int, int, int, int, dict]:
     """(M, C, splits, rows per program, block sizes) of an N×C×H×W channels_last tensor: a
-    program covers up to 32 channels (fewer for narrow layers) and at least 4 row blocks."""
+    program covers up to 32 channels (fewer for narrow layers) and at least 4 row blocks, and
+    the partial results of all programs along M fit one tile."""
     m, c = x.numel() // x.shape[1], x.shape[1]
     block_c = min(32, triton.next_power_of_2(c))
     block_m = TILE // block_c
-    splits = max(1, min(MAX_SPLITS, triton.cdiv(m, 4 * block_m)))
+    splits = max(1, min(PARTIALS // block_c, triton.cdiv(m, 4 * block_m)))
     rows = triton.cdiv(triton.cdiv(m, splits), block_m) * block_m
-    return m, c, triton.cdiv(m, rows), rows, {"BLOCK_M": block_m, "BLOCK_C": block_c}
+    splits = triton.cdiv(m, rows)
+    return m, c, splits, rows, {"BLOCK_M": block_m, "BLOCK_C": block_c,
+                                "BLOCK_S": triton.next_power_of_2(splits)}
 
 
 class _BNReLU(torch.autograd.Function):
@@ -194,7 +202,8 @@ class _BNReLU(torch.autograd.Function):
         grid = (splits, triton.cdiv(c, blocks["BLOCK_C"]))
         pmean = torch.empty(splits, c, device=x.device, dtype=torch.float32)
         pm2 = torch.empty_like(pmean)
-        _stats[grid](x, pmean, pm2, m, c, rows, **blocks)
+        _stats[grid](x, pmean, pm2, m, c, rows, BLOCK_M=blocks["BLOCK_M"],
+                     BLOCK_C=blocks["BLOCK_C"])
         y = torch.empty_like(x)
         mean = torch.empty(c, device=x.device, dtype=torch.float32)
         invstd = torch.empty_like(mean)
@@ -215,7 +224,8 @@ class _BNReLU(torch.autograd.Function):
         grid = (splits, triton.cdiv(c, blocks["BLOCK_C"]))
         sdy = torch.empty(splits, c, device=x.device, dtype=torch.float32)
         sdyx = torch.empty_like(sdy)
-        _grad_sums[grid](dy, y, x, mean, invstd, sdy, sdyx, m, c, rows, **blocks)
+        _grad_sums[grid](dy, y, x, mean, invstd, sdy, sdyx, m, c, rows,
+                         BLOCK_M=blocks["BLOCK_M"], BLOCK_C=blocks["BLOCK_C"])
         dx = torch.empty_like(x)
         dres = torch.empty_like(x, dtype=ctx.res_dtype) if ctx.res_dtype else None
         dw = torch.empty_like(weight)
