@@ -61,7 +61,7 @@ class Block(nn.Module):
 
     def forward(self, x):
         shortcut = x if self.proj is None else self.proj(x)
-        if getattr(self.f[-1], "fuses_residual", False):   # BN + add + ReLU in one (train/fused)
+        if getattr(self.f[-1], "fuses_residual", False):  # BN+add+ReLU in one (train/kernels)
             return self.f[-1](self.f[:-1](x), shortcut)
         return self.relu(shortcut + self.f(x))
 

@@ -9,8 +9,8 @@
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
   profile   step rate of --n compare models under bf16/fp16/fp32 × channels_last/NCHW (and
-            bf16-clf: channels_last with fused BN+ReLU), and the CUDA kernels that dominate
-            bf16 and fp16 (batch norm: native vs cuDNN).
+            bf16-cl+bn, +gconv, +bn+gconv: with dsd's Triton kernels), and the CUDA kernels
+            that dominate bf16 and fp16 (batch norm: native vs cuDNN).
   startup   the start-up phases of a model (warm-up with cuDNN autotuning, capture, first
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
   fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
@@ -176,28 +176,29 @@ def cmd_compare(a) -> dict:
 def cmd_long(a) -> dict:
     """dsd's defaults on the compare models for --epochs (compare runs it on --long-gpu)."""
     mps = {"auto": None, "on": True, "off": False}[a.mps]
-    out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs, mps=mps, fused_bn=a.fused_bn)
+    kernels = tuple(k for k in a.kernels.split(",") if k)
+    out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs, mps=mps, kernels=kernels)
+    out["kernels"] = kernels
     dump(a, "long", out)
     return out
 
 
-def bench_step(spec, dev, *, fmt, amp, graph: bool, fused: bool = False):
+def bench_step(spec, dev, *, fmt, amp, graph: bool, kernels: tuple = ()):
     """(model, optimizer, Stepper) of `spec` as `dsd train` sets them up, for the probes below;
-    `fused`: BN+ReLU as the fused Triton kernels (`train(fused_bn=True)`)."""
+    `kernels`: dsd's Triton kernels to swap in (`train(kernels=…)`)."""
     from dsd.model import build
     from dsd.train.engine import Stepper
-    from dsd.train.fused import fuse_bn_relu
+    from dsd.train.kernels import use_kernels
     from dsd.train.optim import TensorSGD, param_groups
 
-    model = build(spec, zero_init_last_bn=True)
-    model = (fuse_bn_relu(model) if fused else model).to(dev, memory_format=fmt)
+    model = use_kernels(build(spec, zero_init_last_bn=True), kernels).to(dev, memory_format=fmt)
     opt = TensorSGD(param_groups(model, RECIPES["nds"]), lr=0.01, momentum=0.9, nesterov=True,
                     device=dev)
     return model, opt, Stepper(model, opt, amp=amp, graph=graph, device=dev)
 
 
 def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool = False,
-              fused: bool = False):
+              kernels: tuple = ()):
     """Images/s of the training step of `spec` under autocast `amp` (bf16, fp16 or fp32: none)
     (batch 128, graphed on CUDA as `dsd train` does it); with `profile` (CUDA only), eager steps
     instead, and the 12 CUDA kernels that took longest over them (kernels inside a replayed graph
@@ -210,7 +211,7 @@ def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[amp]
     profile = profile and dev.type == "cuda"
     _, _, step = bench_step(spec, dev, fmt=fmt, amp=dtype, graph=dev.type == "cuda" and not profile,
-                            fused=fused)
+                            kernels=kernels)
     x = torch.randn(128, 3, 32, 32, device=dev).to(memory_format=fmt)
     x = x.to(dtype) if dtype else x
     y = torch.randint(0, 10, (128,), device=dev)
@@ -239,7 +240,8 @@ def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool 
 
 
 PROFILE_VARIANTS = (("bf16", True), ("fp16", True), ("bf16", False), ("fp32", True),
-                    ("fp32", False), ("bf16", "fused"))   # fused: channels_last, fused BN+ReLU
+                    ("fp32", False), ("bf16", ("bn",)), ("bf16", ("gconv",)),
+                    ("bf16", ("bn", "gconv")))   # channels_last with dsd's Triton kernels
 
 
 def cmd_profile(a) -> dict:
@@ -251,8 +253,9 @@ def cmd_profile(a) -> dict:
     torch.backends.cudnn.benchmark = True
     models = cifar_models(a.n, a.seed)
     pick = [int(i) for i in a.pick.split(",")] if a.pick else range(len(models))
-    def vname(amp, cl) -> str:
-        return f"{amp}-{'clf' if cl == 'fused' else 'cl' if cl else 'nchw'}"
+    def vname(amp, cl) -> str:   # bf16-cl, bf16-nchw, bf16-cl+bn, bf16-cl+bn+gconv, …
+        return f"{amp}-" + ("cl+" + "+".join(cl) if isinstance(cl, tuple)
+                            else "cl" if cl else "nchw")
 
     variants = [v for v in PROFILE_VARIANTS if a.variants in ("all", None)
                 or vname(*v) in a.variants.split(",")]
@@ -264,7 +267,8 @@ def cmd_profile(a) -> dict:
         for amp, cl in variants:
             name = vname(amp, cl)
             row[name], path, _ = step_rate(m.spec, amp=amp, channels_last=bool(cl),
-                                           steps=a.steps, fused=cl == "fused")
+                                           steps=a.steps,
+                                           kernels=cl if isinstance(cl, tuple) else ())
             print(f"#{i} {m.flops / 1e6:6.1f}MF {name:10s} {row[name]:8.0f} img/s ({path})",
                   flush=True)
         for amp in [t for t in a.top.split(",") if t]:
@@ -597,8 +601,8 @@ def main() -> None:
                    help="profile, startup: timed steps per variant")
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
                    help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
-    p.add_argument("--fused-bn", action="store_true",
-                   help="long: train(fused_bn=True), BN+ReLU as fused Triton kernels")
+    p.add_argument("--kernels", default="",
+                   help="long: train(kernels=…), dsd's Triton kernels, e.g. bn,gconv")
     p.add_argument("--cudnn-bench", action="store_true", help="fault: with cuDNN autotuning")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")

@@ -50,7 +50,7 @@ class Job:
     recipe: dict
     ckpt: str
     eager: bool = False
-    fused_bn: bool = False      # BN+ReLU as fused Triton kernels on CUDA (`fused.py`)
+    kernels: tuple = ()         # dsd's Triton kernels to use on CUDA (`kernels/`)
     meta: dict = field(default_factory=dict)
 
 
@@ -180,10 +180,10 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
     bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and cuda)
     torch.manual_seed(job.seed)
     model = build(ModelSpec.from_json(job.spec_json), zero_init_last_bn=recipe.zero_init_last_bn)
-    if job.fused_bn and cuda:
-        from .fused import fuse_bn_relu
+    if job.kernels and cuda:
+        from .kernels import use_kernels
 
-        fuse_bn_relu(model)
+        use_kernels(model, job.kernels)
     model = model.to(device, memory_format=torch.channels_last if cuda else torch.preserve_format)
     opt = TensorSGD(param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
                     nesterov=recipe.nesterov, device=device)

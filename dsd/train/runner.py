@@ -61,14 +61,14 @@ def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tu
 
 
 def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
-         eager: bool = False, fused_bn: bool = False) -> Plan:
+         eager: bool = False, kernels: tuple = ()) -> Plan:
     jobs, done = [], {}
     for name, (ds, r) in recipes.items():
         for row in store.training_queue([name], dataset=ds, recipe_json=r.to_dict()):
             jobs.append(Job(result_id=row["result_id"] or -1, sweep=name, index=row["index"],
                             spec_json=row["spec"], flops=row["flops"],
                             seed=model_seed(row["sweep_seed"], row["index"]), dataset=ds,
-                            recipe=r.to_dict(), ckpt="", eager=eager, fused_bn=fused_bn,
+                            recipe=r.to_dict(), ckpt="", eager=eager, kernels=kernels,
                             meta={"model_id": row["model_id"]}))
             done[row["model_id"]] = row["epochs_done"] or 0
     return Plan(jobs, recipes, done)
@@ -121,13 +121,16 @@ class Summary:
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
           retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, fused_bn=False) -> Summary:
+          ray_opts=None, kernels=()) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
 
     t_start = time.time()
     from .ray_exec import check_executor
 
+    from .kernels import check_kernels
+
+    kernels = check_kernels(kernels)
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
                               **(ray_opts or {}))  # address, max_retries, cpus_per_task
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
@@ -149,7 +152,7 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
             for name, (ds, r) in recipes.items():
                 store.retry_failed([name], dataset=ds, recipe_json=r.to_dict())
         clean_checkpoints(store, ckpt_dir)
-        p = plan(store, recipes, ckpt_dir, eager, fused_bn)
+        p = plan(store, recipes, ckpt_dir, eager, kernels)
         if torch.cuda.is_available():
             ids = gpus if gpus else list(range(torch.cuda.device_count()))
             k = per_gpu or DEFAULT_PER_GPU

@@ -267,7 +267,7 @@ def fuse_bn_relu(model: nn.Module) -> nn.Module:
     """In place: every (BatchNorm2d, ReLU) pair of consecutive modules in a Sequential becomes
     (BatchNormReLU, Identity), and each residual block's final BN a BatchNormReLU that adds the
     shortcut (`model.Block`); parameters, buffers and state_dict keys are kept."""
-    from ..model import Block
+    from ...model import Block
 
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(seq) - 1):

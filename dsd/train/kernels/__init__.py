@@ -1,0 +1,34 @@
+"""dsd's own Triton kernels for the layers that dominate a sampled CIFAR model's step, swapped in
+per model (`train(kernels=…)`); off by default until a GPU benchmark shows they win.
+
+  bn     batch norm + ReLU, and a block's final BN + residual add + ReLU (`bn_relu.py`)
+  gconv  grouped 3×3 convolutions with ≤ 8 channels per group (`gconv.py`)
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ...errors import DsdError
+
+KERNELS = ("bn", "gconv")
+
+
+def check_kernels(names) -> tuple[str, ...]:
+    """The kernel names, validated (one-line error naming what is allowed)."""
+    names = tuple(names or ())
+    bad = [k for k in names if k not in KERNELS]
+    if bad:
+        raise DsdError(f"kernels: unknown {', '.join(bad)}; allowed: {', '.join(KERNELS)}")
+    return names
+
+
+def use_kernels(model: nn.Module, names) -> nn.Module:
+    """`model` with the named kernels swapped in, in place (parameters and state_dict kept)."""
+    names = check_kernels(names)
+    if "bn" in names:
+        from .bn_relu import fuse_bn_relu
+        fuse_bn_relu(model)
+    if "gconv" in names:
+        from .gconv import use_triton_gconv
+        use_triton_gconv(model)
+    return model
