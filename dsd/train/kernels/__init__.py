@@ -6,11 +6,14 @@ per model (`train(kernels=…)`); off by default until a GPU benchmark shows the
 """
 from __future__ import annotations
 
+import os
+
 from torch import nn
 
 from ...errors import DsdError
 
 KERNELS = ("bn", "gconv")
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
 
 
 def check_kernels(names) -> tuple[str, ...]:

@@ -11,15 +11,14 @@ the running variance. Evaluation and CPU use PyTorch's own path.
 """
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 from torch import nn
 
+from . import INTERPRET
+
 TILE, PARTIALS = 1024, 2048     # elements per loop step of a program; partials read at once
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
 
 
 @triton.jit

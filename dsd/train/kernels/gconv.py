@@ -9,16 +9,15 @@ and a sum). Accumulation in fp32; the weight is read in fp32, never rounded to b
 """
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 from torch import nn
 
+from . import INTERPRET
+
 MAX_G = 8                       # group widths this path takes; wider groups stay with cuDNN
 BLOCK_P, SPLITS = 64, 64        # pixels per program step; programs along the weight reduction
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @triton.jit
@@ -147,7 +146,7 @@ def takes(conv: nn.Module) -> bool:
     return (type(conv) is nn.Conv2d and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
             and conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.bias is None
             and conv.in_channels == conv.out_channels and conv.groups > 1
-            and conv.in_channels // conv.groups in (1, 2, 4, 8))
+            and conv.in_channels // conv.groups in (1, 2, 4, MAX_G))
 
 
 def use_triton_gconv(model: nn.Module) -> nn.Module:
