@@ -75,6 +75,22 @@ def _combine(mean_ptr, m2_ptr, M, C, splits, rows_per_prog, cols, cmask,
 
 
 @triton.jit
+def _tile(r0, end, C, cols, cmask, BLOCK_M: tl.constexpr):
+    """Mask and offsets of rows [r0, r0 + BLOCK_M) ∩ [·, end) × `cols` of a [M, C] tensor."""
+    rows = r0 + tl.arange(0, BLOCK_M)
+    return (rows < end)[:, None] & cmask[None, :], rows[:, None] * C + cols[None, :]
+
+
+@triton.jit
+def _relu_grad(dy_ptr, y_ptr, x_ptr, offs, mask, mean, invstd):
+    """dy' = dy where y > 0 (the ReLU's gradient), and x̂ = (x − mean)·invstd, on one tile."""
+    y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    return tl.where(y > 0.0, dy, 0.0), (x - mean[None, :]) * invstd[None, :]
+
+
+@triton.jit
 def _normalize(x_ptr, res_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_ptr,
                save_invstd_ptr, rmean_ptr, rvar_ptr, M, C, splits, rows_per_prog, eps, momentum,
                HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr,
@@ -101,9 +117,7 @@ def _normalize(x_ptr, res_ptr, y_ptr, mean_ptr, m2_ptr, w_ptr, b_ptr, save_mean_
     start = p * rows_per_prog
     end = tl.minimum(start + rows_per_prog, M)
     for r0 in range(start, end, BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
-        mask = (rows < end)[:, None] & cmask[None, :]
-        offs = rows[:, None] * C + cols[None, :]
+        mask, offs = _tile(r0, end, C, cols, cmask, BLOCK_M)
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         y = x * scale[None, :] + shift[None, :]
         if HAS_RES:
@@ -126,14 +140,8 @@ def _grad_sums(dy_ptr, y_ptr, x_ptr, mean_ptr, invstd_ptr, sdy_ptr, sdyx_ptr, M,
     start = p * rows_per_prog
     end = tl.minimum(start + rows_per_prog, M)
     for r0 in range(start, end, BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
-        mask = (rows < end)[:, None] & cmask[None, :]
-        offs = rows[:, None] * C + cols[None, :]
-        y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.where(y > 0.0, dy, 0.0)
-        xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32) - mean[None, :]) \
-            * invstd[None, :]
+        mask, offs = _tile(r0, end, C, cols, cmask, BLOCK_M)
+        dy, xhat = _relu_grad(dy_ptr, y_ptr, x_ptr, offs, mask, mean, invstd)
         sdy += tl.sum(dy, axis=0)
         sdyx += tl.sum(dy * xhat, axis=0)
     tl.store(sdy_ptr + p * C + cols, sdy, mask=cmask)
@@ -163,16 +171,10 @@ def _grad_input(dy_ptr, y_ptr, x_ptr, dx_ptr, dres_ptr, mean_ptr, invstd_ptr, w_
     start = p * rows_per_prog
     end = tl.minimum(start + rows_per_prog, M)
     for r0 in range(start, end, BLOCK_M):
-        rows = r0 + tl.arange(0, BLOCK_M)
-        mask = (rows < end)[:, None] & cmask[None, :]
-        offs = rows[:, None] * C + cols[None, :]
-        y = tl.load(y_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.load(dy_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        dy = tl.where(y > 0.0, dy, 0.0)
+        mask, offs = _tile(r0, end, C, cols, cmask, BLOCK_M)
+        dy, xhat = _relu_grad(dy_ptr, y_ptr, x_ptr, offs, mask, mean, invstd)
         if HAS_RES:
             tl.store(dres_ptr + offs, dy.to(dres_ptr.dtype.element_ty), mask=mask)
-        xhat = (tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32) - mean[None, :]) \
-            * invstd[None, :]
         dx = k[None, :] * (dy - mdy[None, :] - xhat * mdyx[None, :])
         tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=mask)
 
