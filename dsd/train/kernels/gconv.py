@@ -93,7 +93,8 @@ def _weight_grad(x_ptr, dy_ptr, part_ptr, H, W, C, P, pix_per_prog,
     tl.store(part_ptr + offs, acc, mask=cmask[None, :])
 
 
-def _grid_c(c: int) -> int:
+def _block_c(c: int) -> int:
+    """Channels per program: 32, fewer for narrower layers."""
     return min(32, triton.next_power_of_2(c))
 
 
@@ -102,7 +103,7 @@ class _GConv(torch.autograd.Function):
     def forward(ctx, x, weight):
         n, c, h, w = x.shape
         g = weight.shape[1]
-        block_c = _grid_c(c)
+        block_c = _block_c(c)
         y = torch.empty_like(x)
         grid = (triton.cdiv(n * h * w, BLOCK_P), triton.cdiv(c, block_c))
         _stencil[grid](x, weight, y, h, w, c, n * h * w, *weight.stride(), G=g, FLIP=False,
@@ -116,7 +117,7 @@ class _GConv(torch.autograd.Function):
         dy = dy.contiguous(memory_format=torch.channels_last)
         n, c, h, w = x.shape
         g, p = weight.shape[1], n * h * w
-        block_c = _grid_c(c)
+        block_c = _block_c(c)
         dx = torch.empty_like(x)
         grid = (triton.cdiv(p, BLOCK_P), triton.cdiv(c, block_c))
         _stencil[grid](dy, weight, dx, h, w, c, p, *weight.stride(), G=g, FLIP=True,
