@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import re
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path

@@ -45,6 +45,8 @@ class Coordinator:
         self.epoch_times: list[float] = []
         self.counts: dict[str, int] = {}
         self.stop_reason: str | None = None
+        self.ready: set[int] = set()            # worker slots whose process has started
+        self.start_deaths: dict[int, int] = {}  # slot -> worker deaths in a row before ready
 
     # ---- store writes -------------------------------------------------------------------
     def start(self, job: Job) -> None:
@@ -157,8 +159,6 @@ class Coordinator:
         results, self.stop_event = ctx.Queue(), ctx.Event()
         loaders = max(1, min(8, (os.cpu_count() or 2) // len(self.slots)))
         procs: dict[int, tuple] = {}   # slot -> (process, its task queue); given-up slots leave
-        self.ready: set[int] = set()           # slots whose worker has started (CUDA included)
-        self.start_deaths: dict[int, int] = {}
 
         def spawn(i: int) -> None:
             self.ready.discard(i)
@@ -201,8 +201,7 @@ class Coordinator:
                     continue
                 if kind == "exit":  # jobs it never took go back to the queue
                     for rid in busy[slot] - set(payload["held"]):
-                        todo.appendleft(self.running[rid])
-                        self.finish(rid, {"status": "stopped"})
+                        self._requeue(rid, todo)
                     busy[slot] &= set(payload["held"])
                     closing.add(slot)
                     continue
@@ -225,6 +224,11 @@ class Coordinator:
                 if p.is_alive():
                     p.kill()
 
+    def _requeue(self, rid: int, todo: deque) -> None:
+        """Put a handed-out job back at the front of the queue, its result pending again."""
+        todo.appendleft(self.running[rid])
+        self.finish(rid, {"status": "stopped"})
+
     def _reap(self, procs, busy, spawn, closing, todo) -> None:
         """A worker that died (segfault, killed) fails its models; a fresh one takes its slot.
         One that died before it was ready (CUDA would not start in it) fails none: they go back
@@ -239,8 +243,7 @@ class Coordinator:
                         "status": "failed", "error": f"worker process died (exit code "
                                                      f"{p.exitcode})"})
                 else:
-                    todo.appendleft(self.running[rid])
-                    self.finish(rid, {"status": "stopped"})
+                    self._requeue(rid, todo)
             busy[i].clear()
             closing.discard(i)
             if i not in self.ready:

@@ -126,9 +126,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
     import torch
 
     t_start = time.time()
-    from .ray_exec import check_executor
-
     from .kernels import check_kernels
+    from .ray_exec import check_executor
 
     kernels = check_kernels(kernels)
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,

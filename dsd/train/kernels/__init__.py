@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 
+import torch
 from torch import nn
 
 from ...errors import DsdError
 
 KERNELS = ("bn", "gconv")
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
+
+
+def runs_here(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a swapped-in layer takes its Triton path: training, on a 4-D channels_last
+    tensor that Triton can reach (CUDA, or CPU under Triton's interpreter)."""
+    return (module.training and (x.is_cuda or INTERPRET) and x.dim() == 4
+            and x.is_contiguous(memory_format=torch.channels_last))
 
 
 def check_kernels(names) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import triton
 import triton.language as tl
 from torch import nn
 
-from . import INTERPRET
+from . import runs_here
 
 TILE, PARTIALS = 1024, 2048     # elements per loop step of a program; partials read at once
 
@@ -244,9 +244,7 @@ class BatchNormReLU(nn.BatchNorm2d):
     fuses_residual = True   # `model.Block` hands its final BN the shortcut
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        if not (self.training and self.track_running_stats and self.momentum is not None
-                and (x.is_cuda or INTERPRET)
-                and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        if not (runs_here(self, x) and self.track_running_stats and self.momentum is not None
                 and x.numel() > x.shape[1]
                 and (residual is None or residual.shape == x.shape)):
             y = super().forward(x)

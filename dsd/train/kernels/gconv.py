@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 from torch import nn
 
-from . import INTERPRET
+from . import runs_here
 
 MAX_G = 8                       # group widths this path takes; wider groups stay with cuDNN
 BLOCK_P, SPLITS = 64, 64        # pixels per program step; programs along the weight reduction
@@ -136,8 +136,7 @@ class GroupedConv3x3(nn.Conv2d):
     on channels_last CUDA tensors, the Triton kernels above. Same parameters and state_dict."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and (x.is_cuda or INTERPRET) and x.dim() == 4
-                and x.is_contiguous(memory_format=torch.channels_last)):
+        if not runs_here(self, x):
             return super().forward(x)
         return _GConv.apply(x, self.weight)
 
