@@ -9,14 +9,15 @@
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
   imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
   profile   step rate of --n compare models under bf16/fp16/fp32 × channels_last/NCHW (and
-            bf16-cl+bn, +gconv, +bn+gconv: with dsd's Triton kernels), and the CUDA kernels
+            bf16-cl+bn: with dsd's fused batch norm kernels), and the CUDA kernels
             that dominate bf16 and fp16 (batch norm: native vs cuDNN).
   startup   the start-up phases of a model (warm-up with cuDNN autotuning, capture, first
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
   fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
             worker trains them (run it under compute-sanitizer to name the kernel).
   convs     per stage of the slowest compare model: its grouped 3×3 convolution (heuristics,
-            autotuning, NCHW, dense) and batch norm + ReLU, µs per training step.
+            autotuning, NCHW, dense) and batch norm + ReLU (PyTorch's in both layouts, dsd's
+            fused one), GPU µs per training step (each timed as a replayed CUDA graph).
 
 Every mode prints a short table and writes JSON to --out.
 """
@@ -240,8 +241,7 @@ def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool 
 
 
 PROFILE_VARIANTS = (("bf16", True), ("fp16", True), ("bf16", False), ("fp32", True),
-                    ("fp32", False), ("bf16", ("bn",)), ("bf16", ("gconv",)),
-                    ("bf16", ("bn", "gconv")))   # channels_last with dsd's Triton kernels
+                    ("fp32", False), ("bf16", ("bn",)))  # channels_last, dsd's Triton BN
 
 
 def cmd_profile(a) -> dict:
@@ -253,7 +253,7 @@ def cmd_profile(a) -> dict:
     torch.backends.cudnn.benchmark = True
     models = cifar_models(a.n, a.seed)
     pick = [int(i) for i in a.pick.split(",")] if a.pick else range(len(models))
-    def vname(amp, cl) -> str:   # bf16-cl, bf16-nchw, bf16-cl+bn, bf16-cl+bn+gconv, …
+    def vname(amp, cl) -> str:   # bf16-cl, bf16-nchw, bf16-cl+bn, …
         return f"{amp}-" + ("cl+" + "+".join(cl) if isinstance(cl, tuple)
                             else "cl" if cl else "nchw")
 
@@ -414,13 +414,26 @@ def cmd_fault(a) -> dict:
 
 
 def _us_per_call(fn, iters: int, cuda: bool) -> float:
-    """Microseconds per call of `fn` (forward and backward), after a few warm-up calls."""
+    """Microseconds per call of `fn` (forward and backward) after a few warm-up calls; on a GPU
+    `fn` is captured once as a CUDA graph and replayed, so this is GPU time, as in training,
+    not the CPU's cost of launching small kernels one by one."""
     import torch
 
-    for _ in range(3):
-        fn()
     if cuda:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        fn = graph.replay
         torch.cuda.synchronize()
+    else:
+        for _ in range(3):
+            fn()
     t0 = time.time()
     for _ in range(iters):
         fn()
@@ -434,12 +447,23 @@ def cmd_convs(a) -> dict:
     the picked compare models (default #5, the slowest), forward + backward of one block's 3×3
     grouped convolution (batch 128, bf16 autocast) under cuDNN heuristics and autotuning, in
     channels_last and NCHW, of a dense (groups=1) convolution of the same shape, and of its
-    batch norm + ReLU; times the stage's depth: µs per training step."""
+    batch norm + ReLU (PyTorch's in both layouts, dsd's fused kernels); times the stage's
+    depth: GPU µs per training step."""
     import torch
     from torch import nn
 
+    from dsd.train.kernels.bn_relu import BatchNormReLU
+
     cuda = torch.cuda.is_available()
     dev = torch.device("cuda" if cuda else "cpu")
+    cl, nchw = torch.channels_last, torch.contiguous_format
+
+    def bn_relu(wb):
+        return nn.Sequential(nn.BatchNorm2d(wb), nn.ReLU(inplace=True))
+
+    def conv(wb, groups):
+        return nn.Conv2d(wb, wb, 3, padding=1, groups=groups, bias=False)
+
     models = cifar_models(a.n, a.seed)
     out = []
     for i in [int(i) for i in (a.pick or "5").split(",")]:
@@ -449,16 +473,18 @@ def cmd_convs(a) -> dict:
             wb = st.w // st.b
             row = {"model": i, "stage": k + 1, "d": st.d, "w_b": wb, "g": st.g, "res": r}
             variants = {
-                "grouped-cl-heur": (wb // st.g, torch.channels_last, False),
-                "grouped-cl-bench": (wb // st.g, torch.channels_last, True),
-                "grouped-nchw-heur": (wb // st.g, torch.contiguous_format, False),
-                "dense-cl-heur": (1, torch.channels_last, False),
-                "bn-relu-cl": (None, torch.channels_last, False)}
-            for name, (groups, fmt, bench) in variants.items():
+                "grouped-cl-heur": (lambda: conv(wb, wb // st.g), cl, False),
+                "grouped-cl-bench": (lambda: conv(wb, wb // st.g), cl, True),
+                "grouped-nchw-heur": (lambda: conv(wb, wb // st.g), nchw, False),
+                "dense-cl-heur": (lambda: conv(wb, 1), cl, False),
+                "bn-relu-cl": (lambda: bn_relu(wb), cl, False),
+                "bn-relu-nchw": (lambda: bn_relu(wb), nchw, False),
+                "bn-relu-dsd": (lambda: BatchNormReLU(wb), cl, False)}
+            for name, (make, fmt, bench) in variants.items():
+                if name == "bn-relu-dsd" and not cuda:
+                    continue
                 torch.backends.cudnn.benchmark = bench
-                mod = (nn.Conv2d(wb, wb, 3, padding=1, groups=groups, bias=False) if groups
-                       else nn.Sequential(nn.BatchNorm2d(wb), nn.ReLU(inplace=True)))
-                mod = mod.to(dev, memory_format=fmt)
+                mod = make().to(dev, memory_format=fmt)
                 x = torch.randn(128, wb, r, r, device=dev).to(memory_format=fmt)
                 x = x.to(torch.bfloat16 if cuda else torch.float32).requires_grad_()
                 gy = torch.randn_like(x)
@@ -602,7 +628,7 @@ def main() -> None:
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
                    help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
     p.add_argument("--kernels", default="",
-                   help="long: train(kernels=…), dsd's Triton kernels, e.g. bn,gconv")
+                   help="long: train(kernels=…), dsd's Triton kernels, e.g. bn")
     p.add_argument("--cudnn-bench", action="store_true", help="fault: with cuDNN autotuning")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")

@@ -1,6 +1,6 @@
 """dsd's Triton kernels (dsd/train/kernels/) against the PyTorch layers they replace, run by
 Triton's CPU interpreter in a subprocess (TRITON_INTERPRET must be set before the kernels are
-defined): fused BN(+add)+ReLU, grouped 3×3 convolution, and a whole model with both."""
+defined): fused BN(+add)+ReLU, alone and in a whole model."""
 from __future__ import annotations
 
 import os
@@ -60,39 +60,6 @@ def test_bn_relu_matches_batchnorm_add_relu():
     """)
 
 
-def test_grouped_conv_matches_conv2d():
-    interpret("""
-        import torch
-        from torch import nn
-        from dsd.train.kernels.gconv import GroupedConv3x3, use_triton_gconv
-
-        torch.manual_seed(0)
-        cl = torch.channels_last
-        # group widths 1, 2, 4, 8; channel blocks of 32 with a ragged last one
-        for n, c, h, w, g in [(2, 16, 5, 7, 2), (3, 24, 8, 8, 4), (2, 12, 4, 4, 1),
-                              (1, 40, 9, 9, 8)]:
-            ref = nn.Conv2d(c, c, 3, padding=1, groups=c // g, bias=False).to(memory_format=cl)
-            mod = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c // g, bias=False))
-            mod[0].weight.data.copy_(ref.weight.data)
-            use_triton_gconv(mod.to(memory_format=cl))
-            assert isinstance(mod[0], GroupedConv3x3)
-            x = torch.randn(n, c, h, w).to(memory_format=cl)
-            x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-            y1, y2 = ref(x1), mod(x2)
-            gy = torch.randn_like(y1)
-            y1.backward(gy)
-            y2.backward(gy)
-            assert y2.is_contiguous(memory_format=cl)
-            for a, b in [(y1, y2), (x1.grad, x2.grad), (ref.weight.grad, mod[0].weight.grad)]:
-                assert torch.allclose(a, b, atol=1e-4), (n, c, h, w, g, (a - b).abs().max())
-        # what it does not take stays a cuDNN convolution
-        seq = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=2, bias=False),   # g = 16
-                            nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=8, bias=False))
-        assert not any(isinstance(m, GroupedConv3x3) for m in use_triton_gconv(seq).modules())
-        print("ok")
-    """)
-
-
 def test_swapped_layers_keep_the_model_and_its_state():
     """Without a GPU the swapped layers run PyTorch's own code: the same step, keys, outputs."""
     import torch
@@ -104,7 +71,7 @@ def test_swapped_layers_keep_the_model_and_its_state():
     spec = make_spec([2, 2, 1, 1], [8, 16, 24, 32], [1] * 4, [4] * 4, dataset="cifar10")
     torch.manual_seed(1)
     native = build(spec)
-    fast = use_kernels(build(spec), ("bn", "gconv"))
+    fast = use_kernels(build(spec), ("bn",))
     fast.load_state_dict(native.state_dict())
     assert list(fast.state_dict()) == list(native.state_dict())
     x, y = torch.randn(2, 3, 32, 32), torch.tensor([1, 7])
@@ -115,23 +82,21 @@ def test_swapped_layers_keep_the_model_and_its_state():
 
 
 @pytest.mark.slow  # ~45 s: the whole model through Triton's interpreter
-def test_a_model_with_both_kernels_trains_and_evaluates_like_pytorch():
+def test_a_model_with_fused_bn_trains_and_evaluates_like_pytorch():
     interpret("""
         import torch
         from dsd import make_spec
         from dsd.model import build
         from dsd.train.kernels import use_kernels
         from dsd.train.kernels.bn_relu import BatchNormReLU
-        from dsd.train.kernels.gconv import GroupedConv3x3
 
         spec = make_spec([2, 2, 1, 1], [8, 16, 24, 32], [1] * 4, [4] * 4, dataset="cifar10")
         torch.manual_seed(1)
         native = build(spec).to(memory_format=torch.channels_last)
-        fast = use_kernels(build(spec), ("bn", "gconv")).to(memory_format=torch.channels_last)
+        fast = use_kernels(build(spec), ("bn",)).to(memory_format=torch.channels_last)
         fast.load_state_dict(native.state_dict())
         assert list(fast.state_dict()) == list(native.state_dict())
         assert sum(isinstance(m, BatchNormReLU) for m in fast.modules()) == 19  # stem, 3 a block
-        assert sum(isinstance(m, GroupedConv3x3) for m in fast.modules()) == 3  # the stride-1 ones
         x = torch.randn(2, 3, 32, 32).to(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (2,))
         for m in (native, fast):
@@ -148,6 +113,6 @@ def test_a_model_with_both_kernels_trains_and_evaluates_like_pytorch():
 def test_unknown_kernels_are_a_one_line_error():
     from dsd.train.kernels import check_kernels
 
-    assert check_kernels(None) == () and check_kernels(["gconv"]) == ("gconv",)
-    with pytest.raises(DsdError, match="kernels: unknown conv; allowed: bn, gconv"):
-        check_kernels(["conv"])
+    assert check_kernels(None) == () and check_kernels(["bn"]) == ("bn",)
+    with pytest.raises(DsdError, match="kernels: unknown gconv; allowed: bn"):
+        check_kernels(["gconv"])

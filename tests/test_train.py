@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -269,6 +270,55 @@ def test_a_poisoned_worker_is_replaced_and_its_models_go_on(tmp_path, monkeypatc
     df = store.results(status=None)
     assert list(df["index"]) == [0, 1, 2] and (df["status"] == "done").all()
     assert df.set_index("index")["exec_path"].to_dict() == {0: "eager", 1: "graph", 2: "graph"}
+
+
+def segfaulting_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+    """A stand-in worker process that dies of a segfault once it holds model 0 (on the graph
+    path only when `device` is "cpu:once", on either path on "cpu:always"); holding model 0 on the
+    graph path, it waits for its second job, so its neighbour dies with it."""
+    results.put(("ready", slot, None, {}))
+    held = []
+    while (job := tasks.get()) is not None:
+        held.append(job)
+        if job.index == 0 and (not job.eager or device == "cpu:always"):
+            if not job.eager:
+                held.append(tasks.get(timeout=10))
+            time.sleep(0.5)  # let the queue's feeder thread send "ready" first
+            os.kill(os.getpid(), signal.SIGSEGV)
+        for j in held:
+            results.put(("final", slot, j.result_id, {
+                "status": "done", "top1": 50.0, "top5": 10.0, "train_loss": 1.0,
+                "seconds": 1.0, "exec_path": "eager" if j.eager else "graph"}))
+        held.clear()
+
+
+@pytest.mark.parametrize("device", ["cpu:once", "cpu:always"])
+def test_a_segfaulting_worker_gets_its_models_retried_eagerly(tmp_path, monkeypatch, device):
+    """Models in a worker that dies after it started are trained again eagerly and alone, each
+    recorded once; a model whose workers die twice is failed with the exit code, its
+    neighbour done."""
+    from dsd.train.coordinator import Coordinator
+    from dsd.train.progress import TrainProgress
+    from dsd.train.runner import plan, resolve
+
+    monkeypatch.setattr("dsd.train.coordinator.worker_main", segfaulting_worker)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=3)
+    ckpt = tmp_path / "ckpt"
+    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
+    coord = Coordinator(store, jobs, ckpt, slots=[device], deadline=None, data_dir=None,
+                        progress=TrainProgress(None), streams=2)
+    assert coord.run() is None
+    df = store.results(status=None).set_index("index")
+    assert list(df.index) == [0, 1, 2]
+    if device == "cpu:once":
+        assert coord.counts == {"done": 3} and (df["status"] == "done").all()
+        assert df["exec_path"].to_dict() == {0: "eager", 1: "eager", 2: "graph"}
+    else:
+        assert coord.counts == {"done": 2, "failed": 1}
+        assert df.loc[0, "status"] == "failed"
+        assert df.loc[0, "error"] == f"worker process died (exit code {-signal.SIGSEGV}), 2 times"
+        assert list(df.loc[[1, 2], "status"]) == ["done", "done"]
 
 
 def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):

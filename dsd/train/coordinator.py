@@ -7,7 +7,9 @@ aborts at once. With a deadline, no model starts whose next epoch (with `whole_m
 run) would not fit, and workers stop before it passes. A model that fails with a CUDA error under
 a graph is trained again eagerly; a worker whose CUDA context is poisoned announces its exit
 ('exit', with the jobs it holds), and its other models are handed to a fresh process. A worker
-that dies before it is ready fails no model (see `_reap`).
+that dies after it was ready (a segfault) hands its models back to be trained again eagerly, each
+alone in a worker; one held by CRASHES dying workers fails. A worker that dies before it is ready fails no model (see
+`_reap`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from .worker import DataCache, run_job, worker_main
 
 HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
 START_DEATHS = 2       # a slot whose worker dies this often in a row before it is ready: given up
+CRASHES = 2            # a model held by this many dying workers is failed (its neighbours may
+                       # be to blame: a worker holds `streams` models)
 
 
 class Coordinator:
@@ -180,7 +184,7 @@ class Coordinator:
                 self.requeue.clear()
                 for i in procs:
                     while (i not in closing and len(busy[i]) < self.streams and todo
-                           and self.can_start()):
+                           and self._fits(todo[0], busy[i]) and self.can_start()):
                         job = todo.popleft()
                         self.start(job)
                         procs[i][1].put(job)
@@ -200,7 +204,7 @@ class Coordinator:
                     self.start_deaths[slot] = 0
                     continue
                 if kind == "exit":  # jobs it never took go back to the queue
-                    for rid in busy[slot] - set(payload["held"]):
+                    for rid in sorted(busy[slot] - set(payload["held"]), reverse=True):
                         self._requeue(rid, todo)
                     busy[slot] &= set(payload["held"])
                     closing.add(slot)
@@ -224,25 +228,39 @@ class Coordinator:
                 if p.is_alive():
                     p.kill()
 
+    def _fits(self, job: Job, held: set[int]) -> bool:
+        """A model retried after its worker died is trained alone in its worker, so that a
+        second death is its own."""
+        return not held or not (job.crashes or any(self.running[r].crashes for r in held))
+
     def _requeue(self, rid: int, todo: deque) -> None:
         """Put a handed-out job back at the front of the queue, its result pending again."""
         todo.appendleft(self.running[rid])
         self.finish(rid, {"status": "stopped"})
 
     def _reap(self, procs, busy, spawn, closing, todo) -> None:
-        """A worker that died (segfault, killed) fails its models; a fresh one takes its slot.
-        One that died before it was ready (CUDA would not start in it) fails none: they go back
-        to the queue, and a slot whose workers die so START_DEATHS times in a row is given up;
-        with every slot given up the run stops with an error, its models still pending."""
+        """A worker that died (segfault, killed) hands its models back, to be trained again
+        eagerly from their checkpoints, each alone in a worker (`_fits`), since any one of them
+        (or the graph path) may be to blame; a model that was in CRASHES dying workers fails. One that died before it was ready
+        (CUDA would not start in it) counts against no model, and a slot whose workers die so
+        START_DEATHS times in a row is given up; with every slot given up the run stops with an
+        error, its models still pending."""
         for i, (p, _) in list(procs.items()):
             if p.is_alive():
                 continue
-            for rid in busy[i]:
+            for rid in sorted(busy[i], reverse=True):  # back to the queue's front, in order
+                job = self.running[rid]
                 if i in self.ready:
+                    job.crashes += 1
+                    job.eager = True
+                if job.crashes >= CRASHES:
                     self.handle("final", rid, {
                         "status": "failed", "error": f"worker process died (exit code "
-                                                     f"{p.exitcode})"})
+                                                     f"{p.exitcode}), {job.crashes} times"})
                 else:
+                    if i in self.ready:
+                        self.progress.note(f"[yellow]{job.sweep} #{job.index}: its worker died "
+                                           f"(exit code {p.exitcode}); retrying it eagerly[/]")
                     self._requeue(rid, todo)
             busy[i].clear()
             closing.discard(i)

@@ -50,6 +50,7 @@ class Job:
     recipe: dict
     ckpt: str
     eager: bool = False
+    crashes: int = 0            # worker processes that died holding this job (coordinator)
     kernels: tuple = ()         # dsd's Triton kernels to use on CUDA (`kernels/`)
     meta: dict = field(default_factory=dict)
 
@@ -58,7 +59,8 @@ def use_gpu(device: torch.device) -> None:
     """Bind this worker process to `device`, cuDNN choosing algorithms by its heuristics.
     Autotuning cost 6-20 s per model at start-up and won back at most 4 s of a 10-epoch run
     (BENCHMARKS.md, `bench_train.py startup`)."""
-    torch.cuda.set_device(device)
+    if device.index is not None:  # a bare "cuda" means the current device
+        torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = False
 
 

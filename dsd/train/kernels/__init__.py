@@ -1,8 +1,8 @@
 """dsd's own Triton kernels for the layers that dominate a sampled CIFAR model's step, swapped in
-per model (`train(kernels=…)`); off by default until a GPU benchmark shows they win.
+per model (`train(kernels=…)`, `dsd train --kernels`); off by default until a 10-epoch GPU
+benchmark shows they win.
 
   bn     batch norm + ReLU, and a block's final BN + residual add + ReLU (`bn_relu.py`)
-  gconv  grouped 3×3 convolutions with ≤ 8 channels per group (`gconv.py`)
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from ...errors import DsdError
 
-KERNELS = ("bn", "gconv")
+KERNELS = ("bn",)
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"   # Triton on CPU tensors (tests)
 
 
@@ -39,7 +39,4 @@ def use_kernels(model: nn.Module, names) -> nn.Module:
     if "bn" in names:
         from .bn_relu import fuse_bn_relu
         fuse_bn_relu(model)
-    if "gconv" in names:
-        from .gconv import use_triton_gconv
-        use_triton_gconv(model)
     return model
