@@ -433,6 +433,39 @@ def test_worker_processes_interleave_models_like_inline(tmp_path, data_root):
     assert len(store.epochs()) == 8
 
 
+def test_a_model_queues_at_most_a_few_steps_ahead():
+    """A model with QUEUE_DEPTH steps waiting on its stream is skipped until the oldest has run,
+    so a fast model is not held to a slow neighbour's pace; on the CPU nothing waits."""
+    from dsd.train.worker import QUEUE_DEPTH, Queued
+
+    class Event:  # a CUDA event stand-in: "runs" when the test says so
+        made: list = []
+
+        def __init__(self):
+            self.done = False
+            Event.made.append(self)
+
+        def record(self, stream):
+            assert stream == "lane"
+
+        def query(self):
+            return self.done
+
+    q = Queued("lane", event=Event)
+    for _ in range(QUEUE_DEPTH):
+        assert not q.full()
+        q.add()
+    assert q.full() and len(Event.made) == QUEUE_DEPTH
+    Event.made[0].done = True
+    assert not q.full()
+    q.add()
+    assert q.full()
+    cpu = Queued(0)
+    for _ in range(10):
+        cpu.add()
+    assert not cpu.full()
+
+
 def fake_mps_control(tmp_path, monkeypatch, body: str | None = None):
     """A stand-in nvidia-cuda-mps-control on PATH; by default it logs its arguments, the pipe
     folder and device mask it was given, and its stdin."""

@@ -191,10 +191,13 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                     nesterov=recipe.nesterov, device=device)
     state = {"history": [], "seconds": 0.0, "loss0": None}
     if os.path.exists(job.ckpt):
-        saved = torch.load(job.ckpt, map_location=device, weights_only=False)
+        # read on the CPU and copied into the model's own tensors: resuming allocates nothing
+        # on the GPU (the study's memory faults all came right after resumes, BENCHMARKS.md)
+        saved = torch.load(job.ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
         state = {k: saved[k] for k in state}
+        del saved
     for rec in state["history"]:
         emit("epoch", rec)  # idempotent in the store: a kill between checkpoint and record is fine
     step = Stepper(model, opt, amp=torch.bfloat16 if bf16 else None,

@@ -12,7 +12,9 @@ import json
 import os
 import queue
 import signal
+import time
 import traceback
+from collections import deque
 from contextlib import nullcontext
 
 import torch
@@ -20,6 +22,9 @@ import torch
 from .data import make_data
 from .engine import Job, drive, train_steps, use_gpu
 from .recipes import Recipe
+
+QUEUE_DEPTH = 3    # steps of one model queued on the GPU at most
+POLL = 2e-4        # seconds a worker sleeps when every model it holds has a full queue
 
 
 class DataCache:
@@ -77,11 +82,34 @@ def run_job(job: Job, cache: DataCache, emit, should_stop, deadline) -> dict:
         return _failed(e, cache.device)
 
 
+class Queued:
+    """The steps of one model queued on the GPU and not yet run, as CUDA events: a worker
+    queues a model's next step only while fewer than `limit` are waiting, so each of its models
+    runs at its own pace instead of all at the slowest one's (CPU: never waits)."""
+
+    def __init__(self, stream, limit: int = QUEUE_DEPTH, event=None):
+        self.stream, self.limit, self.events = stream, limit, deque()
+        self.new_event = event or (torch.cuda.Event if isinstance(stream, torch.cuda.Stream)
+                                   else None)
+
+    def full(self) -> bool:
+        while self.events and self.events[0].query():
+            self.events.popleft()
+        return len(self.events) >= self.limit
+
+    def add(self) -> None:
+        if self.new_event is not None:
+            ev = self.new_event()
+            ev.record(self.stream)
+            self.events.append(ev)
+
+
 class Running:
     """A model in progress in a worker: its step generator and the CUDA stream it runs on."""
 
     def __init__(self, job: Job, cache: DataCache, stream, emit, should_stop, deadline):
         self.job, self.device, self.stream = job, cache.device, stream
+        self.queued = Queued(stream)
         self.steps = start_job(job, cache, emit, should_stop, deadline)  # data: default stream
 
     def _on_stream(self):
@@ -92,6 +120,7 @@ class Running:
         try:
             with self._on_stream():
                 next(self.steps)
+            self.queued.add()
             return None
         except StopIteration as end:
             final = end.value
@@ -131,8 +160,9 @@ def _emitter(results, slot: int, rid: int):
 def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir,
                 loader_workers: int, streams: int = 1) -> None:
     """Process entry: train up to `streams` jobs from `tasks` at once, interleaved step by step
-    (each on its own CUDA stream, so the small kernels of several models overlap on the GPU),
-    until None; put (kind, slot, result_id, payload) records on `results`."""
+    (each on its own CUDA stream, so the small kernels of several models overlap on the GPU,
+    each model queuing at most QUEUE_DEPTH steps ahead), until None; put (kind, slot,
+    result_id, payload) records on `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
     parent = os.getppid()
     _die_with_parent()
@@ -164,7 +194,11 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
                                        lambda: stop.is_set() or os.getppid() != parent, deadline))
             except Exception as e:  # noqa: BLE001 — e.g. the dataset failed to load
                 results.put(("final", slot, job.result_id, _failed(e, dev)))
+        if running and all(m.queued.full() for m in running):
+            time.sleep(POLL)  # every model has steps waiting on the GPU
         for model in list(running):
+            if model.queued.full():
+                continue
             final = model.advance()
             if final is None:
                 continue
