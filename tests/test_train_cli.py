@@ -37,7 +37,7 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
     res = runner.invoke(app, ["train", "a", "b", "--epochs", "5", "--lr", "0.2", "--wd", "1e-4",
                               "--precision", "fp32", "--recipe", "nds-plain", "--gpus", "0,1",
                               "--per-gpu", "3", "--max-time", "9m", "--whole-models",
-                              "--retry-failed",
+                              "--retry-failed", "--kernels", "bn",
                               "--dataset", "cifar10", "--subset", "500",
                               "--store", str(tmp_path / "s.sqlite")])
     assert res.exit_code == 0, res.output
@@ -46,6 +46,7 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
                                  "precision": "fp32", "subset": 500, "test_subset": None}
     assert seen["gpus"] == [0, 1] and seen["per_gpu"] == 3 and seen["max_time"] == 540
     assert seen["retry_failed"] and seen["whole_models"] and seen["dataset"] == "cifar10"
+    assert seen["kernels"] == ("bn",)
     assert "done 3" in res.output
 
 
@@ -54,6 +55,8 @@ def test_train_errors_are_one_line(tmp_path):
     assert res.exit_code == 1 and "no sweep 'nope'" in res.output
     res = runner.invoke(app, ["train", "--max-time", "soon", "--store", str(tmp_path / "t")])
     assert res.exit_code == 1 and "duration" in res.output
+    res = runner.invoke(app, ["train", "--kernels", "gconv", "--store", str(tmp_path / "u")])
+    assert res.exit_code == 1 and "kernels: unknown gconv; allowed: bn" in res.output
 
 
 def test_train_and_status_on_cifar(tmp_path, data_root):
