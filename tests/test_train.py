@@ -321,6 +321,49 @@ def test_a_segfaulting_worker_gets_its_models_retried_eagerly(tmp_path, monkeypa
         assert list(df.loc[[1, 2], "status"]) == ["done", "done"]
 
 
+def chatty_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+    """A stand-in worker process: on "cpu:crash" it dies of a segfault holding model 0 on the
+    graph path and leaves a flag file when it trains it again; on "cpu:chatty" it reports
+    images every 20 ms until that flag exists (at most 60 s), so the coordinator's queue is
+    never quiet."""
+    flag = Path(data_dir) / "retried"
+    results.put(("ready", slot, None, {}))
+    while (job := tasks.get()) is not None:
+        if device == "cpu:crash" and job.index == 0:
+            if not job.eager:
+                time.sleep(0.5)  # let the queue's feeder thread send "ready" first
+                os.kill(os.getpid(), signal.SIGSEGV)
+            flag.touch()
+        t0 = time.time()
+        while device == "cpu:chatty" and not flag.exists() and time.time() - t0 < 60:
+            results.put(("images", slot, job.result_id, {"n": 1}))
+            time.sleep(0.02)
+        results.put(("final", slot, job.result_id, {
+            "status": "done" if device == "cpu:crash" or flag.exists() else "failed",
+            "top1": 50.0, "top5": 10.0, "train_loss": 1.0, "seconds": 1.0,
+            "exec_path": "eager" if job.eager else "graph"}))
+
+
+def test_a_dead_worker_is_noticed_while_others_keep_reporting(tmp_path, monkeypatch):
+    """Dead workers are looked for every half second, not only when no worker has reported
+    for that long (32 busy models report every second: the study's 4 dead models waited
+    minutes)."""
+    from dsd.train.coordinator import Coordinator
+    from dsd.train.progress import TrainProgress
+    from dsd.train.runner import plan, resolve
+
+    monkeypatch.setattr("dsd.train.coordinator.worker_main", chatty_worker)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    ckpt = tmp_path / "ckpt"
+    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
+    coord = Coordinator(store, jobs, ckpt, slots=["cpu:crash", "cpu:chatty"], deadline=None,
+                        data_dir=tmp_path, progress=TrainProgress(None), streams=1)
+    assert coord.run() is None and coord.counts == {"done": 2}
+    assert store.results(status=None).set_index("index")["exec_path"].to_dict() == {
+        0: "eager", 1: "graph"}
+
+
 def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
     """A stand-in worker process: on "cuda:9" it dies before it is ready (as when CUDA cannot
     start in it); elsewhere every job is done at once."""

@@ -29,6 +29,7 @@ from .worker import DataCache, run_job, worker_main
 
 HARD_GRACE = 20.0      # seconds past the deadline before workers are terminated
 START_DEATHS = 2       # a slot whose worker dies this often in a row before it is ready: given up
+REAP_EVERY = 0.5       # seconds between checks for dead workers
 CRASHES = 2            # a model held by this many dying workers is failed (its neighbours may
                        # be to blame: a worker holds `streams` models)
 
@@ -178,6 +179,7 @@ class Coordinator:
         todo = deque(self.plan.jobs)
         busy: dict[int, set[int]] = {i: set() for i in range(len(self.slots))}
         closing: set[int] = set()  # workers that announced their exit (a sticky CUDA error)
+        reaped = time.time()
         try:
             while True:
                 todo.extendleft(reversed(self.requeue))
@@ -194,10 +196,14 @@ class Coordinator:
                 if self.deadline and time.time() > self.deadline + HARD_GRACE:
                     self.stop_reason = "time"
                     break  # the finally of run() returns the unfinished models to pending
+                if time.time() - reaped > REAP_EVERY:  # not only after a quiet spell: busy
+                    reaped = time.time()               # workers report every second
+                    dead = [p for p, _ in procs.values() if not p.is_alive()]
+                    if dead and results.empty():  # what they sent before dying is read first
+                        self._reap(procs, busy, spawn, closing, todo)
                 try:
-                    kind, slot, rid, payload = results.get(timeout=0.5)
+                    kind, slot, rid, payload = results.get(timeout=REAP_EVERY)
                 except queue.Empty:
-                    self._reap(procs, busy, spawn, closing, todo)
                     continue
                 if kind == "ready":
                     self.ready.add(slot)
@@ -210,6 +216,8 @@ class Coordinator:
                     closing.add(slot)
                     continue
                 job = self.running.get(rid)
+                if job is None:  # a late record of a job already handed back
+                    continue
                 self.handle(kind, rid, payload)
                 if kind == "final":
                     busy[slot].discard(rid)
