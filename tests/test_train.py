@@ -236,6 +236,18 @@ def test_cuda_error_on_the_graph_path_retries_the_model_eagerly(tmp_path, data_r
     assert list(df["index"]) == [0, 1] and set(df["exec_path"]) == {"eager"}
 
 
+def coordinator(store, tmp_path, slots, *, streams=2, data_dir=None, overrides=QUICK):
+    """A Coordinator over every pending model of `store`, its worker processes on `slots`."""
+    from dsd.train.coordinator import Coordinator
+    from dsd.train.progress import TrainProgress
+    from dsd.train.runner import plan, resolve
+
+    ckpt = tmp_path / "ckpt"
+    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=overrides), ckpt)
+    return Coordinator(store, jobs, ckpt, slots=slots, deadline=None, data_dir=data_dir,
+                       progress=TrainProgress(None), streams=streams)
+
+
 def crashing_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
     """A stand-in worker process: model 0 under the graph path poisons the CUDA context (the
     worker announces its exit holding only that model); any other job is done at once."""
@@ -255,17 +267,10 @@ def crashing_worker(slot, device, tasks, results, stop, deadline, data_dir, load
 def test_a_poisoned_worker_is_replaced_and_its_models_go_on(tmp_path, monkeypatch):
     """The worker protocol of a sticky CUDA error: the job it never took goes back to the queue,
     the failed one is retried eagerly in a fresh process, and each is recorded once."""
-    from dsd.train.coordinator import Coordinator
-    from dsd.train.progress import TrainProgress
-    from dsd.train.runner import plan, resolve
-
     monkeypatch.setattr("dsd.train.coordinator.worker_main", crashing_worker)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=3)
-    ckpt = tmp_path / "ckpt"
-    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
-    coord = Coordinator(store, jobs, ckpt, slots=["cpu"] * 2, deadline=None, data_dir=None,
-                        progress=TrainProgress(None), streams=2)
+    coord = coordinator(store, tmp_path, ["cpu"] * 2)
     assert coord.run() is None and coord.counts == {"done": 3}
     df = store.results(status=None)
     assert list(df["index"]) == [0, 1, 2] and (df["status"] == "done").all()
@@ -297,17 +302,10 @@ def test_a_segfaulting_worker_gets_its_models_retried_eagerly(tmp_path, monkeypa
     """Models in a worker that dies after it started are trained again eagerly and alone, each
     recorded once; a model whose workers die twice is failed with the exit code, its
     neighbour done."""
-    from dsd.train.coordinator import Coordinator
-    from dsd.train.progress import TrainProgress
-    from dsd.train.runner import plan, resolve
-
     monkeypatch.setattr("dsd.train.coordinator.worker_main", segfaulting_worker)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=3)
-    ckpt = tmp_path / "ckpt"
-    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
-    coord = Coordinator(store, jobs, ckpt, slots=[device], deadline=None, data_dir=None,
-                        progress=TrainProgress(None), streams=2)
+    coord = coordinator(store, tmp_path, [device])
     assert coord.run() is None
     df = store.results(status=None).set_index("index")
     assert list(df.index) == [0, 1, 2]
@@ -348,17 +346,11 @@ def test_a_dead_worker_is_noticed_while_others_keep_reporting(tmp_path, monkeypa
     """Dead workers are looked for every half second, not only when no worker has reported
     for that long (32 busy models report every second: the study's 4 dead models waited
     minutes)."""
-    from dsd.train.coordinator import Coordinator
-    from dsd.train.progress import TrainProgress
-    from dsd.train.runner import plan, resolve
-
     monkeypatch.setattr("dsd.train.coordinator.worker_main", chatty_worker)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=2)
-    ckpt = tmp_path / "ckpt"
-    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
-    coord = Coordinator(store, jobs, ckpt, slots=["cpu:crash", "cpu:chatty"], deadline=None,
-                        data_dir=tmp_path, progress=TrainProgress(None), streams=1)
+    coord = coordinator(store, tmp_path, ["cpu:crash", "cpu:chatty"], streams=1,
+                        data_dir=tmp_path)
     assert coord.run() is None and coord.counts == {"done": 2}
     assert store.results(status=None).set_index("index")["exec_path"].to_dict() == {
         0: "eager", 1: "graph"}
@@ -379,25 +371,15 @@ def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, l
 def test_workers_that_die_as_they_start_fail_no_model(tmp_path, monkeypatch):
     """A slot whose workers die before they are ready is given up, its models trained elsewhere;
     with no slot left the run stops with an error and every model stays pending."""
-    from dsd.train.coordinator import Coordinator
-    from dsd.train.progress import TrainProgress
-    from dsd.train.runner import plan, resolve
-
     monkeypatch.setattr("dsd.train.coordinator.worker_main", unstartable_worker)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=3)
-    ckpt = tmp_path / "ckpt"
-
-    def coordinator(slots):
-        jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=QUICK), ckpt)
-        return Coordinator(store, jobs, ckpt, slots=slots, deadline=None, data_dir=None,
-                           progress=TrainProgress(None), streams=2)
 
     with pytest.raises(DsdError, match=r"every worker process died as it started \(last: "
                                        r"cuda:9, exit code 3"):
-        coordinator(["cuda:9"]).run()
+        coordinator(store, tmp_path, ["cuda:9"]).run()
     assert set(store.results(status=None)["status"]) == {"pending"}
-    coord = coordinator(["cuda:9", "cpu"])
+    coord = coordinator(store, tmp_path, ["cuda:9", "cpu"])
     assert coord.run() is None and coord.counts == {"done": 3}
     assert list(store.results(status=None)["status"]) == ["done"] * 3
 
@@ -453,20 +435,13 @@ def test_max_time_stops_cleanly_and_the_next_run_finishes(tmp_path, data_root):
 def test_worker_processes_interleave_models_like_inline(tmp_path, data_root):
     """Two worker processes, two models interleaved in each (the GPU layout, run on CPU): every
     model recorded once, with the errors a one-at-a-time inline run gives."""
-    from dsd.train.coordinator import Coordinator
-    from dsd.train.progress import TrainProgress
-    from dsd.train.runner import plan, resolve
-
     quick = {**QUICK, "subset": 500, "test_subset": 500}
     inline = Store(tmp_path / "inline.sqlite")
     add_sweep(inline, n=4)
     train(inline, overrides=quick, data_dir=data_root)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=4)
-    ckpt = tmp_path / "ckpt"
-    jobs = plan(store, resolve(store, None, dataset=None, recipe=None, overrides=quick), ckpt)
-    coord = Coordinator(store, jobs, ckpt, slots=["cpu", "cpu"], deadline=None,
-                        data_dir=data_root, progress=TrainProgress(None), streams=2)
+    coord = coordinator(store, tmp_path, ["cpu", "cpu"], data_dir=data_root, overrides=quick)
     assert coord.run() is None and sum(coord.counts.values()) == 4
     got, want = store.results(status=None), inline.results(status=None)
     assert list(got["index"]) == [0, 1, 2, 3] and list(got["status"]) == list(want["status"])
@@ -481,12 +456,12 @@ def test_a_model_queues_at_most_a_few_steps_ahead():
     so a fast model is not held to a slow neighbour's pace; on the CPU nothing waits."""
     from dsd.train.worker import QUEUE_DEPTH, Queued
 
-    class Event:  # a CUDA event stand-in: "runs" when the test says so
-        made: list = []
+    made = []
 
+    class Event:  # a CUDA event stand-in: "runs" when the test says so
         def __init__(self):
             self.done = False
-            Event.made.append(self)
+            made.append(self)
 
         def record(self, stream):
             assert stream == "lane"
@@ -498,8 +473,8 @@ def test_a_model_queues_at_most_a_few_steps_ahead():
     for _ in range(QUEUE_DEPTH):
         assert not q.full()
         q.add()
-    assert q.full() and len(Event.made) == QUEUE_DEPTH
-    Event.made[0].done = True
+    assert q.full() and len(made) == QUEUE_DEPTH
+    made[0].done = True
     assert not q.full()
     q.add()
     assert q.full()

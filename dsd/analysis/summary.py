@@ -125,7 +125,7 @@ def time_table(df: pd.DataFrame, runs: list[dict]) -> pd.DataFrame:
     t = df[df["seconds"].notna() & df["finished"].notna()]
     secs = t["seconds"].astype(float).to_numpy()
     ends = np.array([_ts(x) for x in t["finished"]])
-    rows = [("models trained (any final status)", f"{len(t)}"),
+    rows = [("models with a recorded training time", f"{len(t)}"),
             ("model-hours: Σ per-model training seconds", f"{secs.sum() / 3600:.2f} h")]
     if len(t):
         busy = union_seconds(ends - secs, ends)
