@@ -15,6 +15,9 @@
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
   fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
             worker trains them (run it under compute-sanitizer to name the kernel).
+  resume    the study's chunk-9 fault: AnyNetXD #59-#66 (8 models at once, as on the GPU whose
+            4 workers all faulted) trained by `dsd train` in short rounds (--max-time), so
+            every model resumes from its checkpoint again and again; counts the faults.
   convs     per stage of the slowest compare model: its grouped 3×3 convolution (heuristics,
             autotuning, NCHW, dense) and batch norm + ReLU (PyTorch's in both layouts, dsd's
             fused one), GPU µs per training step (each timed as a replayed CUDA graph).
@@ -397,6 +400,8 @@ def cmd_fault(a) -> dict:
                            emit(j.result_id), stop(j.result_id), None) for j in jobs]
         while running:
             for model in list(running):
+                if model.queued.full():
+                    continue
                 final = model.advance()
                 if final is not None:
                     running.remove(model)
@@ -410,6 +415,42 @@ def cmd_fault(a) -> dict:
                           f"train loss per epoch {[round(x, 4) for x in out[-1]['train_loss']]}; "
                           f"top1 {out[-1]['top1']}", flush=True)
         dump(a, "fault", out)
+    return out
+
+
+def cmd_resume(a) -> dict:
+    """AnyNetXD #59-#66 of the study (all eight faulted on one GPU right after resuming) for
+    --epochs, in `dsd train` rounds of --round seconds: each round ends with the models
+    checkpointed mid-run and the next resumes them, as chunk boundaries do. A fault shows as a
+    failed model (worker died) or an eager exec_path (CUDA error on the graph path, retried)."""
+    import torch
+
+    from dsd.sample import sample
+
+    models = sample("anynetxd", 100, dataset="cifar10", seed=0).models[59:67]
+    store = make_store(models, name="resume")
+    mps = {"auto": None, "on": True, "off": False}[a.mps]
+    rounds = []
+    t0 = time.time()
+    while store.results(status="pending").shape[0] or not rounds:
+        s = train(store, data_dir=a.data, overrides={"epochs": a.epochs}, max_time=a.round,
+                  mps=mps)
+        df = store.results(status=None)
+        rounds.append({"seconds": s.seconds, "counts": s.counts, "pending": s.pending,
+                       "epochs_done": df["epochs_done"].tolist()})
+        print(f"round {len(rounds)}: {s.seconds:.0f}s {s.counts} pending {s.pending}; epochs "
+              f"{df['epochs_done'].tolist()}", flush=True)
+        if time.time() - t0 > a.budget or (len(rounds) > 1 and not s.counts
+                                           and rounds[-2]["epochs_done"] == rounds[-1][
+                                               "epochs_done"]):
+            break  # out of time, or no progress
+    df = store.results(status=None)
+    out = {"rounds": rounds, "status": df["status"].tolist(), "exec_path": df["exec_path"].tolist(),
+           "error": df["error"].tolist(), "top1": df["top1"].tolist(),
+           "faults": int((df["status"] == "failed").sum() + (torch.cuda.is_available() and (
+               df["exec_path"] == "eager").sum()))}
+    print(f"faults {out['faults']}: status {out['status']}, paths {out['exec_path']}", flush=True)
+    dump(a, "resume", out)
     return out
 
 
@@ -612,7 +653,7 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile", "startup", "fault", "convs"])
+                                    "smoke", "profile", "startup", "fault", "convs", "resume"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -626,7 +667,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60,
                    help="profile, startup: timed steps per variant")
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
-                   help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
+                   help="long, resume: MPS as `dsd train` gets it (auto), or insisted on / off")
     p.add_argument("--kernels", default="",
                    help="long: train(kernels=…), dsd's Triton kernels, e.g. bn")
     p.add_argument("--cudnn-bench", action="store_true", help="fault: with cuDNN autotuning")
@@ -634,6 +675,10 @@ def main() -> None:
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
     p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
     p.add_argument("--recipes", default="nds-plain,nds")
+    p.add_argument("--round", type=float, default=45.0,
+                   help="resume: seconds per `dsd train` round (--max-time)")
+    p.add_argument("--budget", type=float, default=400.0,
+                   help="resume: start no round after this many seconds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
     p.add_argument("--inputs", default="synthetic,imagenet", help="imagenet mode: data sources")
