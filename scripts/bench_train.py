@@ -18,6 +18,9 @@
   resume    the study's chunk-9 fault: AnyNetXD #59-#66 (8 models at once, as on the GPU whose
             4 workers all faulted) trained by `dsd train` in short rounds (--max-time), so
             every model resumes from its checkpoint again and again; counts the faults.
+  workspace two CUDA graphs of a bf16 matrix product replayed at once on two streams, captured
+            on one shared stream (torch's default capture stream: one cuBLAS workspace) or each
+            on its own (dsd's Stepper since the fifth session): max error against the product.
   convs     per stage of the slowest compare model: its grouped 3×3 convolution (heuristics,
             autotuning, NCHW, dense) and batch norm + ReLU (PyTorch's in both layouts, dsd's
             fused one), GPU µs per training step (each timed as a replayed CUDA graph).
@@ -454,6 +457,54 @@ def cmd_resume(a) -> dict:
     return out
 
 
+def cmd_workspace(a) -> dict:
+    """cuBLAS keys its workspace by (handle, stream), so graphs captured on one stream share it.
+    Two graphs of `out = x @ w.T` (bf16; shapes of a classifier head and wider), captured on
+    torch's shared default capture stream ("shared") or each on its own stream ("own"), replayed
+    at once on two streams --steps×10 times: the largest error of their outputs against the
+    product computed alone. A race on the shared workspace shows as a large error."""
+    import torch
+
+    dev = torch.device("cuda")
+    bf16 = torch.bfloat16
+    out = []
+    for m, k, n in [(128, 424, 10), (128, 1120, 10), (128, 4096, 10), (128, 4096, 1000),
+                    (1000, 1024, 10)]:
+        row = {"m": m, "k": k, "n": n}
+        for scheme in ("shared", "own"):
+            g = torch.Generator(device=dev).manual_seed(0)
+            xs = [torch.randn(m, k, device=dev, dtype=bf16, generator=g) for _ in range(2)]
+            ws = [torch.randn(n, k, device=dev, dtype=bf16, generator=g) for _ in range(2)]
+            outs = [torch.empty(m, n, device=dev, dtype=bf16) for _ in range(2)]
+            refs = [(x.float() @ w.float().T).to(bf16) for x, w in zip(xs, ws)]
+            lanes = [torch.cuda.Stream(dev) for _ in range(2)]
+            graphs = []
+            for i in range(2):
+                lane = lanes[i] if scheme == "own" else torch.cuda.Stream(dev)
+                with torch.cuda.stream(lane):  # warm up where it will be captured
+                    torch.matmul(xs[i], ws[i].T, out=outs[i])
+                torch.cuda.synchronize()
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=lanes[i] if scheme == "own" else None):
+                    torch.matmul(xs[i], ws[i].T, out=outs[i])
+                graphs.append(graph)
+            worst = 0.0
+            for rep in range(a.steps * 10):
+                for lane, graph in zip(lanes, graphs):
+                    with torch.cuda.stream(lane):
+                        graph.replay()
+                if rep % 10 == 9:
+                    torch.cuda.synchronize()
+                    worst = max(worst, *[((o.float() - r.float()).abs().max()
+                                          / r.float().abs().max()).item()
+                                         for o, r in zip(outs, refs)])
+            row[scheme] = worst
+        print(json.dumps(row), flush=True)
+        out.append(row)
+        dump(a, "workspace", out)
+    return out
+
+
 def _us_per_call(fn, iters: int, cuda: bool) -> float:
     """Microseconds per call of `fn` (forward and backward) after a few warm-up calls; on a GPU
     `fn` is captured once as a CUDA graph and replayed, so this is GPU time, as in training,
@@ -653,7 +704,8 @@ def dump(a, name, obj) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile", "startup", "fault", "convs", "resume"])
+                                    "smoke", "profile", "startup", "fault", "convs", "resume",
+                                    "workspace"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)

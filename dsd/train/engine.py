@@ -11,6 +11,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,7 @@ class Stepper:
         self.loss_acc = torch.zeros((), device=device)
         self.use_graph, self.graph, self.calls = graph, None, 0
         self.exec_path = "graph" if graph else "eager"
+        self.side = None  # the stream this model warms up and captures on (`_own_stream`)
 
     def _forward_backward(self, x, y) -> None:
         with torch.autocast(self.device.type, dtype=self.amp or torch.bfloat16,
@@ -99,16 +101,37 @@ class Stepper:
             return
         if not self.use_graph or self.calls <= WARMUP_STEPS:
             self.opt.zero_grad()
-            if self.use_graph:  # warm up on a side stream, as torch.cuda.graphs requires
-                side = torch.cuda.Stream(self.device)
-                side.wait_stream(torch.cuda.current_stream(self.device))
-                with torch.cuda.stream(side):
+            if self.use_graph:  # warm up off the default stream, as torch.cuda.graphs requires
+                with self._on_own_stream():
                     self._forward_backward(x, y)
-                torch.cuda.current_stream(self.device).wait_stream(side)
             else:
                 self._forward_backward(x, y)
             return
         self._capture(x, y)
+
+    def _own_stream(self) -> torch.cuda.Stream:
+        """This model's stream for warm-up and capture: the current one (a worker's lane), or,
+        on the default stream, a side stream of its own. Never a stream another running model
+        uses: cuBLAS keys its workspace by (handle, stream), so graphs captured on one stream
+        (torch's default capture stream, before the fifth session) share a workspace, and two
+        of them replayed at once on two streams race on it (BENCHMARKS.md, memory faults)."""
+        current = torch.cuda.current_stream(self.device)
+        if not current == torch.cuda.default_stream(self.device):
+            return current
+        if self.side is None:
+            self.side = torch.cuda.Stream(self.device)
+        return self.side
+
+    @contextmanager
+    def _on_own_stream(self):
+        current, own = torch.cuda.current_stream(self.device), self._own_stream()
+        if own == current:
+            yield
+            return
+        own.wait_stream(current)
+        with torch.cuda.stream(own):
+            yield
+        current.wait_stream(own)
 
     def _capture(self, x, y) -> None:
         self.static_x = torch.empty_like(x).copy_(x)
@@ -116,7 +139,7 @@ class Stepper:
         self.opt.zero_grad()
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream()):
                 self._forward_backward(self.static_x, self.static_y)
         except Exception:  # capture impossible (unsupported op): train eagerly, say so
             torch.cuda.synchronize(self.device)
