@@ -252,13 +252,14 @@ PROFILE_VARIANTS = (("bf16", True), ("fp16", True), ("bf16", False), ("fp32", Tr
 
 def cmd_profile(a) -> dict:
     """Steady-state step rate of a few compare models under precision/layout variants (cuDNN
-    autotuning on; the second session found its heuristics equal), and the kernels that dominate
+    heuristics, as `dsd train`; --cudnn-bench: autotuning), and the kernels that dominate
     the default (bf16, channels_last) and the fp16 one: where the time of a sampled model goes."""
     import torch
 
-    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.benchmark = a.cudnn_bench  # dsd train uses heuristics
     models = cifar_models(a.n, a.seed)
     pick = [int(i) for i in a.pick.split(",")] if a.pick else range(len(models))
+
     def vname(amp, cl) -> str:   # bf16-cl, bf16-nchw, bf16-cl+bn, …
         return f"{amp}-" + ("cl+" + "+".join(cl) if isinstance(cl, tuple)
                             else "cl" if cl else "nchw")
@@ -722,7 +723,8 @@ def main() -> None:
                    help="long, resume: MPS as `dsd train` gets it (auto), or insisted on / off")
     p.add_argument("--kernels", default="",
                    help="long: train(kernels=…), dsd's Triton kernels, e.g. bn")
-    p.add_argument("--cudnn-bench", action="store_true", help="fault: with cuDNN autotuning")
+    p.add_argument("--cudnn-bench", action="store_true",
+                   help="fault, profile: with cuDNN autotuning (dsd train: heuristics)")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
     p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
