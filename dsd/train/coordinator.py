@@ -7,9 +7,9 @@ aborts at once. With a deadline, no model starts whose next epoch (with `whole_m
 run) would not fit, and workers stop before it passes. A model that fails with a CUDA error under
 a graph is trained again eagerly; a worker whose CUDA context is poisoned announces its exit
 ('exit', with the jobs it holds), and its other models are handed to a fresh process. A worker
-that dies after it was ready (a segfault) hands its models back to be trained again eagerly, each
-alone in a worker; one held by CRASHES dying workers fails. A worker that dies before it is ready fails no model (see
-`_reap`).
+that dies after it was ready (a segfault) hands its models back to be trained again eagerly,
+each alone in a worker; one held by CRASHES dying workers fails. A worker that dies before it is
+ready fails no model (see `_reap`).
 """
 from __future__ import annotations
 
@@ -249,10 +249,10 @@ class Coordinator:
     def _reap(self, procs, busy, spawn, closing, todo) -> None:
         """A worker that died (segfault, killed) hands its models back, to be trained again
         eagerly from their checkpoints, each alone in a worker (`_fits`), since any one of them
-        (or the graph path) may be to blame; a model that was in CRASHES dying workers fails. One that died before it was ready
-        (CUDA would not start in it) counts against no model, and a slot whose workers die so
-        START_DEATHS times in a row is given up; with every slot given up the run stops with an
-        error, its models still pending."""
+        (or the graph path) may be to blame; a model that was in CRASHES dying workers fails.
+        One that died before it was ready (CUDA would not start in it) counts against no model,
+        and a slot whose workers die so START_DEATHS times in a row is given up; with every slot
+        given up the run stops with an error, its models still pending."""
         for i, (p, _) in list(procs.items()):
             if p.is_alive():
                 continue
