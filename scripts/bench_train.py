@@ -72,6 +72,7 @@ def run_dsd(models, data, *, epochs: int, **kw) -> dict:
             "models_per_hour": len(models) / wall * 3600,
             "mean_top1": float(df["top1"].mean()), "top1": df["top1"].tolist(),
             "status": df["status"].tolist(), "exec_path": df["exec_path"].tolist(),
+            "seconds": df["seconds"].tolist(),  # per model: when each finished shows the tail
             "device": df["device"].iloc[0], "train_loss": df["train_loss"].tolist()}
 
 
