@@ -467,6 +467,8 @@ def cmd_workspace(a) -> dict:
     product computed alone. A race on the shared workspace shows as a large error."""
     import torch
 
+    if not torch.cuda.is_available():
+        raise SystemExit("workspace: needs a CUDA GPU")
     dev = torch.device("cuda")
     bf16 = torch.bfloat16
     out = []
