@@ -376,7 +376,7 @@ def cmd_fault(a) -> dict:
 
     from dsd.sample import sample
     from dsd.train.engine import Job, use_gpu
-    from dsd.train.worker import DataCache, Running
+    from dsd.train.worker import DataCache, Running, step_round
 
     cuda = torch.cuda.is_available()
     dev = torch.device("cuda" if cuda else "cpu")
@@ -404,21 +404,15 @@ def cmd_fault(a) -> dict:
         running = [Running(j, cache, torch.cuda.Stream(dev) if cuda else None,
                            emit(j.result_id), stop(j.result_id), None) for j in jobs]
         while running:
-            for model in list(running):
-                if model.queued.full():
-                    continue
-                final = model.advance()
-                if final is not None:
-                    running.remove(model)
-                    rid = model.job.result_id
-                    out.append({"model": rid, "phase": phase, "status": final["status"],
-                                "exec_path": final.get("exec_path"),
-                                "error": final.get("error"),
-                                "train_loss": [e["train_loss"] for e in epochs[rid]],
-                                "top1": [e["top1"] for e in epochs[rid]]})
-                    print(f"model {rid} {phase}: {final['status']} ({final.get('exec_path')}); "
-                          f"train loss per epoch {[round(x, 4) for x in out[-1]['train_loss']]}; "
-                          f"top1 {out[-1]['top1']}", flush=True)
+            for model, final in step_round(running):
+                rid = model.job.result_id
+                out.append({"model": rid, "phase": phase, "status": final["status"],
+                            "exec_path": final.get("exec_path"), "error": final.get("error"),
+                            "train_loss": [e["train_loss"] for e in epochs[rid]],
+                            "top1": [e["top1"] for e in epochs[rid]]})
+                print(f"model {rid} {phase}: {final['status']} ({final.get('exec_path')}); "
+                      f"train loss per epoch {[round(x, 4) for x in out[-1]['train_loss']]}; "
+                      f"top1 {out[-1]['top1']}", flush=True)
         dump(a, "fault", out)
     return out
 

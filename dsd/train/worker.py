@@ -15,6 +15,7 @@ import signal
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterator
 from contextlib import nullcontext
 
 import torch
@@ -134,6 +135,18 @@ class Running:
         return final
 
 
+def step_round(running: list[Running]) -> Iterator[tuple[Running, dict]]:
+    """Queue one step of every model whose GPU queue has room (sleeping briefly when none has),
+    yielding each model that ended, removed from `running`, with its final record; lazily, so a
+    caller that stops (a poisoned context) advances no further model."""
+    if running and all(m.queued.full() for m in running):
+        time.sleep(POLL)  # every model has steps waiting on the GPU
+    for model in list(running):
+        if not model.queued.full() and (final := model.advance()) is not None:
+            running.remove(model)
+            yield model, final
+
+
 def cuda_healthy(device: torch.device) -> bool:
     """False after a sticky CUDA error (illegal address…), which poisons the whole process."""
     try:
@@ -194,15 +207,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
                                        lambda: stop.is_set() or os.getppid() != parent, deadline))
             except Exception as e:  # noqa: BLE001 — e.g. the dataset failed to load
                 results.put(("final", slot, job.result_id, _failed(e, dev)))
-        if running and all(m.queued.full() for m in running):
-            time.sleep(POLL)  # every model has steps waiting on the GPU
-        for model in list(running):
-            if model.queued.full():
-                continue
-            final = model.advance()
-            if final is None:
-                continue
-            running.remove(model)
+        for model, final in step_round(running):
             if final["status"] == "failed" and dev.type == "cuda" and not cuda_healthy(dev):
                 # the context is poisoned: announce the exit (with the jobs held), hand back
                 # the other models (their last checkpoints stay) and let a fresh process start
