@@ -184,7 +184,10 @@ def cmd_compare(a) -> dict:
 def cmd_long(a) -> dict:
     """dsd's defaults on the compare models for --epochs (compare runs it on --long-gpu)."""
     mps = {"auto": None, "on": True, "off": False}[a.mps]
-    kernels = tuple(k for k in a.kernels.split(",") if k)
+    from dsd.train.kernels import default_kernels
+
+    kernels = (default_kernels() if a.kernels is None else
+               tuple(k for k in a.kernels.split(",") if k and k != "none"))
     out = run_dsd(cifar_models(8, a.seed), a.data, epochs=a.epochs, mps=mps, kernels=kernels)
     out["kernels"] = kernels
     dump(a, "long", out)
@@ -248,7 +251,8 @@ def step_rate(spec, *, amp: str, channels_last: bool, steps: int, profile: bool 
 
 
 PROFILE_VARIANTS = (("bf16", True), ("fp16", True), ("bf16", False), ("fp32", True),
-                    ("fp32", False), ("bf16", ("bn",)))  # channels_last, dsd's Triton BN
+                    ("fp32", False), ("bf16", ("bn",)), ("bf16", ("nchw",)),
+                    ("bf16", ("bn", "nchw")))  # channels_last, + dsd's own layers
 
 
 def cmd_profile(a) -> dict:
@@ -718,8 +722,9 @@ def main() -> None:
                    help="profile, startup: timed steps per variant")
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
                    help="long, resume: MPS as `dsd train` gets it (auto), or insisted on / off")
-    p.add_argument("--kernels", default="",
-                   help="long: train(kernels=…), dsd's Triton kernels, e.g. bn")
+    p.add_argument("--kernels", default=None,
+                   help="long: train(kernels=…), dsd's own layers, e.g. bn,nchw or none "
+                        "[dsd's default]")
     p.add_argument("--cudnn-bench", action="store_true",
                    help="fault, profile: with cuDNN autotuning (dsd train: heuristics)")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")

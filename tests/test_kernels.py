@@ -110,9 +110,48 @@ def test_a_model_with_fused_bn_trains_and_evaluates_like_pytorch():
     """)
 
 
-def test_unknown_kernels_are_a_one_line_error():
-    from dsd.train.kernels import check_kernels
+def test_unknown_kernels_are_a_one_line_error(monkeypatch):
+    import importlib.util
+
+    from dsd.train.kernels import check_kernels, default_kernels
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert default_kernels() == ("bn", "nchw")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert default_kernels() == ("nchw",)   # no Triton: no bn
 
     assert check_kernels(None) == () and check_kernels(["bn"]) == ("bn",)
-    with pytest.raises(DsdError, match="kernels: unknown gconv; allowed: bn"):
+    with pytest.raises(DsdError, match="kernels: unknown gconv; allowed: bn, nchw"):
         check_kernels(["gconv"])
+
+
+def test_narrow_grouped_convs_run_in_nchw_inside_a_channels_last_model():
+    """nchw: only convolutions with <= 2 channels per group are swapped; their weights stay
+    contiguous through .to(channels_last), keys and results are unchanged, output is
+    channels_last again."""
+    import torch
+
+    from dsd import make_spec
+    from dsd.model import build
+    from dsd.train.kernels import use_kernels
+    from dsd.train.kernels.nchw_conv import NchwConv2d
+
+    # group widths 2, 4, 8, 16: only the first stage's 3x3 convolution is swapped
+    spec = make_spec([1, 2, 1, 1], [16, 32, 64, 128], [1] * 4, [2, 4, 8, 16], dataset="cifar10")
+    torch.manual_seed(1)
+    cl = torch.channels_last
+    native = build(spec).to(memory_format=cl)
+    fast = use_kernels(build(spec), ("nchw",)).to(memory_format=cl)
+    fast.load_state_dict(native.state_dict())
+    assert list(fast.state_dict()) == list(native.state_dict())
+    swapped = [m for m in fast.modules() if isinstance(m, NchwConv2d)]
+    assert [m.in_channels // m.groups for m in swapped] == [2]
+    assert all(m.weight.is_contiguous() for m in swapped)
+    x = torch.randn(4, 16, 32, 32).to(memory_format=cl)
+    out = swapped[0](x)
+    assert out.is_contiguous(memory_format=cl)
+    x, y = torch.randn(2, 3, 32, 32).to(memory_format=cl), torch.tensor([1, 7])
+    for m in (native, fast):
+        torch.nn.functional.cross_entropy(m(x), y).backward()
+    for a, b in zip(native.parameters(), fast.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5)

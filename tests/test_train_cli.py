@@ -48,6 +48,9 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
     assert seen["retry_failed"] and seen["whole_models"] and seen["dataset"] == "cifar10"
     assert seen["kernels"] == ("bn",)
     assert "done 3" in res.output
+    for flag, kernels in (([], None), (["--kernels", "none"], ())):  # None: dsd's default
+        res = runner.invoke(app, ["train", *flag, "--store", str(tmp_path / "s.sqlite")])
+        assert res.exit_code == 0 and seen["kernels"] == kernels, res.output
 
 
 def test_train_errors_are_one_line(tmp_path):

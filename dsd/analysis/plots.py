@@ -163,9 +163,10 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
              xlim: tuple[float, float] | None = None):
     """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'."""
     with style():
-        ax = ax if ax is not None else new_figure()[1][0, 0]
-        fig = ax.figure
         sweeps = list(edf.summary["sweep"])
+        outside = ax is None and len(sweeps) > 4  # too many entries to sit on the curves
+        ax = ax if ax is not None else new_figure(size=(9.0, 3.8) if outside else None)[1][0, 0]
+        fig = ax.figure
         colors = colors or sweep_colors(sweeps)
         lo_x, hi_x = xlim or (edf.curves["top1"].min(), edf.curves["top1"].max())
         pad = 0.02 * (hi_x - lo_x or 1.0)
@@ -194,7 +195,10 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
                      f"[{_fmt_number(lo)}, {_fmt_number(hi)}]")
         if title:
             ax.set_title(title)
-        ax.legend(loc="lower right")
+        if outside:
+            fig.legend(loc="outside right upper")
+        else:
+            ax.legend(loc="lower right")
         _note(fig, edf.synthetic)
     return fig
 

@@ -121,15 +121,15 @@ class Summary:
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
           retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, kernels=()) -> Summary:
+          ray_opts=None, kernels=None) -> Summary:
     """Train every pending model of `sweeps` (all when None); see the module docstring."""
     import torch
 
     t_start = time.time()
-    from .kernels import check_kernels
+    from .kernels import check_kernels, default_kernels
     from .ray_exec import check_executor
 
-    kernels = check_kernels(kernels)
+    kernels = default_kernels() if kernels is None else check_kernels(kernels)
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
                               **(ray_opts or {}))  # address, max_retries, cpus_per_task
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
