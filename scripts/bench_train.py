@@ -196,7 +196,7 @@ def cmd_long(a) -> dict:
 
 def bench_step(spec, dev, *, fmt, amp, graph: bool, kernels: tuple = ()):
     """(model, optimizer, Stepper) of `spec` as `dsd train` sets them up, for the probes below;
-    `kernels`: dsd's Triton kernels to swap in (`train(kernels=…)`)."""
+    `kernels`: dsd's own layers to swap in (`train(kernels=…)`)."""
     from dsd.model import build
     from dsd.train.engine import Stepper
     from dsd.train.kernels import use_kernels

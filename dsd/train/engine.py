@@ -52,7 +52,7 @@ class Job:
     ckpt: str
     eager: bool = False
     crashes: int = 0            # worker processes that died holding this job (coordinator)
-    kernels: tuple = ()         # dsd's Triton kernels to use on CUDA (`kernels/`)
+    kernels: tuple = ()         # dsd's own layers to use on CUDA (`kernels/`)
     meta: dict = field(default_factory=dict)
 
 
