@@ -5,14 +5,19 @@ Fix d to the model's total depth, then search (w0, wa, wm) minimising
     e_fit = mean_j |log(pred_j / obs_j)|   (natural log, j = 0 … d-1)
 
 where obs_j is the observed width of block j (each stage's width repeated d_i times) and pred_j
-is the *quantized* width the RegNet rule generates, exactly `dsd.regnet.generate_widths(w0, wa,
-wm, d)`'s per-block `ws_all`: u_j = w0 + wa·j, s_j = round(log(u_j/w0)/log(wm)),
-pred_j = round(w0·wm^s_j / 8)·8. Predicting with the quantized widths (DDS Fig. 8's solid
-"quantized linear" line) rather than the continuous u_j is what makes a RegNet-generated model
-fit with e_fit = 0 and makes wm matter at all (u_j does not depend on wm). The stored stage
-widths of a generated model also went through the group-width compatibility rounding (NOTES §1);
-for b = 1 and g <= 8 that is a no-op, otherwise e_fit is small but not 0 (the zoo's
-RegNetX-400MF, g = 16: 0.029).
+is the width the RegNet generator gives block j: the *quantized* rule of
+`dsd.regnet.generate_widths(w0, wa, wm, d)` (u_j = w0 + wa·j, s_j = round(log(u_j/w0)/log(wm)),
+round(w0·wm^s_j / 8)·8), then the group-width compatibility rule every dsd model goes through
+(`dsd.spec.adjust_compatibility`, NOTES §1) with the b and g of block j's stage. Predicting the
+quantized widths (DDS Fig. 8's solid "quantized linear" line) rather than the continuous u_j
+makes wm matter at all (u_j does not depend on wm); applying the compatibility rule makes e_fit
+measure the distance to the nearest network the RegNet generator can produce, so every
+RegNet-generated model (any b and g: RegNetX, RegNetY, the zoo) has e_fit = 0 exactly. Without
+it, g >= 16 or b > 1 moves widths off the multiples of 8 and 42 of 100 sampled RegNetX models
+got e_fit up to 0.08. (The paper's e_fit compares against the quantized widths alone; for AnyNet
+models with b = 1 and g <= 8 the two agree, since compatibility is then a no-op on multiples of
+8.) For models with sampled RegNet parameters (w0, wa, wm, d = depth), those are evaluated as a
+candidate too, so the generator's own parameters are never missed by the grid.
 
 Search (exact in wa, grid in w0 and wm):
 - w0: every multiple of 8 in [8, min(w0_max, max observed width rounded up to 8)] (RegNet w0 is
@@ -25,10 +30,10 @@ Search (exact in wa, grid in w0 and wm):
   plus the first block's width ±8),
   then step 0.001 (the RegNet sampling resolution) within ±0.02 of the 3 best coarse values,
   with w0 within ±16 of the coarse winners and of the first block's width.
-  Accuracy: against an exhaustive search (every multiple of 8 for w0, every 0.001 for wm) on
-  120 sampled CIFAR AnyNetXA/XE/RegNetX models the fit was equal for 111 and at most 0.008
-  worse for the others, at about 25 ms a model instead of 560 ms. RegNet-generated widths are
-  recovered exactly (e_fit = 0).
+  Accuracy (measured before the compatibility step was added): against an exhaustive search
+  (every multiple of 8 for w0, every 0.001 for wm) on 120 sampled CIFAR AnyNetXA/XE/RegNetX
+  models the fit was equal for 111 and at most 0.008 worse for the others, at about 25 ms a
+  model instead of 560 ms.
 Defaults cover the AnyNetX width range (w0 <= 1024, wa <= 1024) and the RegNetX wm range
 [1.5, 3] (NOTES §4). Fitted parameters are unique only up to equivalence: any (w0, wa, wm)
 generating the same per-block widths has the same e_fit.
@@ -66,9 +71,30 @@ def block_widths(spec: ModelSpec | str | dict) -> np.ndarray:
     return np.repeat(np.asarray(spec.ws, dtype=float), spec.ds)
 
 
-def predicted_widths(w0: float, wa: float, wm: float, d: int) -> np.ndarray:
-    """The RegNet rule's quantized per-block widths (`generate_widths`' ws_all)."""
-    return np.asarray(generate_widths(w0, wa, wm, int(d))[4], dtype=float)
+def block_bg(spec: ModelSpec | str | dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-block bottleneck ratio b and group width g (each stage's repeated d_i times)."""
+    if isinstance(spec, str):
+        spec = ModelSpec.from_json(spec)
+    elif isinstance(spec, dict):
+        spec = ModelSpec.from_dict(spec)
+    return (np.repeat(np.asarray(spec.bs, dtype=float), spec.ds),
+            np.repeat(np.asarray(spec.gs, dtype=float), spec.ds))
+
+
+def compatible(widths, bs, gs) -> np.ndarray:
+    """`adjust_compatibility` elementwise (broadcasting): w/b made a multiple of min(g, w/b),
+    rounding half to even (numpy's round, as Python's)."""
+    w, b, g = (np.asarray(a, dtype=float) for a in (widths, bs, gs))
+    v = np.maximum(1.0, np.floor(w / b))
+    g = np.minimum(g, v)
+    return np.maximum(g, np.round(v / g) * g) * b
+
+
+def predicted_widths(w0: float, wa: float, wm: float, d: int, bs=None, gs=None) -> np.ndarray:
+    """The RegNet rule's quantized per-block widths (`generate_widths`' ws_all), passed through
+    the compatibility rule with per-block `bs`, `gs` when given."""
+    ws = np.asarray(generate_widths(w0, wa, wm, int(d))[4], dtype=float)
+    return ws if bs is None else compatible(ws, bs, gs)
 
 
 def continuous_widths(w0: float, wa: float, d: int) -> np.ndarray:
@@ -76,21 +102,28 @@ def continuous_widths(w0: float, wa: float, d: int) -> np.ndarray:
     return w0 + wa * np.arange(int(d))
 
 
-def e_fit_of(widths, w0: float, wa: float, wm: float) -> float:
-    """mean_j |log(pred_j / obs_j)| of given parameters against observed per-block widths."""
+def e_fit_of(widths, w0: float, wa: float, wm: float, bs=None, gs=None) -> float:
+    """mean_j |log(pred_j / obs_j)| of given parameters against observed per-block widths
+    (predictions made compatible with per-block `bs`, `gs` when given)."""
     obs = np.asarray(widths, dtype=float)
-    pred = predicted_widths(w0, wa, wm, len(obs))
+    pred = predicted_widths(w0, wa, wm, len(obs), bs, gs)
     return float(np.mean(np.abs(np.log(pred / obs))))
 
 
-def _best_for_wm(log_obs: np.ndarray, w0s: np.ndarray, wm: float, wa_max: float):
-    """Exact best (cost, w0, r) over w0 in `w0s` and r = wa/w0 in [0, wa_max/w0] for one wm."""
+def _best_for_wm(log_obs: np.ndarray, w0s: np.ndarray, wm: float, wa_max: float, bg=None):
+    """Exact best (cost, w0, r) over w0 in `w0s` and r = wa/w0 in [0, wa_max/w0] for one wm.
+    `bg`: per-block (b, g) arrays; each level is made compatible per block (a pointwise map of
+    the level, so the breakpoints in r do not change)."""
     d = len(log_obs)
     k_top = int(math.ceil(math.log(1 + wa_max * max(d - 1, 0) / w0s[0]) / math.log(wm))) + 1
     ks = np.arange(k_top + 1)
-    levels = np.round(w0s[:, None] * wm ** ks[None, :] / Q) * Q  # W × K
-    log_lv = np.log(np.maximum(levels, Q))
-    cost = np.abs(log_lv[:, None, :] - log_obs[None, :, None])  # W × d × K
+    levels = np.maximum(np.round(w0s[:, None] * wm ** ks[None, :] / Q) * Q, Q)  # W × K
+    if bg is None:
+        log_lv = np.log(levels)[:, None, :]  # W × 1 × K
+    else:
+        log_lv = np.log(compatible(levels[:, None, :], bg[0][None, :, None],
+                                   bg[1][None, :, None]))  # W × d × K
+    cost = np.abs(log_lv - log_obs[None, :, None])  # W × d × K
     base = cost[:, :, 0].sum(axis=1)  # every block at level 0 (r small)
     if d == 1:
         i = int(np.argmin(base))
@@ -118,17 +151,28 @@ def _best_for_wm(log_obs: np.ndarray, w0s: np.ndarray, wm: float, wa_max: float)
     return float(total[wi, mi]) / d, float(w0s[wi]), float(r)
 
 
-def fit_widths(widths, *, w0_max: float = 1024, wa_max: float = 1024,
+def fit_widths(widths, *, bs=None, gs=None, candidates: Iterable[tuple] = (),
+               w0_max: float = 1024, wa_max: float = 1024,
                wm_range: tuple[float, float] = (1.5, 3.0), coarse_step: float = 0.02,
                fine_step: float = 0.001, refine: int = 3,
                w0_ratio: float | None = 1.1) -> Fit:
     """Fit (w0, wa, wm) of the RegNet rule to observed per-block widths; see the module doc.
 
-    Returns the best Fit, with e_fit recomputed through `generate_widths` itself.
+    bs, gs: per-block bottleneck ratios and group widths; predictions then go through the
+    compatibility rule (None: the bare quantized rule). candidates: (w0, wa, wm) evaluated
+    besides the search (e.g. a RegNet model's sampled parameters). Returns the best Fit, with
+    e_fit recomputed through `generate_widths` itself.
     """
     obs = np.asarray(widths, dtype=float).ravel()
     if len(obs) == 0 or np.any(obs <= 0) or not np.all(np.isfinite(obs)):
         raise DsdError("e_fit needs at least one block and positive widths")
+    if (bs is None) != (gs is None):
+        raise DsdError("give both bs and gs (per-block b and g) or neither")
+    bg = None
+    if bs is not None:
+        bg = (np.asarray(bs, dtype=float).ravel(), np.asarray(gs, dtype=float).ravel())
+        if not len(bg[0]) == len(bg[1]) == len(obs):
+            raise DsdError(f"bs and gs need one value per block ({len(obs)})")
     wm_lo, wm_hi = wm_range
     if not 1 < wm_lo <= wm_hi:
         raise DsdError(f"wm range must satisfy 1 < min <= max, got {wm_range}")
@@ -137,7 +181,8 @@ def fit_widths(widths, *, w0_max: float = 1024, wa_max: float = 1024,
     w0s = np.arange(Q, max(top, Q) + 1, Q, dtype=float)
 
     def search(wms, w0_grid):
-        return [(*_best_for_wm(log_obs, w0_grid, float(wm), wa_max), float(wm)) for wm in wms]
+        return [(*_best_for_wm(log_obs, w0_grid, float(wm), wa_max, bg), float(wm))
+                for wm in wms]
 
     # coarse stage: w0 on a geometric subset of the multiples of 8 (ratio ~w0_ratio), plus
     # the first block's width and its neighbours (where a RegNet's w0 is)
@@ -161,12 +206,29 @@ def fit_widths(widths, *, w0_max: float = 1024, wa_max: float = 1024,
             best = c
     _, w0, r, wm = best
     wa = round(r * w0, 6)
-    return Fit(w0, wa, wm, e_fit_of(obs, w0, wa, wm))
+    out = Fit(w0, wa, wm, e_fit_of(obs, w0, wa, wm, *(bg or ())))
+    for c in candidates:
+        w0c, wac, wmc = (float(v) for v in c)
+        try:
+            e = e_fit_of(obs, w0c, wac, wmc, *(bg or ()))
+        except DsdError:  # not valid RegNet parameters (e.g. w0 not a multiple of 8)
+            continue
+        if e < out.e_fit:
+            out = Fit(w0c, wac, wmc, e)
+    return out
 
 
-def fit_spec(spec: ModelSpec | str | dict, **kwargs) -> Fit:
-    """e_fit of one model spec (`fit_widths` of its per-block widths)."""
-    return fit_widths(block_widths(spec), **kwargs)
+def fit_spec(spec: ModelSpec | str | dict, sampled: dict | None = None, **kwargs) -> Fit:
+    """e_fit of one model spec: `fit_widths` of its per-block widths, compatible with its
+    per-block b and g; `sampled` RegNet parameters (w0, wa, wm, d = the spec's depth) are a
+    candidate."""
+    widths = block_widths(spec)
+    bs, gs = block_bg(spec)
+    cands = list(kwargs.pop("candidates", ()))
+    if sampled and all(isinstance(sampled.get(k), (int, float)) for k in ("w0", "wa", "wm", "d")) \
+            and int(sampled["d"]) == len(widths):
+        cands.append((sampled["w0"], sampled["wa"], sampled["wm"]))
+    return fit_widths(widths, bs=bs, gs=gs, candidates=cands, **kwargs)
 
 
 def fit_frame(models: pd.DataFrame, **kwargs) -> pd.DataFrame:
@@ -181,8 +243,12 @@ def fit_frame(models: pd.DataFrame, **kwargs) -> pd.DataFrame:
     rows = []
     for rec in models.to_dict("records"):
         key = rec["spec"] if isinstance(rec["spec"], str) else json.dumps(rec["spec"])
+        sampled = rec.get("sampled")
+        sampled = json.loads(sampled) if isinstance(sampled, str) else sampled
+        key += json.dumps(sampled, sort_keys=True) if isinstance(sampled, dict) else ""
         if key not in cache:
-            cache[key] = fit_spec(rec["spec"], **kwargs)
+            cache[key] = fit_spec(rec["spec"], sampled if isinstance(sampled, dict) else None,
+                                  **kwargs)
         f = cache[key]
         rows.append({"model_id": rec.get("model_id"), "fit_w0": f.w0, "fit_wa": f.wa,
                      "fit_wm": f.wm, "e_fit": f.e_fit})
