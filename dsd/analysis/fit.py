@@ -14,9 +14,8 @@ makes wm matter at all (u_j does not depend on wm); applying the compatibility r
 measure the distance to the nearest network the RegNet generator can produce, so every
 RegNet-generated model (any b and g: RegNetX, RegNetY, the zoo) has e_fit = 0 exactly. Without
 it, g >= 16 or b > 1 moves widths off the multiples of 8 and 42 of 100 sampled RegNetX models
-got e_fit up to 0.08. (The paper's e_fit compares against the quantized widths alone; for AnyNet
-models with b = 1 and g <= 8 the two agree, since compatibility is then a no-op on multiples of
-8.) For models with sampled RegNet parameters (w0, wa, wm, d = depth), those are evaluated as a
+got e_fit up to 0.08. (The paper's e_fit compares against the quantized widths alone; the two agree
+wherever b·g divides 8, since compatibility is then a no-op on multiples of 8.) For models with sampled RegNet parameters (w0, wa, wm, d = depth), those are evaluated as a
 candidate too, so the generator's own parameters are never missed by the grid.
 
 Search (exact in wa, grid in w0 and wm):
