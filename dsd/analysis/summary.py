@@ -217,7 +217,8 @@ def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
             + (CIFAR_WINDOW if windows == ["flops [112.5MF, 125MF]"] else ""), "",
             "## Models and errors per space", "",
             "done = finished with a finite error (the models compared); failed, diverged "
-            "(NaN/inf loss), collapsed (chance-level) are counted and excluded; unfinished = "
+            "(NaN/inf loss), collapsed (did not learn: chance-level error, or no loss drop after "
+            "warm-up) are counted and excluded; unfinished = "
             "pending or running.", "",
             md_table(space_table(df), dict.fromkeys(("min", "mean", "median"), ".2f")), "",
             "## KS tests between consecutive spaces", "",

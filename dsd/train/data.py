@@ -81,7 +81,7 @@ class CifarData:
         self.test_x = normalize(torch.from_numpy(vx).to(self.device).permute(0, 2, 3, 1),
                                 self.mean, self.std, dtype)
         self.test_y = torch.from_numpy(vy).to(self.device)
-        self.num_classes = 10
+        self.num_classes, self.test_size = 10, len(vx)
         self.steps_per_epoch = len(tx) // batch_size
         if self.steps_per_epoch == 0:
             raise DsdError(f"batch size {batch_size} exceeds the {len(tx)} training images")
@@ -128,6 +128,7 @@ class ImageFolderData:
             [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), T.PILToTensor()]))
         self.num_classes = len(train.classes)
         self.train, self.val = _spread(train, subset), _spread(val, test_subset)
+        self.test_size = len(self.val)
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)
         self.std = torch.tensor(IMAGENET_STD, device=self.device)

@@ -65,12 +65,39 @@ def use_gpu(device: torch.device) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def is_collapsed(history: list[dict], loss0: float, num_classes: int) -> bool:
-    """Final top-1 error within a point of chance, or the train loss of the last half epoch not
-    below the loss of the first step."""
+def chance_error(num_classes: int) -> float:
+    """The top-1 error (%) of guessing: 100·(1 − 1/classes) (90 % on CIFAR-10)."""
+    return 100.0 * (1.0 - 1.0 / num_classes)
+
+
+def chance_margin(num_classes: int, n_test: int | None) -> float:
+    """How far below chance an error must be to count as learned (points): 1 point, or three
+    standard errors of a guessing classifier's error on `n_test` test images when that is more
+    (CIFAR-10: 0.9 on 10,000 images, so 1; 2.8 on 1,000)."""
+    if not n_test:
+        return 1.0
+    p = 1.0 - 1.0 / num_classes
+    return max(1.0, 300.0 * math.sqrt(p * (1.0 - p) / n_test))
+
+
+def is_collapsed(history: list[dict], loss0: float, num_classes: int, *,
+                 warmup_epochs: float = 0.0, n_test: int | None = None) -> bool:
+    """Whether a finished training did not learn (status `collapsed`):
+
+    - chance-level error: the final top-1 error >= chance_error − chance_margin, or
+    - no loss drop: the mean train loss of the last half of the last epoch that lies wholly
+      after the warm-up is not below 0.99 × the first step's loss. During warm-up the learning
+      rate rises and the loss may rise with it, so warm-up epochs are never judged by loss
+      (a 1-epoch run with a 1-epoch warm-up is judged by its error alone).
+    """
     last = history[-1]
-    chance = 100.0 * (1.0 - 1.0 / num_classes)
-    return last["top1"] >= chance - 1.0 or last.get("tail_loss", last["train_loss"]) >= 0.99 * loss0
+    if last["top1"] >= chance_error(num_classes) - chance_margin(num_classes, n_test):
+        return True
+    judged = [h for h in history if h["epoch"] - 1 >= warmup_epochs]
+    if not judged:
+        return False
+    h = judged[-1]
+    return h.get("tail_loss", h["train_loss"]) >= 0.99 * loss0
 
 
 class Stepper:
@@ -270,7 +297,9 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         save_checkpoint(job.ckpt, model, opt, state)
         emit("epoch", rec)
     last = state["history"][-1]
-    collapsed = is_collapsed(state["history"], state["loss0"], data.num_classes)
+    collapsed = is_collapsed(state["history"], state["loss0"], data.num_classes,
+                             warmup_epochs=recipe.warmup_epochs,
+                             n_test=getattr(data, "test_size", None))
     return {**final, "status": "collapsed" if collapsed else "done", "top1": last["top1"],
             "top5": last["top5"], "train_loss": last["train_loss"], "seconds": state["seconds"],
             "exec_path": step.exec_path}
