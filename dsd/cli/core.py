@@ -31,8 +31,30 @@ def _si(x: float) -> str:
     return f"{x:g}"
 
 
+#: fields the store keeps as JSON text: --json prints them as JSON values, not as strings
+_JSON_TEXT = ("window", "sampled", "recipe_json", "spec", "space_def")
+
+
+def _plain(obj, key: str | None = None):
+    """Plain JSON values: JSON text of the fields above decoded, objects with `to_dict`
+    (windows, specs) as dicts, numpy scalars as numbers, NaN as null."""
+    if key in _JSON_TEXT and isinstance(obj, str) and obj[:1] in "{[":
+        obj = json.loads(obj)
+    if hasattr(obj, "to_dict") and not isinstance(obj, dict):
+        obj = obj.to_dict()
+    if isinstance(obj, dict):
+        return {k: _plain(v, k) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):  # numpy scalar or 0-d array
+        obj = obj.item() if getattr(obj, "ndim", 0) == 0 else obj.tolist()
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
 def _print_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+    typer.echo(json.dumps(_plain(obj), indent=2, default=str))
 
 
 @command("spaces")
@@ -42,8 +64,10 @@ def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
 
     spaces = list_spaces(spaces_dir)
     rows = [_space_summary(s) for s in spaces]
-    if as_json:
-        return _print_json(rows)
+    if as_json:  # windows as numbers per dataset, not the table's text
+        return _print_json([{**r, "window": {ds: s.window(ds) for ds in
+                                             s.to_dict().get("window", {})}}
+                            for r, s in zip(rows, spaces)])
     table = Table(title="design spaces")
     for col in ("name", "kind", "block", "constraints", "size", "default window"):
         table.add_column(col, no_wrap=col in ("name", "size"))
@@ -171,7 +195,8 @@ def sample_cmd(
             return
         raise DsdError(f"sweep {name!r} already exists in {db.path} with other settings "
                        f"(space {old['space']}, dataset {old['dataset']}, seed {old['seed']}, "
-                       f"n {old['n']}, window {old['window']}); choose another --name")
+                       f"n {old['n']}, window {Window.from_dict(old['window'])}); choose "
+                       f"another --name")
     t0 = time.perf_counter()
     result = sample(space_def, n, dataset=dataset, window=window, seed=seed, max_draws=max_draws)
     secs = time.perf_counter() - t0
@@ -185,6 +210,8 @@ def sample_cmd(
 SHOW_COLS = ["index", "hash", "flops", "params", "acts", "d1", "d2", "d3", "d4", "w1", "w2",
              "w3", "w4", "b1", "b2", "b3", "b4", "g1", "g2", "g3", "g4", "d", "w0", "wa", "wm",
              "status", "top1", "top5"]
+#: the store's column names → what tables say (they hold errors, not accuracies)
+ERROR_LABELS = {"top1": "error", "top5": "error5"}
 
 
 @command("show")
@@ -201,8 +228,9 @@ def show_cmd(
     db = _store(store)
     if sweep is None:
         df = db.sweeps()
-        if as_json:
-            return _print_json(df.to_dict(orient="records"))
+        if as_json:  # the stored window (numbers), not the table's text
+            return _print_json([{**r, "window": db.sweep(r["name"])["window"]}
+                                for r in df.to_dict(orient="records")])
         if df.empty:
             typer.echo(f"no sweeps in {db.path}; create one with `dsd sample --space NAME`")
             return
@@ -219,8 +247,12 @@ def show_cmd(
     varying = {k for k in "bg" if (df[[f"{k}{i}" for i in range(1, 5)]].nunique(axis=1) > 1).any()}
     cols = [c for c in SHOW_COLS if c in df.columns
             and not (c[0] in "bg" and c[1:] in "234" and c[0] not in varying)]
-    typer.echo(f"{sweep}: {len(df)} models")
-    typer.echo(df[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    typer.echo(f"{sweep}: {len(df)} models" + ("; error = final top-1 test error (%), error5 = "
+                                               "top-5" if "top1" in cols else ""))
+    shown = df[cols].rename(columns=ERROR_LABELS)
+    for c in shown.columns[shown.dtypes == object]:  # untrained: None, not a number
+        shown[c] = shown[c].where(shown[c].notna(), "-")
+    typer.echo(shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.2f}"))
 
 
 def _models_with_status(db, sweep: str, recipe: Optional[str], dataset: Optional[str]):

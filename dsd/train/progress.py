@@ -1,5 +1,6 @@
 """The `dsd train` display: one rich progress bar (models done/total, img/s, ETA) and one line
-per finished model (sweep, index, flops, final top-1 error, seconds, status, execution path)."""
+per finished model (sweep, index, flops, final top-1 error, seconds, status, execution path),
+e.g. `anynetxa-cifar10-s0 #3       118.2MF  error  18.90%    41.2s  done (graph)`."""
 from __future__ import annotations
 
 import time
@@ -55,8 +56,8 @@ class TrainProgress:
         if status != "pending":
             self.models_done += 1
         self.bar.update(self.task, done=self.models_done)
-        top1 = final.get("top1")
-        err = f"top1 {top1:6.2f}%" if top1 is not None else "top1    -   "
+        top1 = final.get("top1")  # the store's name; it holds the top-1 *error*
+        err = f"error {top1:6.2f}%" if top1 is not None else "error    -   "
         secs = final.get("seconds")
         secs = f"{secs:7.1f}s" if secs is not None else "      -"
         note = f" ({final['exec_path']})" if final.get("exec_path") and status != "failed" else ""
