@@ -78,3 +78,18 @@ def test_spec_json_round_trip_as_the_readme_says():
     spec = dsd.zoo_spec("regnetx-400mf", dataset="cifar10")
     text = spec.to_json()
     assert dsd.ModelSpec.from_json(text) == spec and json.loads(text)["num_classes"] == 10
+
+
+def test_exports_document_that_top1_is_an_error(tmp_path):
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "s.sqlite"
+    invoke("sample", "--space", "anynetxa", "--n", 2, "--dataset", "cifar10", "--store", db)
+    for cmd in (["export", "anynetxa-cifar10-s0", "-o", tmp_path / "m.parquet"],
+                ["export-population", "-o", tmp_path / "p.parquet"]):
+        r = invoke(*cmd, "--store", db)
+        assert r.exit_code == 0, r.output
+        schema = pq.read_schema(cmd[-1])
+        doc = schema.field("top1").metadata[b"description"].decode()
+        assert "top-1 test error (%)" in doc and "not accuracy" in doc
+        assert b"error" in schema.field("epoch_top1").metadata[b"description"]

@@ -20,6 +20,32 @@ FIRST = ["sweep", "space", "dataset", "index", "model_id", "status", "top1", "to
          "train_loss", "epochs_done", "seconds", "device", "exec_path", "finished", "recipe",
          "recipe_hash", "recipe_json", "train_seed", "sweep_seed", "window", "flops", "params",
          "acts"]
+#: What the result columns hold (the store's names are kept; `top1`/`top5` are errors, not
+#: accuracies). Written into Parquet files as each field's `description` metadata.
+COLUMN_DOCS = {
+    "top1": "final-epoch top-1 test error (%), not accuracy",
+    "top5": "final-epoch top-5 test error (%), not accuracy",
+    "train_loss": "mean train cross-entropy of the final epoch",
+    "epochs_done": "epochs finished",
+    "seconds": "training time (s), summed over epochs",
+    "status": "pending | running | done | failed | diverged | collapsed",
+    "epoch_top1": "top-1 test error (%) after each epoch",
+    "epoch_top5": "top-5 test error (%) after each epoch",
+    "epoch_train_loss": "mean train cross-entropy of each epoch",
+    "epoch_lr": "learning rate at the start of each epoch",
+    "epoch_seconds": "time (s) of each epoch",
+    "flops": "multiply-adds of one forward pass (conv and linear layers)",
+    "e_fit": "mean |log(RegNet-fit width / width)| per block (dsd fit)",
+}
+
+
+def with_column_docs(table):
+    """A pyarrow Table whose fields named in COLUMN_DOCS carry their `description`."""
+    import pyarrow as pa
+
+    fields = [f.with_metadata({**(f.metadata or {}), b"description": COLUMN_DOCS[f.name].encode()})
+              if f.name in COLUMN_DOCS else f for f in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def _pick_recipe(res: pd.DataFrame, recipe: str | None, dataset: str | None):
@@ -108,7 +134,7 @@ def write_population(df: pd.DataFrame, path: str | Path, runs: list[dict] | None
     if path.suffix.lower() != ".parquet":
         raise DsdError(f"{path}: a population is written as .parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = with_column_docs(pa.Table.from_pandas(df, preserve_index=False))
     meta = dict(table.schema.metadata or {})
     meta[RUNS_KEY] = json.dumps(runs or [], sort_keys=True).encode()
     pq.write_table(table.replace_schema_metadata(meta), path)

@@ -280,8 +280,13 @@ def export_cmd(
     db = _store(store)
     df = _models_with_status(db, sweep, recipe, dataset)
     suffix = output.suffix.lower()
-    if suffix == ".parquet":
-        df.to_parquet(output, index=False)
+    if suffix == ".parquet":  # with each result column's meaning in its field metadata
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from ..analysis.population import with_column_docs
+
+        pq.write_table(with_column_docs(pa.Table.from_pandas(df, preserve_index=False)), output)
     elif suffix == ".csv":
         df.to_csv(output, index=False)
     else:
