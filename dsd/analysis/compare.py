@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..errors import DsdError
 from . import stats
-from .fit import block_widths, continuous_widths, predicted_widths
+from ..spec import ModelSpec
+from .fit import block_bg, block_widths, continuous_widths, predicted_widths
 from .selection import PARAMS, param_values
 
 COMPLEXITY = ("flops", "params", "acts")
@@ -188,6 +189,14 @@ def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None 
 
 
 # ---- per-block widths of the best and worst models ----------------------------------------
+def best_and_worst(part: pd.DataFrame, top: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `top` lowest-error rows and the `top` highest (worst first), disjoint: with fewer
+    than 2·top rows the best ceil(n/2) and the worst rest, so no model is listed twice."""
+    part = part.sort_values("top1", kind="stable")
+    k = min(top, (len(part) + 1) // 2)
+    return part.head(k), part.iloc[k:].tail(min(top, len(part) - k)).iloc[::-1]
+
+
 def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-block widths of the `top` best and worst models of each sweep.
 
@@ -198,14 +207,14 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
     df = _frame(data)
     rows = []
     for s in (sweeps or sweep_order(df)):
-        part = df[df["sweep"] == s].sort_values("top1", kind="stable")
-        k = min(top, len(part))
-        for rank, chosen in (("best", part.head(k)), ("worst", part.tail(k).iloc[::-1])):
+        best, worst = best_and_worst(df[df["sweep"] == s], top)
+        for rank, chosen in (("best", best), ("worst", worst)):
             for order, rec in enumerate(chosen.to_dict("records"), 1):
                 obs = block_widths(rec["spec"])
                 d = len(obs)
                 fitted = all(pd.notna(rec.get(c)) for c in ("fit_w0", "fit_wa", "fit_wm"))
-                pred = (predicted_widths(rec["fit_w0"], rec["fit_wa"], rec["fit_wm"], d)
+                pred = (predicted_widths(rec["fit_w0"], rec["fit_wa"], rec["fit_wm"], d,
+                                         *block_bg(rec["spec"]))
                         if fitted else np.full(d, np.nan))
                 u = (continuous_widths(rec["fit_w0"], rec["fit_wa"], d) if fitted
                      else np.full(d, np.nan))
@@ -220,14 +229,21 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
 
 
 def best_models(data, *, top: int = 5) -> pd.DataFrame:
-    """The `top` best and worst models per sweep as a table (for reports)."""
+    """The `top` best and worst models per sweep as a table (for reports), disjoint (see
+    `best_and_worst`); per-stage d, w, b, g of every stage as compact text ('1 2 7 12')."""
     df = _frame(data)
-    cols = [c for c in ("sweep", "index", "top1", "d1", "d2", "d3", "d4", "w1", "w2", "w3",
-                        "w4", "b1", "g1", "flops", "params", "e_fit") if c in df]
     out = []
     for s in sweep_order(df):
-        part = df[df["sweep"] == s].sort_values("top1", kind="stable")
-        k = min(top, len(part))
-        out.append(part.head(k)[cols].assign(rank="best"))
-        out.append(part.tail(k).iloc[::-1][cols].assign(rank="worst"))
-    return pd.concat(out, ignore_index=True)
+        for rank, chosen in zip(("best", "worst"), best_and_worst(df[df["sweep"] == s], top)):
+            for rec in chosen.to_dict("records"):
+                spec = ModelSpec.from_json(rec["spec"]) if isinstance(rec["spec"], str) \
+                    else ModelSpec.from_dict(rec["spec"])
+                row = {"sweep": s, "index": rec.get("index"), "top1": rec["top1"]}
+                for key, vals in (("d", spec.ds), ("w", spec.ws), ("b", spec.bs),
+                                  ("g", spec.gs)):
+                    row[key] = " ".join(str(v) for v in vals)
+                for key in ("flops", "params", "e_fit"):
+                    if key in rec:
+                        row[key] = rec[key]
+                out.append({**row, "rank": rank})
+    return pd.DataFrame(out)

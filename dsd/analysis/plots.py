@@ -98,13 +98,119 @@ def to_bytes(fig, fmt: str = "png", *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def _fmt_number(x: float, _pos=None) -> str:
-    if x == 0:
-        return "0"
+def _fmt_number(x: float, _pos=None, digits: int = 3) -> str:
+    """A number for ticks and tables: K/M/G from 10^4 on (216K, 7.72M), integers as they are,
+    `digits` significant digits otherwise; never scientific notation between 1e-4 and 1e15."""
+    x = float(x)
+    if x == 0 or not np.isfinite(x):
+        return "0" if x == 0 else str(x)
     for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= div and abs(x) >= 1e4:
-            return f"{x / div:.3g}{unit}"
-    return f"{int(round(x))}" if abs(x - round(x)) < 1e-9 else f"{x:.3g}"
+            return _fmt_plain(x / div, digits) + unit
+    return _fmt_plain(x, digits)
+
+
+def _fmt_plain(x: float, digits: int) -> str:
+    if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
+        return f"{int(round(x))}"
+    if abs(x) >= 1:  # fixed point: 1234.5 → "1234", 1.75 → "1.75" (never "1.2e+03")
+        decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(x)))))
+        text = f"{x:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{x:.{digits}g}"
+
+
+def _parse_number(text: str) -> float:
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1.0)
+    return float(text[:-1] if scale != 1.0 else text) * scale
+
+
+def tick_digits(values) -> int:
+    """The fewest significant digits (2–6) at which `values` get distinct labels, each within
+    0.5 % of its value (so 1.75 is not shown as 1.8, nor 107.2K and 107.6K both as 107K)."""
+    vals = sorted({float(v) for v in values if np.isfinite(v)})
+    for digits in range(2, 7):
+        labels = [_fmt_number(v, digits=digits) for v in vals]
+        close = all(abs(_parse_number(t) - v) <= 5e-3 * abs(v) for t, v in zip(labels, vals))
+        if close and len(set(labels)) == len(labels):
+            return digits
+    return 6
+
+
+def _agg(fig):
+    """The figure on an Agg canvas (attached once), for measuring text with a real renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+
+
+def _label_boxes(axis, renderer):
+    return [lab.get_window_extent(renderer) for lab in axis.get_ticklabels()
+            if lab.get_visible() and lab.get_text()]
+
+
+def _overlap(boxes, horizontal: bool, pad: float = 3.0) -> bool:
+    spans = sorted((b.x0, b.x1) if horizontal else (b.y0, b.y1) for b in boxes)
+    return any(b0 < a1 + pad for (_, a1), (b0, _) in zip(spans, spans[1:]))
+
+
+def tidy_ticks(fig, rounds: int = 4) -> None:
+    """Make every numeric axis of a laid-out figure readable: its current ticks fixed, one
+    formatter for them (`_fmt_number` at `tick_digits`: K/M/G, distinct labels), then every
+    second tick dropped, repeatedly, while two labels of an axis overlap (measured with a
+    real renderer after the layout)."""
+    from matplotlib import ticker
+
+    canvas = _agg(fig)
+    canvas.draw()
+    axes = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, horizontal in ((ax.xaxis, True), (ax.yaxis, False)):
+            if not isinstance(axis.get_major_formatter(), (ticker.ScalarFormatter,
+                                                           ticker.FuncFormatter,
+                                                           ticker.LogFormatter)):
+                continue  # category or hand-set labels
+            lo, hi = sorted(axis.get_view_interval())
+            span = hi - lo
+            locs = [t for t in axis.get_majorticklocs() if lo - 1e-9 * span <= t <= hi + 1e-9 * span]
+            if not locs:
+                continue
+            digits = tick_digits(locs)
+            axis.set_major_locator(ticker.FixedLocator(locs))
+            axis.set_major_formatter(ticker.FuncFormatter(
+                lambda x, pos=None, d=digits: _fmt_number(x, digits=d)))
+            axes.append((axis, horizontal))
+    for _ in range(rounds):
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        crowded = [(axis, h) for axis, h in axes if _overlap(_label_boxes(axis, renderer), h)]
+        if not crowded:
+            return
+        for axis, _h in crowded:
+            locs = list(axis.get_major_locator().tick_values(0, 1))
+            if len(locs) > 2:
+                axis.set_major_locator(ticker.FixedLocator(locs[::2]))
+            else:  # two labels that do not fit side by side: turn them
+                for lab in axis.get_ticklabels():
+                    lab.set_rotation(30)
+                    lab.set_horizontalalignment("right")
+
+
+def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: int = 4,
+               **kw):
+    """A figure legend with as many columns (up to `max_ncols`) as fit the figure's width,
+    measured with a real renderer (fewer columns, more rows, when the labels are long)."""
+    canvas = _agg(fig)
+    for ncols in range(min(len(handles), max_ncols), 0, -1):
+        leg = fig.legend(handles=handles, loc=loc, ncols=ncols, **kw)
+        canvas.draw()
+        if ncols == 1 or leg.get_window_extent(canvas.get_renderer()).width <= \
+                fig.bbox.width - 4:
+            return leg
+        leg.remove()
+    return leg
 
 
 def log_ticks(base: int, lo: float, hi: float) -> list[float]:
@@ -145,12 +251,29 @@ def set_log_axis(ax, which: str, base: int, values) -> None:
         ticks = log_ticks(base, float(v.min()), float(v.max()))
     axis.set_major_locator(ticker.FixedLocator(ticks))
     axis.set_minor_locator(ticker.NullLocator())
-    axis.set_major_formatter(ticker.FuncFormatter(_fmt_number))
+    digits = tick_digits(ticks)
+    axis.set_major_formatter(ticker.FuncFormatter(
+        lambda x, pos=None: _fmt_number(x, digits=digits)))
 
 
-def _note(fig, synthetic: bool) -> None:
-    if synthetic:
-        fig.suptitle(SYNTHETIC_NOTE, color="#B00020", fontsize=9, style="italic")
+def wrap_to(fig, text: str, fontsize: float) -> str:
+    """`text` wrapped to lines that fit the figure's width at `fontsize` (DejaVu Sans averages
+    about 0.6 em per character)."""
+    import textwrap
+
+    width = max(20, int(fig.get_figwidth() * 72 / (0.6 * fontsize)))
+    return textwrap.fill(text, width=width, break_long_words=False, break_on_hyphens=False)
+
+
+def _note(fig, synthetic: bool, caption: str | None = None) -> None:
+    """The figure's caption line(s) on top (inside the layout): the synthetic-data warning,
+    and what the data are (Selection.caption: dataset, recipe, epochs, models left out)."""
+    if not (synthetic or caption):
+        return
+    text = " — ".join(([SYNTHETIC_NOTE] if synthetic else []) + ([caption] if caption else []))
+    size = 8.5
+    fig.suptitle(wrap_to(fig, text, size), fontsize=size,
+                 color="#B00020" if synthetic else "0.3", style="italic" if synthetic else None)
 
 
 # ---- EDF ----------------------------------------------------------------------------------
@@ -160,9 +283,11 @@ def edf_label(row) -> str:
 
 
 def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str | None = None,
-             xlim: tuple[float, float] | None = None):
-    """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'."""
+             xlim: tuple[float, float] | None = None, caption: str | None = None):
+    """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'; `caption`
+    (e.g. `Selection.caption()`) on top."""
     with style():
+        own = ax is None
         sweeps = list(edf.summary["sweep"])
         outside = ax is None and len(sweeps) > 4  # too many entries to sit on the curves
         ax = ax if ax is not None else new_figure(size=(9.0, 3.8) if outside else None)[1][0, 0]
@@ -199,13 +324,15 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
             fig.legend(loc="outside right upper")
         else:
             ax.legend(loc="lower right")
-        _note(fig, edf.synthetic)
+        _note(fig, edf.synthetic, caption)
+        if own:
+            tidy_ticks(fig)
     return fig
 
 
 # ---- error vs parameter -------------------------------------------------------------------
 def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | None = None,
-                jitter: bool = True):
+                jitter: bool = True, caption: str | None = None):
     """One panel per parameter: error of every model against its value, with each sweep's
     best range (median line, shaded 95% interval) from the DDS bootstrap."""
     n = len(pdata.params)
@@ -245,23 +372,29 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
             axes[j // ncols, j % ncols].set_visible(False)
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator
 
         handles = [Line2D([], [], marker="o", linestyle="", color=colors[s],
                           label=f"{s} (n={int((pdata.points['sweep'] == s).sum() / n)})")
                    for s in sweeps]
         handles += [Line2D([], [], color="0.3", label="best range: bootstrap median"),
                     Patch(color="0.3", alpha=0.2, label="95% interval")]
-        fig.legend(handles=handles, loc="outside lower center",
-                   ncols=min(len(handles), 4))
-        _note(fig, pdata.synthetic)
+        for i in range(n):  # linear axes: few ticks (log axes have theirs from set_log_axis)
+            ax = axes[i // ncols, i % ncols]
+            if ax.get_xscale() == "linear":
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=4 if ncols > 1 else 5))
+        _note(fig, pdata.synthetic, caption)
+        fit_legend(fig, handles)
+        tidy_ticks(fig)
     return fig
 
 
 # ---- random search efficiency -------------------------------------------------------------
 def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
-                           colors: dict[str, str] | None = None):
+                           colors: dict[str, str] | None = None, caption: str | None = None):
     """Expected best error of m random models, mean ± 2 std, against m (log2 axis)."""
     with style():
+        own = ax is None
         ax = ax if ax is not None else new_figure()[1][0, 0]
         fig = ax.figure
         sweeps = list(pd.unique(frame["sweep"]))
@@ -276,12 +409,15 @@ def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
         ax.set_ylabel("expected best top-1 error (%)")
         ax.set_title("random search efficiency (mean ± 2 std)")
         ax.legend(loc="upper right")
-        _note(fig, bool(frame.attrs.get("synthetic")))
+        _note(fig, bool(frame.attrs.get("synthetic")), caption)
+        if own:
+            tidy_ticks(fig)
     return fig
 
 
 # ---- per-block widths ---------------------------------------------------------------------
-def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | None = None):
+def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | None = None,
+                caption: str | None = None):
     """Per-block widths of a sweep's best (top row) and worst (bottom row) models, with the
     fitted quantized RegNet widths (dashed) and continuous u_j (dotted) when fitted."""
     f = frame[frame["sweep"] == sweep]
@@ -314,9 +450,10 @@ def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | Non
                     ax.set_ylabel("width (channels)")
                 if r == 1:
                     ax.set_xlabel("block j")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=3)
-        fig.suptitle(f"{sweep}: per-block widths of the best and worst models"
-                     + (f" — {SYNTHETIC_NOTE}" if frame.attrs.get("synthetic") else ""),
-                     fontsize=10)
+        handles, _ = axes[0, 0].get_legend_handles_labels()
+        fit_legend(fig, handles, max_ncols=3)
+        head = (f"{sweep}: per-block widths of the best and worst models"
+                + (f" — {SYNTHETIC_NOTE}" if frame.attrs.get("synthetic") else ""))
+        fig.suptitle(head + ("\n" + wrap_to(fig, caption, 10) if caption else ""), fontsize=10)
+        tidy_ticks(fig)
     return fig

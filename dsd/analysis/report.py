@@ -9,6 +9,7 @@ import base64
 import datetime as _dt
 import html
 import math
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -36,18 +37,25 @@ def _img(fig, alt: str) -> str:
 
 
 def _fmt(v) -> str:
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and abs(v) >= 1e4:
+        return plots._fmt_number(v, digits=4)  # 119.6M, as the floats beside it
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
-        if abs(v) >= 1e5:
-            return plots._fmt_number(v)
+        if abs(v) >= 1e4:  # 94K, not 9.397e+04 beside 216K
+            return plots._fmt_number(v, digits=4)
         if v != 0 and abs(v) < 1e-3:
             return f"{v:.2e}"
         return f"{v:.4g}"
     return str(v)
 
 
+#: column names as the report's tables print them (`top1` holds the error)
+HEADERS = {"top1": "error (%)", "at_chance": "at chance"}
+
+
 def _table(df: pd.DataFrame) -> str:
+    df = df.rename(columns=HEADERS)
     head = "".join(f'<th class="{"l" if df[c].dtype == object else ""}">{html.escape(str(c))}'
                    f"</th>" for c in df.columns)
     rows = []
@@ -72,13 +80,22 @@ def _fewer_bins(data: pd.DataFrame, bins: int) -> int:
     return stats.max_bins(groups, lo, hi, bins - 1)
 
 
+def report_steps(sel: Selection) -> int:
+    """How many times `build_report` calls its `progress` (one per figure section)."""
+    return 3 + 2 * sum(1 for s in sel.sweeps if (sel.data["sweep"] == s).any())
+
+
 def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top: int = 4,
                  bins: int = 20, band: bool = True, title: str | None = None,
-                 source: str | None = None) -> str:
-    """The report as an HTML string."""
+                 source: str | None = None, progress=None) -> str:
+    """The report as an HTML string. `progress(what)` is called after each figure section
+    (`report_steps(sel)` times). Sweeps without a finished model appear in the counts only."""
     data = sel.data
     if data.empty:
         raise DsdError("no results to report")
+    step = progress or (lambda what: None)
+    caption = sel.caption()
+    present = [s for s in sel.sweeps if (data["sweep"] == s).any()]
     colors = plots.sweep_colors(sel.sweeps)
     title = title or "dsd report: " + " vs ".join(sel.sweeps)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -88,7 +105,8 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
            f"<p class='meta'>generated {now} by dsd"
            + (f" from {html.escape(source)}" if source else "")
            + f"; recipe <b>{html.escape(sel.recipe)}</b>, dataset <b>{html.escape(sel.dataset)}"
-           f"</b>; error = final-epoch top-1 test error (%)</p>"]
+           f"</b>" + (f", {sel.epochs} epochs" if sel.epochs else "")
+           + "; error = final-epoch top-1 test error (%)</p>"]
     if sel.synthetic:
         out.append(f"<p class='warn'>These results include SYNTHETIC data ({plots.SYNTHETIC_NOTE}"
                    f"): errors computed from a formula, not measured.</p>")
@@ -97,15 +115,24 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
     out.append(_table(sel.counts))
     out.append("<p class='note'>Only finished (done) results of one recipe and dataset are "
                "used; the other models of each sweep are counted by reason (pending = no "
-               "result for this recipe yet).</p>")
+               "result for this recipe yet)"
+               + ("; failed, diverged and collapsed models are used at chance error (at "
+                  "chance)" if sel.count_failures else
+                  "; failed, diverged and collapsed models are left out (--count-failures "
+                  "counts them at chance error)") + ".</p>")
+    for s in sel.sweeps:
+        if s not in present:
+            out.append(f"<p class='warn'>{html.escape(s)}: no finished model, so it appears "
+                       f"in no figure or statistic below.</p>")
 
     out.append("<h2>Error EDFs</h2>")
     edf = compare.edf_data(data, band=band, resamples=1000, seed=seed)
-    out.append(_img(plots.plot_edf(edf, colors=colors), "error EDFs"))
+    out.append(_img(plots.plot_edf(edf, colors=colors, caption=caption), "error EDFs"))
     out.append(_table(edf.summary))
     if len(edf.ks):
         out.append("<h3>Kolmogorov-Smirnov tests</h3>")
         out.append(_table(edf.ks))
+    step("EDFs")
 
     out.append("<h2>Flops-normalized EDFs</h2>")
     nedf, note = None, ""
@@ -120,27 +147,33 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
     if note:
         out.append(f"<p class='note'>{html.escape(note)}</p>")
     if nedf is not None:
-        out.append(_img(plots.plot_edf(nedf, colors=colors), "flops-normalized EDFs"))
+        out.append(_img(plots.plot_edf(nedf, colors=colors, caption=caption),
+                        "flops-normalized EDFs"))
         out.append(_table(nedf.summary))
         if len(nedf.ks):
             out.append(_table(nedf.ks))
+    step("flops-normalized EDFs")
 
     out.append("<h2>Random search efficiency</h2>")
     rse = compare.search_data(data)
-    out.append(_img(plots.plot_search_efficiency(rse, colors=colors), "search efficiency"))
+    out.append(_img(plots.plot_search_efficiency(rse, colors=colors, caption=caption),
+                    "search efficiency"))
     out.append(_table(rse))
+    step("search efficiency")
 
     out.append("<h2>Parameters: error vs value, with best ranges</h2>")
     out.append(f"<p class='note'>Best range (DDS): draw 25% of the models with replacement, keep "
                f"the value of the lowest-error one, {resamples:,} times (seed {seed}); line = "
                f"median, band = 95% interval.</p>")
-    for s in sel.sweeps:
+    for s in present:
         part = data[data["sweep"] == s]
         params = default_params(part)
         pdata = compare.param_data(part, params, resamples=resamples, seed=seed)
         out.append(f"<h3>{html.escape(s)}</h3>")
-        out.append(_img(plots.plot_params(pdata, colors=colors), f"{s} parameters"))
+        out.append(_img(plots.plot_params(pdata, colors=colors, caption=sel.caption([s])),
+                        f"{s} parameters"))
         out.append(_table(pdata.best.drop(columns=["sweep"])))
+        step(f"{s} parameters")
 
     out.append("<h2>Best and worst models: widths per block</h2>")
     widths = compare.widths_data(data, top=top)
@@ -149,10 +182,12 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
         out.append("<p class='note'>Run <code>dsd fit SWEEP</code> to add the fitted RegNet "
                    "widths (dashed) and e_fit.</p>")
     table = compare.best_models(data, top=top)
-    for s in sel.sweeps:
+    for s in present:
         out.append(f"<h3>{html.escape(s)}</h3>")
-        out.append(_img(plots.plot_widths(widths, s, colors=colors), f"{s} widths"))
+        out.append(_img(plots.plot_widths(widths, s, colors=colors,
+                                          caption=sel.caption([s])), f"{s} widths"))
         out.append(_table(table[table["sweep"] == s].drop(columns=["sweep"])))
+        step(f"{s} widths")
     out.append("</body></html>")
     return "\n".join(out)
 

@@ -5,6 +5,11 @@ Names are sweep names; a space name selects that space's sweep when exactly one 
 space. Only finished (`done`) results of ONE (recipe, dataset) are compared; every other model
 of the selected sweeps is counted as skipped with its reason (failed, diverged, collapsed,
 running, pending = no result yet for this recipe, synthetic = synthetic data left out).
+
+With `count_failures`, failed, diverged and collapsed models are used instead, at chance error
+100·(1 − 1/classes) (column `at_chance` True): dropping them biases an EDF toward the space
+that fails more often. `Selection.caption()` is the line every figure carries: dataset,
+recipe, epochs, and how many models were left out or counted at chance.
 """
 from __future__ import annotations
 
@@ -18,6 +23,13 @@ import pandas as pd
 from ..errors import DsdError
 
 SKIP_REASONS = ("failed", "diverged", "collapsed", "running", "pending", "synthetic")
+#: outcomes of a finished training that learned nothing usable; `count_failures` uses them
+FAILURES = ("failed", "diverged", "collapsed")
+
+
+def chance_error(num_classes: int) -> float:
+    """Top-1 error (%) of guessing among `num_classes` classes."""
+    return 100.0 * (1.0 - 1.0 / num_classes)
 
 
 def resolve_sweeps(store, names: Iterable[str]) -> list[str]:
@@ -51,8 +63,10 @@ def resolve_sweeps(store, names: Iterable[str]) -> list[str]:
 class Selection:
     """The compared results and the bookkeeping of what was left out.
 
-    data: one row per used model (Store.results columns; `top1` = final-epoch top-1 error, %).
-    counts: per sweep, models, used and the number skipped for each reason.
+    data: one row per used model (Store.results columns; `top1` = final-epoch top-1 error, %;
+        `at_chance` True for failures counted at chance error).
+    counts: per sweep, models, used (at_chance of them counted at chance error) and the number
+        skipped for each reason.
     """
 
     sweeps: list[str]
@@ -62,22 +76,53 @@ class Selection:
     counts: pd.DataFrame
     synthetic: bool = False  # synthetic results included (and present)
     spaces: dict[str, str] = field(default_factory=dict)
+    epochs: int | None = None  # of the recipe (None when not recorded)
+    count_failures: bool = False
+    chance: dict[str, float] = field(default_factory=dict)  # sweep → its chance error (%)
 
     def summary(self) -> str:
         """One line per sweep: 'name: N used; skipped M (failed 2, pending 5)'."""
         lines = [f"results: recipe {self.recipe}, dataset {self.dataset}"
+                 + (f", {self.epochs} epochs" if self.epochs else "")
                  + (" (includes SYNTHETIC results)" if self.synthetic else "")]
         for r in self.counts.to_dict("records"):
             parts = [f"{r[k]} {k}" for k in SKIP_REASONS if r[k]]
             skipped = sum(r[k] for k in SKIP_REASONS)
-            lines.append(f"  {r['sweep']}: {r['used']} of {r['models']} models used"
+            chance = (f" ({r['at_chance']} failed/diverged/collapsed counted at chance error "
+                      f"{self.chance.get(r['sweep'], float('nan')):.0f}%)"
+                      if r["at_chance"] else "")
+            lines.append(f"  {r['sweep']}: {r['used']} of {r['models']} models used{chance}"
                          + (f"; skipped {skipped} ({', '.join(parts)})" if skipped else ""))
+        if not self.count_failures and self.counts[list(FAILURES)].to_numpy().sum():
+            lines.append("  (failed, diverged and collapsed models are left out; "
+                         "--count-failures counts them at chance error)")
         return "\n".join(lines)
+
+    def caption(self, sweeps: Iterable[str] | None = None) -> str:
+        """The figures' caption: dataset, recipe, epochs, models shown, and how many were left
+        out (by reason) or counted at chance error; of `sweeps` (default: all)."""
+        head = f"{self.dataset}, recipe {self.recipe}" + (f", {self.epochs} epochs"
+                                                          if self.epochs else "")
+        c = self.counts
+        if sweeps is not None:
+            c = c[c["sweep"].isin(list(sweeps))]
+        parts = [f"{int(c['used'].sum())} models"]
+        if c["at_chance"].sum():
+            chance = next(iter(self.chance.values()), float("nan"))
+            parts.append(f"{int(c['at_chance'].sum())} failed/diverged/collapsed counted at "
+                         f"chance error ({chance:.0f}%)")
+        left = {k: int(c[k].sum()) for k in SKIP_REASONS if c[k].sum()}
+        if left:
+            parts.append(f"{sum(left.values())} left out ("
+                         + ", ".join(f"{n} {k}" for k, n in left.items()) + ")")
+        else:
+            parts.append("none left out")
+        return f"{head}; " + "; ".join(parts)
 
 
 def select(store, names: Iterable[str], *, recipe: str | None = None,
-           dataset: str | None = None, synthetic: bool = False, min_models: int = 1
-           ) -> Selection:
+           dataset: str | None = None, synthetic: bool = False, min_models: int = 1,
+           count_failures: bool = False) -> Selection:
     """Resolve names and pick the done results of one (recipe, dataset).
 
     Args:
@@ -86,7 +131,10 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
         recipe, dataset: which results; required only when the sweeps hold finished results of
             several recipes/datasets (the error names them).
         synthetic: include results stored as synthetic (default: skip them).
-        min_models: every sweep must keep at least this many models.
+        min_models: every sweep must keep at least this many models (0: a sweep may have
+            none, e.g. for a report).
+        count_failures: use failed, diverged and collapsed models at chance error
+            (100·(1 − 1/classes), `at_chance` True) instead of leaving them out.
     """
     sweeps = resolve_sweeps(store, names)
     allres = store.results(sweeps, status=None, synthetic=True)
@@ -117,8 +165,19 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
     if len(hashes) > 1:
         raise DsdError(f"recipe {recipe!r} has {len(hashes)} different definitions "
                        f"({', '.join(hashes)}) in these sweeps; their results are not comparable")
-    used = mine[(mine["status"] == "done") & (mine["synthetic"].eq(False) | synthetic)].copy()
+    real = mine["synthetic"].eq(False) | synthetic
+    used = mine[(mine["status"] == "done") & real].copy()
     used = used[np.isfinite(used["top1"].astype(float))]
+    used["at_chance"] = False
+    chance = {s: chance_error(_num_classes(mine[mine["sweep"] == s], dataset)) for s in sweeps}
+    if count_failures:
+        bad = mine[mine["status"].isin(FAILURES) & real].copy()
+        if not bad.empty:
+            classes = bad["spec"].map(lambda t: _num_classes_of(t, dataset))
+            bad["top1"] = [chance_error(k) for k in classes]
+            bad["top5"] = [100.0 * (1.0 - min(5, k) / k) for k in classes]
+            bad["at_chance"] = True
+            used = pd.concat([used, bad])
     rank = {s: i for i, s in enumerate(sweeps)}  # the user's order, for legends and tables
     used = used.iloc[np.argsort(used["sweep"].map(rank).to_numpy(), kind="stable")]
     rows = []
@@ -128,11 +187,13 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
         spaces[sweep] = info["space"]
         n_models = len(store.models(sweep))
         m = mine[mine["sweep"] == sweep]
+        mine_used = used[used["sweep"] == sweep]
         row = {"sweep": sweep, "space": info["space"], "models": n_models,
-               "used": int((used["sweep"] == sweep).sum())}
+               "used": len(mine_used), "at_chance": int(mine_used["at_chance"].sum())}
         for reason in SKIP_REASONS:
             row[reason] = 0
-        for status, n in m[m["status"] != "done"]["status"].value_counts().items():
+        left = m[(m["status"] != "done") & ~m.index.isin(mine_used.index)]
+        for status, n in left["status"].value_counts().items():
             row[status] += int(n)
         row["synthetic"] = int(((m["status"] == "done") & m["synthetic"]).sum()) \
             if not synthetic else 0
@@ -141,9 +202,37 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
         if row["used"] < min_models:
             raise DsdError(f"sweep {sweep!r} has {row['used']} finished {recipe}/{dataset} "
                            f"results; need at least {min_models}")
-    counts = pd.DataFrame(rows, columns=["sweep", "space", "models", "used", *SKIP_REASONS])
+    counts = pd.DataFrame(rows, columns=["sweep", "space", "models", "used", "at_chance",
+                                         *SKIP_REASONS])
     return Selection(sweeps, recipe, dataset, used.reset_index(drop=True), counts,
-                     synthetic=bool(synthetic and used["synthetic"].any()), spaces=spaces)
+                     synthetic=bool(synthetic and used["synthetic"].any()), spaces=spaces,
+                     epochs=_epochs(mine), count_failures=count_failures, chance=chance)
+
+
+def _num_classes_of(spec, dataset: str) -> int:
+    """Classes of a model: its spec's num_classes, else the dataset layout's."""
+    try:
+        spec = json.loads(spec) if isinstance(spec, str) else spec
+        return int(spec["num_classes"])
+    except (TypeError, KeyError, ValueError):
+        from ..spec import layout
+        return layout(dataset).num_classes
+
+
+def _num_classes(rows: pd.DataFrame, dataset: str) -> int:
+    return _num_classes_of(rows["spec"].iloc[0] if len(rows) and "spec" in rows else None,
+                           dataset)
+
+
+def _epochs(rows: pd.DataFrame) -> int | None:
+    """The recipe's epochs, from the stored recipe JSON."""
+    for text in rows.get("recipe_json", pd.Series(dtype=object)).dropna()[:1]:
+        try:
+            return int(json.loads(text)["epochs"]) if isinstance(text, str) else \
+                int(text["epochs"])
+        except (TypeError, KeyError, ValueError):
+            return None
+    return None
 
 
 # ---- parameters ---------------------------------------------------------------------------

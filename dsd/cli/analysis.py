@@ -8,6 +8,7 @@ library function and prints its table.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -41,12 +42,33 @@ NormalizeOpt = Annotated[Optional[Complexity], typer.Option(
     "the sweeps' common range.", show_default=False)]
 BinsOpt = Annotated[int, typer.Option("--bins", min=1, help="Bins of the normalization.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+CountFailuresOpt = Annotated[bool, typer.Option(
+    "--count-failures", help="Count failed, diverged and collapsed models at chance error "
+    "(100·(1 − 1/classes)) instead of leaving them out (leaving them out favours the space "
+    "that fails more).")]
 
 
 def _out_opt(what: str):
     return Annotated[Optional[Path], typer.Option(
         "-o", "--output", help=f"Write the {what} here (.png, .pdf or .svg).",
         show_default=False)]
+
+
+@contextmanager
+def progress_bar(label: str, total: int, console=None):
+    """A rich progress bar on stderr like training's (bar, count, elapsed, ETA), silent when
+    stderr is not a terminal; yields `advance(what)`."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    console = console or Console(stderr=True)
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[what]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=console, disable=not console.is_terminal)
+    task = bar.add_task(label, total=max(total, 1), what="")
+    with bar:
+        yield lambda what="": bar.update(task, advance=1, what=what)
 
 
 def _open_store(path: Optional[Path]):
@@ -59,7 +81,8 @@ def _open_store(path: Optional[Path]):
     return load(path)
 
 
-def _select(names, store, recipe, dataset, synthetic, population=None):
+def _select(names, store, recipe, dataset, synthetic, population=None, *,
+            count_failures: bool = False, min_models: int = 1):
     from ..analysis.selection import select
 
     if population is not None and store is not None:
@@ -69,7 +92,8 @@ def _select(names, store, recipe, dataset, synthetic, population=None):
         source = PopulationStore.open(population)
     else:
         source = _open_store(store)
-    sel = select(source, names, recipe=recipe, dataset=dataset, synthetic=synthetic)
+    sel = select(source, names, recipe=recipe, dataset=dataset, synthetic=synthetic,
+                 count_failures=count_failures, min_models=min_models)
     typer.echo(sel.summary())
     return sel
 
@@ -114,13 +138,15 @@ def edf_cmd(
     seed: SeedOpt = 0,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
+    count_failures: CountFailuresOpt = False,
 ):
     """Error EDFs of sweeps, their n/min/mean/median and pairwise KS tests (D, p)."""
     from ..analysis.compare import edf_data
     from ..analysis.plots import plot_edf
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic, population)
+    sel = _select(names, store, recipe, dataset, synthetic, population,
+                  count_failures=count_failures)
     data = edf_data(sel.data, normalize=normalize.value if normalize else None, bins=bins,
                     band=band, resamples=resamples, seed=seed)
     title = "summary (top-1 error, %)"
@@ -133,7 +159,7 @@ def edf_cmd(
         method = ("scipy.stats.ks_2samp" if not data.normalize else
                   "weighted: asymptotic, Kish effective sizes")
         _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})")
-    _save(plot_edf(data) if output is not None else None, output)
+    _save(plot_edf(data, caption=sel.caption()) if output is not None else None, output)
 
 
 @command("analyze")
@@ -150,6 +176,7 @@ def analyze_cmd(
     seed: SeedOpt = 0,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
+    count_failures: CountFailuresOpt = False,
 ):
     """Error against parameters, with the DDS best-range bootstrap (median, 95% interval)."""
     from ..analysis.compare import param_data
@@ -157,13 +184,14 @@ def analyze_cmd(
     from ..analysis.selection import default_params
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic, population)
+    sel = _select(names, store, recipe, dataset, synthetic, population,
+                  count_failures=count_failures)
     params = param or default_params(sel.data)
     data = param_data(sel.data, params, resamples=resamples, seed=seed)
     _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
                 f"best range (value of the best of 25% drawn, {resamples:,} resamples, seed "
                 f"{seed}; lo/hi = 95% interval)")
-    _save(plot_params(data) if output is not None else None, output)
+    _save(plot_params(data, caption=sel.caption()) if output is not None else None, output)
 
 
 @command("fit")
@@ -180,14 +208,9 @@ def fit_cmd(
     db = _open_store(store)
     sweeps = resolve_sweeps(db, names)
     t0 = time.time()
-    last = [0.0]
-
-    def progress(sweep, done, total):
-        if time.time() - last[0] > 5 or done == total:
-            last[0] = time.time()
-            typer.echo(f"  {sweep}: {done}/{total} models fitted", err=True)
-
-    fits = fit_sweeps(db, sweeps, progress=progress)
+    total = sum(len(db.models(s)) for s in sweeps)
+    with progress_bar("fit", total) as advance:
+        fits = fit_sweeps(db, sweeps, progress=lambda sweep, done, n: advance(sweep))
     rows = []
     for s in sweeps:
         f = fits[fits["sweep"] == s]["e_fit"]
@@ -207,20 +230,23 @@ def search_cmd(
     bins: BinsOpt = 20,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
+    count_failures: CountFailuresOpt = False,
 ):
     """Expected best error of m random models (mean ± 2 std) against m = 1, 2, 4, …."""
     from ..analysis.compare import search_data
     from ..analysis.plots import plot_search_efficiency
 
     _check_output(output)
-    sel = _select(names, store, recipe, dataset, synthetic, population)
+    sel = _select(names, store, recipe, dataset, synthetic, population,
+                  count_failures=count_failures)
     data = search_data(sel.data, normalize=normalize.value if normalize else None, bins=bins)
     table = data.assign(cell=[f"{m:.2f} ± {2 * s:.2f}" for m, s in zip(data["mean"],
                                                                         data["std"])])
     wide = table.pivot(index="m", columns="sweep", values="cell")[sel.sweeps].reset_index()
     wide.columns.name = None
     _echo_frame(wide, "expected best top-1 error (%) of m random models, mean ± 2 std")
-    _save(plot_search_efficiency(data) if output is not None else None, output)
+    _save(plot_search_efficiency(data, caption=sel.caption()) if output is not None else None,
+          output)
 
 
 @command("report")
@@ -236,16 +262,21 @@ def report_cmd(
                                      help="Best and worst models shown per sweep.")] = 4,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
+    count_failures: CountFailuresOpt = False,
 ):
     """One self-contained HTML report: EDFs, statistics, parameters, best/worst models."""
     from ..analysis.report import write_report
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise DsdError(f"report must be an .html file, got {output}")
-    sel = _select(names, store, recipe, dataset, synthetic, population)
+    sel = _select(names, store, recipe, dataset, synthetic, population,
+                  count_failures=count_failures, min_models=0)
     t0 = time.time()
+    from ..analysis.report import report_steps
     from ..store import default_path
 
-    path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
-                        source=str(population or store or default_path()))
+    with progress_bar("report", report_steps(sel)) as advance:
+        path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
+                            source=str(population or store or default_path()),
+                            progress=advance)
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
