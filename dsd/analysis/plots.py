@@ -127,11 +127,11 @@ def _parse_number(text: str) -> float:
 
 def tick_digits(values) -> int:
     """The fewest significant digits (2–6) at which `values` get distinct labels, each within
-    0.5 % of its value (so 1.75 is not shown as 1.8, nor 107.2K and 107.6K both as 107K)."""
+    0.1 % of its value (so 1.75 is not shown as 1.8, nor 107.6K as 107K or 108K)."""
     vals = sorted({float(v) for v in values if np.isfinite(v)})
     for digits in range(2, 7):
         labels = [_fmt_number(v, digits=digits) for v in vals]
-        close = all(abs(_parse_number(t) - v) <= 5e-3 * abs(v) for t, v in zip(labels, vals))
+        close = all(abs(_parse_number(t) - v) <= 1e-3 * abs(v) for t, v in zip(labels, vals))
         if close and len(set(labels)) == len(labels):
             return digits
     return 6
@@ -162,7 +162,7 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
     from matplotlib import ticker
 
     canvas = _agg(fig)
-    canvas.draw()
+    fig.draw_without_rendering()
     axes = []
     for ax in fig.axes:
         if not ax.get_visible():
@@ -183,19 +183,14 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
                 lambda x, pos=None, d=digits: _fmt_number(x, digits=d)))
             axes.append((axis, horizontal))
     for _ in range(rounds):
-        canvas.draw()
+        fig.draw_without_rendering()
         renderer = canvas.get_renderer()
         crowded = [(axis, h) for axis, h in axes if _overlap(_label_boxes(axis, renderer), h)]
         if not crowded:
             return
         for axis, _h in crowded:
             locs = list(axis.get_major_locator().tick_values(0, 1))
-            if len(locs) > 2:
-                axis.set_major_locator(ticker.FixedLocator(locs[::2]))
-            else:  # two labels that do not fit side by side: turn them
-                for lab in axis.get_ticklabels():
-                    lab.set_rotation(30)
-                    lab.set_horizontalalignment("right")
+            axis.set_major_locator(ticker.FixedLocator(locs[::2]))
 
 
 def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: int = 4,
@@ -205,7 +200,7 @@ def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: in
     canvas = _agg(fig)
     for ncols in range(min(len(handles), max_ncols), 0, -1):
         leg = fig.legend(handles=handles, loc=loc, ncols=ncols, **kw)
-        canvas.draw()
+        fig.draw_without_rendering()
         if ncols == 1 or leg.get_window_extent(canvas.get_renderer()).width <= \
                 fig.bbox.width - 4:
             return leg
@@ -350,12 +345,18 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
             base = pdata.log[p]
             discrete = pts["value"].nunique() <= 16 and np.allclose(
                 pts["value"], np.round(pts["value"]))
+            # jitter discrete values by at most a quarter of the gap between neighbours, so
+            # close values (144 and 152) stay apart and the axis is not widened around them
+            uniq = np.unique(pts["value"].to_numpy(dtype=float))
+            gaps = np.diff(np.log(uniq) / np.log(base) if base else uniq)
+            amp = min(0.06 if base else 0.15, 0.25 * gaps.min()) if len(gaps) else \
+                (0.06 if base else 0.15)
             for s in sweeps:
                 q = pts[pts["sweep"] == s]
                 x = q["value"].to_numpy(dtype=float)
                 if jitter and discrete and len(x):
                     spread = rng.uniform(-1, 1, len(x))
-                    x = x * base ** (0.06 * spread) if base else x + 0.15 * spread
+                    x = x * base ** (amp * spread) if base else x + amp * spread
                 ax.scatter(x, q["top1"], s=9, color=colors[s], alpha=0.45, linewidths=0,
                            rasterized=len(x) > 2000)
                 b = pdata.best[(pdata.best["param"] == p) & (pdata.best["sweep"] == s)]
@@ -424,6 +425,8 @@ def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | Non
     if f.empty:
         raise DsdError(f"no width data for sweep {sweep!r}")
     k = int(f["order"].max())
+    from matplotlib.ticker import MaxNLocator
+
     color = (colors or sweep_colors([sweep]))[sweep]
     fig, axes = new_figure(2, k, size=(2.55 * k + 0.4, 4.9), sharey=True)
     with style():
@@ -448,12 +451,14 @@ def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | Non
                 set_log_axis(ax, "y", 2, f["width"])
                 if o == 1:
                     ax.set_ylabel("width (channels)")
+                ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
                 if r == 1:
                     ax.set_xlabel("block j")
         handles, _ = axes[0, 0].get_legend_handles_labels()
         fit_legend(fig, handles, max_ncols=3)
         head = (f"{sweep}: per-block widths of the best and worst models"
                 + (f" — {SYNTHETIC_NOTE}" if frame.attrs.get("synthetic") else ""))
-        fig.suptitle(head + ("\n" + wrap_to(fig, caption, 10) if caption else ""), fontsize=10)
+        fig.suptitle(wrap_to(fig, head, 10) + ("\n" + wrap_to(fig, caption, 9) if caption else ""),
+                     fontsize=10)
         tidy_ticks(fig)
     return fig

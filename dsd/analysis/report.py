@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import DsdError
 from . import compare, plots
-from .selection import Selection, default_params
+from .selection import Selection, epochs_text, default_params
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1180px;
@@ -105,7 +105,7 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
            f"<p class='meta'>generated {now} by dsd"
            + (f" from {html.escape(source)}" if source else "")
            + f"; recipe <b>{html.escape(sel.recipe)}</b>, dataset <b>{html.escape(sel.dataset)}"
-           f"</b>" + (f", {sel.epochs} epochs" if sel.epochs else "")
+           f"</b>{epochs_text(sel.epochs)}"
            + "; error = final-epoch top-1 test error (%)</p>"]
     if sel.synthetic:
         out.append(f"<p class='warn'>These results include SYNTHETIC data ({plots.SYNTHETIC_NOTE}"

@@ -83,7 +83,7 @@ class Selection:
     def summary(self) -> str:
         """One line per sweep: 'name: N used; skipped M (failed 2, pending 5)'."""
         lines = [f"results: recipe {self.recipe}, dataset {self.dataset}"
-                 + (f", {self.epochs} epochs" if self.epochs else "")
+                 + epochs_text(self.epochs)
                  + (" (includes SYNTHETIC results)" if self.synthetic else "")]
         for r in self.counts.to_dict("records"):
             parts = [f"{r[k]} {k}" for k in SKIP_REASONS if r[k]]
@@ -101,8 +101,7 @@ class Selection:
     def caption(self, sweeps: Iterable[str] | None = None) -> str:
         """The figures' caption: dataset, recipe, epochs, models shown, and how many were left
         out (by reason) or counted at chance error; of `sweeps` (default: all)."""
-        head = f"{self.dataset}, recipe {self.recipe}" + (f", {self.epochs} epochs"
-                                                          if self.epochs else "")
+        head = f"{self.dataset}, recipe {self.recipe}" + epochs_text(self.epochs)
         c = self.counts
         if sweeps is not None:
             c = c[c["sweep"].isin(list(sweeps))]
@@ -207,6 +206,10 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
     return Selection(sweeps, recipe, dataset, used.reset_index(drop=True), counts,
                      synthetic=bool(synthetic and used["synthetic"].any()), spaces=spaces,
                      epochs=_epochs(mine), count_failures=count_failures, chance=chance)
+
+
+def epochs_text(epochs: int | None) -> str:
+    return f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else ""
 
 
 def _num_classes_of(spec, dataset: str) -> int:
