@@ -158,7 +158,7 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
     """Make every numeric axis of a laid-out figure readable: its current ticks fixed, one
     formatter for them (`_fmt_number` at `tick_digits`: K/M/G, distinct labels), then every
     second tick dropped, repeatedly, while two labels of an axis overlap (measured with a
-    real renderer after the layout)."""
+    real renderer; the layout is redone once at the end and checked again)."""
     from matplotlib import ticker
 
     canvas = _agg(fig)
@@ -173,8 +173,8 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
                                                            ticker.LogFormatter)):
                 continue  # category or hand-set labels
             lo, hi = sorted(axis.get_view_interval())
-            span = hi - lo
-            locs = [t for t in axis.get_majorticklocs() if lo - 1e-9 * span <= t <= hi + 1e-9 * span]
+            tol = 1e-9 * (hi - lo)
+            locs = [t for t in axis.get_majorticklocs() if lo - tol <= t <= hi + tol]
             if not locs:
                 continue
             digits = tick_digits(locs)
@@ -182,15 +182,21 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
             axis.set_major_formatter(ticker.FuncFormatter(
                 lambda x, pos=None, d=digits: _fmt_number(x, digits=d)))
             axes.append((axis, horizontal))
-    for _ in range(rounds):
-        fig.draw_without_rendering()
-        renderer = canvas.get_renderer()
-        crowded = [(axis, h) for axis, h in axes if _overlap(_label_boxes(axis, renderer), h)]
-        if not crowded:
+    renderer = canvas.get_renderer()
+    for check in range(2):
+        if check:
+            fig.draw_without_rendering()  # redo the layout with the thinned, new labels
+        thinned = False
+        for _ in range(rounds):  # get_ticklabels updates the labels without a figure draw
+            crowded = [axis for axis, h in axes if _overlap(_label_boxes(axis, renderer), h)]
+            for axis in crowded:
+                locs = list(axis.get_major_locator().tick_values(0, 1))
+                axis.set_major_locator(ticker.FixedLocator(locs[::2]))
+            thinned |= bool(crowded)
+            if not crowded:
+                break
+        if not thinned:
             return
-        for axis, _h in crowded:
-            locs = list(axis.get_major_locator().tick_values(0, 1))
-            axis.set_major_locator(ticker.FixedLocator(locs[::2]))
 
 
 def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: int = 4,
@@ -200,7 +206,6 @@ def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: in
     canvas = _agg(fig)
     for ncols in range(min(len(handles), max_ncols), 0, -1):
         leg = fig.legend(handles=handles, loc=loc, ncols=ncols, **kw)
-        fig.draw_without_rendering()
         if ncols == 1 or leg.get_window_extent(canvas.get_renderer()).width <= \
                 fig.bbox.width - 4:
             return leg
