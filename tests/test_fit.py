@@ -80,9 +80,9 @@ def test_every_model_of_a_sampled_regnet_sweep_fits_exactly(space):
     from dsd.sample import sample
     from dsd.space import load_space
 
-    models = sample(load_space(space), 40, dataset="cifar10", seed=0).models
+    models = sample(load_space(space), 20, dataset="cifar10", seed=0).models
     bare = [fit.fit_widths(fit.block_widths(m.spec)).e_fit for m in models]
-    assert sum(e > 0 for e in bare) >= 5  # the case the compatibility step is for
+    assert sum(e > 0 for e in bare) >= 3  # the case the compatibility step is for
     for m in models:
         assert fit.fit_spec(m.spec).e_fit == 0.0, m.params
         f = fit.fit_spec(m.spec, m.params)
@@ -165,3 +165,21 @@ def test_fit_sweeps_stores_fits():
     stored = db.models("r")
     assert stored["e_fit"].tolist() == [0.0] * 4
     assert stored["fit_w0"].tolist() == stored["w0"].astype(float).tolist()
+
+
+def test_e_fit_is_never_above_the_papers_bare_rule():
+    """The compatible prediction is an alternative, not a replacement: for AnyNet models
+    e_fit is at most the bare quantized rule's, and equal where b·g divides 8."""
+    from dsd.sample import sample
+    from dsd.space import load_space
+
+    for m in sample(load_space("anynetxe"), 12, dataset="cifar10", seed=1).models:
+        bare = fit.fit_widths(fit.block_widths(m.spec))
+        both = fit.fit_spec(m.spec)
+        assert both.e_fit <= bare.e_fit + 1e-12
+        if all(8 % (b * g) == 0 for b, g in zip(m.spec.bs, m.spec.gs)):
+            assert both.e_fit == pytest.approx(bare.e_fit, abs=1e-12)
+        pred = fit.fitted_widths(fit.block_widths(m.spec), both.w0, both.wa, both.wm,
+                                 *fit.block_bg(m.spec))
+        obs = fit.block_widths(m.spec)
+        assert np.mean(np.abs(np.log(pred / obs))) == pytest.approx(both.e_fit)

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import DsdError
 from . import stats
 from ..spec import ModelSpec
-from .fit import block_bg, block_widths, continuous_widths, predicted_widths
+from .fit import block_bg, block_widths, continuous_widths, fitted_widths
 from .selection import PARAMS, param_values
 
 COMPLEXITY = ("flops", "params", "acts")
@@ -213,8 +213,8 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
                 obs = block_widths(rec["spec"])
                 d = len(obs)
                 fitted = all(pd.notna(rec.get(c)) for c in ("fit_w0", "fit_wa", "fit_wm"))
-                pred = (predicted_widths(rec["fit_w0"], rec["fit_wa"], rec["fit_wm"], d,
-                                         *block_bg(rec["spec"]))
+                pred = (fitted_widths(obs, rec["fit_w0"], rec["fit_wa"], rec["fit_wm"],
+                                      *block_bg(rec["spec"]))
                         if fitted else np.full(d, np.nan))
                 u = (continuous_widths(rec["fit_w0"], rec["fit_wa"], d) if fitted
                      else np.full(d, np.nan))

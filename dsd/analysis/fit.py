@@ -5,19 +5,20 @@ Fix d to the model's total depth, then search (w0, wa, wm) minimising
     e_fit = mean_j |log(pred_j / obs_j)|   (natural log, j = 0 … d-1)
 
 where obs_j is the observed width of block j (each stage's width repeated d_i times) and pred_j
-is the width the RegNet generator gives block j: the *quantized* rule of
+is a width the RegNet generator can give block j: the *quantized* rule of
 `dsd.regnet.generate_widths(w0, wa, wm, d)` (u_j = w0 + wa·j, s_j = round(log(u_j/w0)/log(wm)),
-round(w0·wm^s_j / 8)·8), then the group-width compatibility rule every dsd model goes through
-(`dsd.spec.adjust_compatibility`, NOTES §1) with the b and g of block j's stage. Predicting the
-quantized widths (DDS Fig. 8's solid "quantized linear" line) rather than the continuous u_j
-makes wm matter at all (u_j does not depend on wm); applying the compatibility rule makes e_fit
-measure the distance to the nearest network the RegNet generator can produce, so every
-RegNet-generated model (any b and g: RegNetX, RegNetY, the zoo) has e_fit = 0 exactly. The
-paper's e_fit compares against the quantized widths alone; the two agree wherever b·g divides
-8 (compatibility is then a no-op on multiples of 8); elsewhere compatibility moves widths off
-the rule, and 42 of 100 sampled RegNetX models got e_fit > 0 (up to 0.08) without this step.
-For models with sampled RegNet parameters (w0, wa, wm, d = depth), those are evaluated as a
-candidate too, so the generator's own parameters are never missed by the grid.
+round(w0·wm^s_j / 8)·8), either as it is (the paper's e_fit) or passed through the group-width
+compatibility rule every dsd model goes through (`dsd.spec.adjust_compatibility`, NOTES §1)
+with the b and g of block j's stage, whichever fits the whole model better (`fitted_widths`).
+Predicting the quantized widths (DDS Fig. 8's solid "quantized linear" line) rather than the
+continuous u_j makes wm matter at all (u_j does not depend on wm). Allowing the compatible
+prediction makes every RegNet-generated model (any b and g: RegNetX, RegNetY, the zoo) fit with
+e_fit = 0 exactly; it never raises e_fit above the paper's (the minimum of the two). The two
+agree wherever b·g divides 8 (compatibility is then a no-op on multiples of 8); elsewhere
+compatibility moves widths off the bare rule: with the bare rule alone, 42 of 100 sampled
+RegNetX models got e_fit > 0 (up to 0.08). Both predictions are searched. For models with
+sampled RegNet parameters (w0, wa, wm, d = depth), those are evaluated as a candidate too, so
+the generator's own parameters are never missed by the grid.
 
 Search (exact in wa, grid in w0 and wm):
 - w0: every multiple of 8 in [8, min(w0_max, max observed width rounded up to 8)] (RegNet w0 is
@@ -97,6 +98,18 @@ def predicted_widths(w0: float, wa: float, wm: float, d: int, bs=None, gs=None) 
     return ws if bs is None else compatible(ws, bs, gs)
 
 
+def fitted_widths(widths, w0: float, wa: float, wm: float, bs=None, gs=None) -> np.ndarray:
+    """The prediction e_fit uses for these parameters: the bare rule's widths or, when `bs`,
+    `gs` are given and that fits `widths` better, the widths made compatible."""
+    obs = np.asarray(widths, dtype=float)
+    bare = predicted_widths(w0, wa, wm, len(obs))
+    if bs is None:
+        return bare
+    comp = compatible(bare, bs, gs)
+    cost = [float(np.mean(np.abs(np.log(p / obs)))) for p in (bare, comp)]
+    return comp if cost[1] < cost[0] else bare
+
+
 def continuous_widths(w0: float, wa: float, d: int) -> np.ndarray:
     """The continuous linear widths u_j = w0 + wa·j (for plots)."""
     return w0 + wa * np.arange(int(d))
@@ -104,9 +117,10 @@ def continuous_widths(w0: float, wa: float, d: int) -> np.ndarray:
 
 def e_fit_of(widths, w0: float, wa: float, wm: float, bs=None, gs=None) -> float:
     """mean_j |log(pred_j / obs_j)| of given parameters against observed per-block widths
-    (predictions made compatible with per-block `bs`, `gs` when given)."""
+    (the better of the bare and the compatible prediction when per-block `bs`, `gs` are
+    given: `fitted_widths`)."""
     obs = np.asarray(widths, dtype=float)
-    pred = predicted_widths(w0, wa, wm, len(obs), bs, gs)
+    pred = fitted_widths(obs, w0, wa, wm, bs, gs)
     return float(np.mean(np.abs(np.log(pred / obs))))
 
 
@@ -158,10 +172,11 @@ def fit_widths(widths, *, bs=None, gs=None, candidates: Iterable[tuple] = (),
                w0_ratio: float | None = 1.1) -> Fit:
     """Fit (w0, wa, wm) of the RegNet rule to observed per-block widths; see the module doc.
 
-    bs, gs: per-block bottleneck ratios and group widths; predictions then go through the
-    compatibility rule (None: the bare quantized rule). candidates: (w0, wa, wm) evaluated
-    besides the search (e.g. a RegNet model's sampled parameters). Returns the best Fit, with
-    e_fit recomputed through `generate_widths` itself.
+    bs, gs: per-block bottleneck ratios and group widths; the rule's widths made compatible
+    with them are then a second prediction (searched too), and e_fit is the better of the two
+    (None: the bare quantized rule only). candidates: (w0, wa, wm) evaluated besides the search
+    (e.g. a RegNet model's sampled parameters). Returns the best Fit, with e_fit recomputed
+    through `generate_widths` itself.
     """
     obs = np.asarray(widths, dtype=float).ravel()
     if len(obs) == 0 or np.any(obs <= 0) or not np.all(np.isfinite(obs)):
@@ -176,6 +191,26 @@ def fit_widths(widths, *, bs=None, gs=None, candidates: Iterable[tuple] = (),
     wm_lo, wm_hi = wm_range
     if not 1 < wm_lo <= wm_hi:
         raise DsdError(f"wm range must satisfy 1 < min <= max, got {wm_range}")
+    grid = dict(w0_max=w0_max, wa_max=wa_max, wm_range=wm_range, coarse_step=coarse_step,
+                fine_step=fine_step, refine=refine, w0_ratio=w0_ratio)
+    params = [_search(obs, None, **grid)] + ([_search(obs, bg, **grid)] if bg else [])
+    best = None
+    for w0, wa, wm in [*params, *candidates]:
+        w0, wa, wm = float(w0), float(wa), float(wm)
+        try:
+            e = e_fit_of(obs, w0, wa, wm, *(bg or ()))
+        except DsdError:  # not valid RegNet parameters (e.g. w0 not a multiple of 8)
+            continue
+        if best is None or e < best.e_fit:
+            best = Fit(w0, wa, wm, e)
+    return best
+
+
+def _search(obs: np.ndarray, bg, *, w0_max, wa_max, wm_range, coarse_step, fine_step, refine,
+            w0_ratio) -> tuple[float, float, float]:
+    """The grid search of the module doc for one prediction (bare rule, or made compatible
+    with `bg`); returns (w0, wa, wm)."""
+    wm_lo, wm_hi = wm_range
     log_obs = np.log(obs)
     top = min(float(w0_max), math.ceil(obs.max() / Q) * Q)
     w0s = np.arange(Q, max(top, Q) + 1, Q, dtype=float)
@@ -205,17 +240,7 @@ def fit_widths(widths, *, bs=None, gs=None, candidates: Iterable[tuple] = (),
         if c[0] < best[0] - 1e-12:
             best = c
     _, w0, r, wm = best
-    wa = round(r * w0, 6)
-    out = Fit(w0, wa, wm, e_fit_of(obs, w0, wa, wm, *(bg or ())))
-    for c in candidates:
-        w0c, wac, wmc = (float(v) for v in c)
-        try:
-            e = e_fit_of(obs, w0c, wac, wmc, *(bg or ()))
-        except DsdError:  # not valid RegNet parameters (e.g. w0 not a multiple of 8)
-            continue
-        if e < out.e_fit:
-            out = Fit(w0c, wac, wmc, e)
-    return out
+    return w0, round(r * w0, 6), wm
 
 
 def fit_spec(spec: ModelSpec | str | dict, sampled: dict | None = None, **kwargs) -> Fit:
