@@ -259,3 +259,10 @@ def test_best_and_worst_tables_are_disjoint_and_show_every_stage():
         assert len(rec["d"].split()) == len(rec["w"].split()) == 4
     w = compare.widths_data(sel.data, top=4)
     assert w.groupby("rank")["index"].nunique().to_dict() == {"best": 4, "worst": 3}
+
+
+def test_info_prints_samplers_and_stem_as_text_not_dicts():
+    r = invoke("info", "anynetxa")
+    assert r.exit_code == 0, r.output
+    assert "{" not in r.output and "stem w 32" in r.output
+    assert "choice 1, 2, 4" in r.output and "log_uniform 8…1024 step 8" in r.output

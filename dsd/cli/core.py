@@ -114,19 +114,31 @@ def info_cmd(
     d = space.to_dict()
     console.print(f"[bold]{space.name}[/bold] — {d.get('description', '')}")
     console.print(f"block {d['block']}" + (f", SE ratio {d['se_ratio']}" if d.get("se_ratio")
-                                          else "") + f", {d['stages']} stages, stem {d['stem']}")
+                                          else "") + f", {d['stages']} stages, stem "
+                  + ", ".join(f"{k} {v}" for k, v in d["stem"].items()))
     params = d.get("stage_params") or d.get("regnet")
     table = Table(title="per-stage parameters" if "stage_params" in d else "RegNet parameters")
     table.add_column("param")
     table.add_column("sampler")
     for key, spec in params.items():
-        table.add_row(key, json.dumps(spec) if isinstance(spec, dict) else f"fixed {spec}")
+        table.add_row(key, _sampler_text(spec) if isinstance(spec, dict) else f"fixed {spec}")
     console.print(table)
     console.print(f"constraints: {summary['constraints']}")
     console.print(f"default windows: {summary['window'] or '-'}")
     size = summary["size"]
     console.print(("at most " if not summary["size_exact"] else "")
                   + f"{size:,} distinct configurations ({size:.3g}), before the window")
+
+
+def _sampler_text(spec: dict) -> str:
+    """'log_uniform 8…1024 step 8', 'choice 1, 2, 4' (readable, not a dict)."""
+    kind = spec.get("sampler", "?")
+    if "values" in spec:
+        return f"{kind} " + ", ".join(str(v) for v in spec["values"])
+    rest = {k: v for k, v in spec.items() if k not in ("sampler", "low", "high", "step")}
+    text = f"{kind} {spec.get('low')}…{spec.get('high')}" + (
+        f" step {spec['step']}" if "step" in spec else "")
+    return text + "".join(f", {k} {v}" for k, v in rest.items())
 
 
 def _model_info(name: str, dataset: str, as_json: bool) -> None:
