@@ -107,22 +107,82 @@ def loader_alone(root: Path, loader: str, batches: int) -> dict:
 def check(root: Path) -> dict:
     """The GPU loader on CUDA against the same pipeline on the CPU (same seed, so the same crops):
     pixel differences from nvjpeg's IDCT against libjpeg's and float16 resampling."""
+    import numpy as np
     import torch
 
-    from dsd.train.imagenet import GpuImageData
+    from dsd.train.imagenet import GpuImageData, _load
+    from dsd.train.resample import resized_crops, train_geometry
 
     kw = {"batch_size": 128, "resolution": 224, "data_dir": root, "subset": 1024}
     g = GpuImageData("cuda", **kw)
     c = GpuImageData("cpu", **kw)
+    items = g.train[:64]
+    loaded = [_load(p) for p, _ in items]
+    ig, ic = g._decode(items, loaded), c._decode(items, loaded)
+    dec = max((a.cpu().int() - b.int()).abs().max().item() for a, b in zip(ig, ic))
+    dec_mean = float(np.mean([(a.cpu().float() - b.float()).abs().mean().item()
+                              for a, b in zip(ig, ic)]))
+    geo = train_geometry(np.array([im.shape[1:] for im in ic]), np.random.default_rng(0), 224)
+    rs = (resized_crops([im.cuda() for im in ic], geo, 224).cpu()
+          - resized_crops(ic, geo, 224)).abs()
     xg, yg = next(iter(g.train_epoch(3, 1)))
     xc, yc = next(iter(c.train_epoch(3, 1)))
     d = (xg.float().cpu() - xc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
     vg = next(iter(g.test(100)))[0].float().cpu()
     vc = next(iter(c.test(100)))[0]
     dv = (vg - vc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
-    return {"labels_equal": bool(torch.equal(yg.cpu(), yc)), "train_max_abs": d.abs().max().item(),
+    return {"decode_max_abs": dec, "decode_mean_abs": dec_mean,
+            "resample_cuda_vs_cpu_max": rs.max().item(), "resample_mean": rs.mean().item(),
+            "labels_equal": bool(torch.equal(yg.cpu(), yc)), "train_max_abs": d.abs().max().item(),
             "train_mean_abs": d.abs().mean().item(), "eval_max_abs": dv.abs().max().item(),
             "eval_mean_abs": dv.abs().mean().item()}
+
+
+def profile(root: Path, batches: int = 20) -> dict:
+    """ms per batch of 128 of each stage of the GPU loader, each synchronized (no overlap)."""
+    import numpy as np
+    import torch
+
+    from dsd.train import resample as R
+    from dsd.train.imagenet import GpuImageData, _decode_cuda, _load
+
+    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
+    t = {k: 0.0 for k in ("read", "decode", "geometry", "canvas",
+                          "weights", "matmul", "whole_resample", "whole_batch")}
+    rng = np.random.default_rng(0)
+
+    def clock(key, fn):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        r = fn()
+        torch.cuda.synchronize()
+        t[key] += (time.perf_counter() - t0) * 1e3 / batches
+        return r
+
+    for b in range(batches + 2):
+        if b == 2:
+            t = dict.fromkeys(t, 0.0)
+        items = g.train[b * 128:(b + 1) * 128]
+        loaded = clock("read", lambda: list(g.pool.map(_load, [p for p, _ in items])))
+        ims = clock("decode", lambda: _decode_cuda([t for _, t, _ in loaded], g.device))
+        sizes = np.array([im.shape[1:] for im in ims])
+        geo = clock("geometry", lambda: R.train_geometry(sizes, rng, 224))
+        parts = R.groups(sizes)
+        for idx in parts:
+            h, w = int(sizes[idx, 0].max()), int(sizes[idx, 1].max())
+            cv = clock("canvas", lambda: R._canvas([ims[i] for i in idx], h, w, torch.float16))
+            wy, wx = clock("weights", lambda: (
+                R.weights(geo.top[idx], geo.height[idx], geo.out_h[idx], geo.off_y[idx], 224, h,
+                          g.device),
+                R.weights(geo.left[idx], geo.width[idx], geo.out_w[idx], geo.off_x[idx], 224, w,
+                          g.device)))
+            clock("matmul", lambda: torch.matmul(wy.half()[:, None], torch.matmul(
+                cv, wx.half().transpose(1, 2)[:, None])))
+        clock("whole_resample", lambda: R.resized_crops(ims, geo, 224))
+        clock("whole_batch", lambda: g._batch(items, loaded,
+                                              lambda s: R.train_geometry(s, rng, 224)))
+    t["groups_per_batch"] = len(parts)
+    return t
 
 
 def one_model(spec):
@@ -139,8 +199,6 @@ def train_case(models, root: Path, source: str, per_gpu: int, images: int, epoch
     from dsd.train import train
 
     store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
-    for i, m in enumerate(models):
-        m.index = i
     store.add_sweep("bench", space="regnetx", space_def={}, dataset="imagenet", window={},
                     seed=0, draws=len(models), models=models)
     t0 = time.time()
@@ -169,7 +227,7 @@ def main() -> None:
     p.add_argument("--sources", default="synthetic,cpu,gpu")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
-    p.add_argument("--skip", default="", help="parts to skip: tree,check,alone,train")
+    p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,alone,train")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
@@ -191,6 +249,11 @@ def main() -> None:
     if "check" not in a.skip:
         out["check"] = check(root)
         print("check (uint8 levels)", out["check"], flush=True)
+        dump()
+    if "profile" not in a.skip:
+        out["profile"] = profile(root)
+        print("profile (ms per batch of 128)", {k: round(v, 2) for k, v in out["profile"].items()},
+              flush=True)
         dump()
     if "alone" not in a.skip:
         for loader in ("gpu", "cpu"):

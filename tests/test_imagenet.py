@@ -6,7 +6,6 @@ and resampling code as on CUDA, only the decoder differs.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np

@@ -31,7 +31,7 @@ from .resample import eval_geometry, resized_crops, train_geometry
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PREFETCH = 2        # batches a producer thread prepares ahead of training
-READ_THREADS = 4    # threads reading file bytes per data source
+READ_THREADS = 6    # threads reading file bytes per data source
 LOADERS = ("auto", "gpu", "cpu")
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -95,12 +95,18 @@ def batchable_jpeg(data: bytes) -> bool:
     return False
 
 
-def _read(path: str) -> bytes:
+def _load(path: str) -> tuple[bytes, torch.Tensor, bool]:
+    """A file's bytes, the same as a uint8 tensor, and whether nvjpeg can take it in a batch
+    (done in the reader threads, off the producer's critical path)."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read()
     except OSError as e:
         raise DsdError(f"cannot read image {path}: {e.strerror or e}") from None
+    with warnings.catch_warnings():   # bytes are read-only; the decoders only read them
+        warnings.simplefilter("ignore")
+        t = torch.frombuffer(data, dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+    return data, t, batchable_jpeg(data)
 
 
 def _decode_cuda(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
@@ -148,32 +154,42 @@ class GpuImageData:
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
+        self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.steps_per_epoch = len(self.train) // batch_size
         if self.steps_per_epoch == 0:
             raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
                            f"images in {root / 'train'}")
 
     # -- one batch: bytes → decoded images → crops → normalized tensor ------------------------
-    def _decode(self, items, datas: list[bytes]) -> list[torch.Tensor]:
-        """(3, H, W) uint8 images on the device, in order; nvjpeg for the batchable JPEGs."""
-        out: list[torch.Tensor | None] = [None] * len(datas)
-        fast = [i for i, d in enumerate(datas) if self.cuda and batchable_jpeg(d)]
+    def _decode(self, items, loaded) -> list[torch.Tensor]:
+        """(3, H, W) uint8 images on the device, in order; nvjpeg for the batchable JPEGs.
+
+        nvjpeg decodes on a stream of its own; its outputs are allocated on `decode_stream`,
+        where nothing else runs, and marked as used by the current stream, so the allocator
+        never hands nvjpeg memory that queued work still reads."""
+        out: list[torch.Tensor | None] = [None] * len(loaded)
+        fast = [i for i, (_, _, ok) in enumerate(loaded) if self.cuda and ok]
         if fast:
-            tensors = [torch.frombuffer(bytearray(datas[i]), dtype=torch.uint8) for i in fast]
-            try:
-                decoded = _decode_cuda(tensors, self.device)
-            except RuntimeError:  # one bad file fails the whole call: find it, one at a time
-                decoded = []
-                for t in tensors:
-                    try:
-                        decoded.append(_decode_cuda([t], self.device)[0])
-                    except RuntimeError:
-                        decoded.append(None)
+            current = torch.cuda.current_stream(self.device)
+            with torch.cuda.stream(self.decode_stream):
+                tensors = [loaded[i][1] for i in fast]
+                try:
+                    decoded = _decode_cuda(tensors, self.device)
+                except RuntimeError:  # one bad file fails the whole call: find it alone
+                    decoded = []
+                    for t in tensors:
+                        try:
+                            decoded.append(_decode_cuda([t], self.device)[0])
+                        except RuntimeError:
+                            decoded.append(None)
+            current.wait_stream(self.decode_stream)
             for i, im in zip(fast, decoded):
+                if im is not None:
+                    im.record_stream(current)
                 out[i] = im
         for i, im in enumerate(out):
             if im is None:
-                out[i] = self._host_decode(items[i][0], datas[i])
+                out[i] = self._host_decode(items[i][0], loaded[i][0])
         return out
 
     def _host_decode(self, path: str, data: bytes) -> torch.Tensor:
@@ -190,8 +206,8 @@ class GpuImageData:
         arr = np.asarray(pil_rgb(path, data))
         return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous().to(self.device)
 
-    def _batch(self, items, datas, geometry) -> Batch:
-        images = self._decode(items, datas)
+    def _batch(self, items, loaded, geometry) -> Batch:
+        images = self._decode(items, loaded)
         sizes = np.array([im.shape[1:] for im in images], dtype=np.int64)
         x = resized_crops(images, geometry(sizes), self.size)
         x = x.sub_(self.mean).div_(self.std).to(self.dtype)
@@ -208,12 +224,12 @@ class GpuImageData:
     def _produce(self, chunks, geometry) -> Iterator[Batch]:
         """Batches in order; file bytes are read one chunk ahead by the reader threads."""
         paths = lambda c: [p for p, _ in c]
-        ahead = self.pool.map(_read, paths(chunks[0])) if chunks else None
+        ahead = self.pool.map(_load, paths(chunks[0])) if chunks else None
         for k, chunk in enumerate(chunks):
-            datas = list(ahead)
+            loaded = list(ahead)
             if k + 1 < len(chunks):
-                ahead = self.pool.map(_read, paths(chunks[k + 1]))
-            yield self._batch(chunk, datas, geometry)
+                ahead = self.pool.map(_load, paths(chunks[k + 1]))
+            yield self._batch(chunk, loaded, geometry)
 
     def _iterate(self, chunks, geometry) -> Iterator[Batch]:
         if not self.cuda:
@@ -263,9 +279,6 @@ class _Prefetched:
                     ev.record(stream)
                     if not self._put((x, y, ev)):
                         return
-                    # nvjpeg writes its output on a stream of its own: nothing queued on this
-                    # stream may still read memory the next batch's images can be given
-                    stream.synchronize()
             self._put(None)
         except BaseException as e:  # noqa: BLE001 — handed to the consumer
             self._put(e)

@@ -96,19 +96,24 @@ def eval_geometry(sizes: np.ndarray, size: int, resize: int) -> Geometry:
 def weights(start, length, out_full, offset, size: int, canvas: int, device) -> torch.Tensor:
     """(B, size, canvas) resampling matrices along one axis: row o holds the weights of the
     source pixels for output pixel o + offset of the window [start, start + length) resized to
-    out_full (PyTorch's antialiased bilinear: support max(scale, 1), triangle filter, normalized)."""
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device)[:, None, None]
-    start, length, out_full, offset = t(start), t(length), t(out_full), t(offset)
+    out_full (PyTorch's antialiased bilinear: support max(scale, 1), triangle filter, normalized).
+    Only the K taps of each row are computed; one scatter places them."""
+    p = torch.as_tensor(np.stack([start, length, out_full, offset], 1).astype(np.float32),
+                        device=device)[:, :, None, None]          # one host-to-device copy
+    start, length, out_full, offset = p.unbind(1)
     scale = length / out_full
     support = torch.clamp(scale, min=1.0)
-    o = torch.arange(size, dtype=torch.float64, device=device)[None, :, None]
+    taps = int(math.ceil(2 * float(max(np.max(np.asarray(length) / np.asarray(out_full)), 1.0))))
+    o = torch.arange(size, dtype=torch.float32, device=device)[None, :, None]
+    k = torch.arange(taps + 2, dtype=torch.float32, device=device)[None, None, :]
     center = scale * (o + offset + 0.5)
     lo = torch.clamp(torch.trunc(center - support + 0.5), min=0.0)
     hi = torch.minimum(torch.trunc(center + support + 0.5), length)
-    x = torch.arange(canvas, dtype=torch.float64, device=device)[None, None, :] - start
-    w = torch.clamp(1.0 - ((x - center + 0.5) / support).abs(), min=0.0)
-    w = torch.where((x >= lo) & (x < hi), w, 0.0)
-    return (w / w.sum(dim=2, keepdim=True)).to(torch.float32)
+    x = lo + k                                                   # (B, size, K) source pixels
+    w = torch.clamp(1.0 - ((x - center + 0.5) / support).abs(), min=0.0) * (x < hi)
+    w = w / w.sum(dim=2, keepdim=True)
+    idx = (x + start).clamp(max=canvas - 1).long()
+    return torch.zeros((len(p), size, canvas), device=device).scatter_add_(2, idx, w)
 
 
 def groups(sizes: np.ndarray) -> list[np.ndarray]:
