@@ -86,3 +86,11 @@ def test_training_passes_warm_up_and_test_size(tmp_path, data_root, monkeypatch)
     assert kw == {"warmup_epochs": 1.0, "n_test": 400}
     row = store.results(status=None).iloc[0]
     assert row["status"] == ("collapsed" if verdict else "done") and row["top1"] == top1
+
+
+def test_the_test_size_of_each_data_source():
+    from types import SimpleNamespace
+
+    assert engine._test_size(SimpleNamespace(test_size=400, val=[0] * 9)) == 400
+    assert engine._test_size(SimpleNamespace(val=[0] * 9)) == 9     # ImageNet loaders
+    assert engine._test_size(SimpleNamespace()) is None
