@@ -31,6 +31,11 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 
+def chance_error(num_classes: int) -> float:
+    """The top-1 error (%) of guessing: 100·(1 − 1/classes) (90 % on CIFAR-10)."""
+    return 100.0 * (1.0 - 1.0 / num_classes)
+
+
 def layout(dataset: str) -> Layout:
     """The layout of a dataset name, or a clear error listing the known ones."""
     try:

@@ -21,15 +21,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
+from ..spec import chance_error, layout
 
 SKIP_REASONS = ("failed", "diverged", "collapsed", "running", "pending", "synthetic")
 #: outcomes of a finished training that learned nothing usable; `count_failures` uses them
 FAILURES = ("failed", "diverged", "collapsed")
-
-
-def chance_error(num_classes: int) -> float:
-    """Top-1 error (%) of guessing among `num_classes` classes."""
-    return 100.0 * (1.0 - 1.0 / num_classes)
 
 
 def resolve_sweeps(store, names: Iterable[str]) -> list[str]:
@@ -168,7 +164,8 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
     used = mine[(mine["status"] == "done") & real].copy()
     used = used[np.isfinite(used["top1"].astype(float))]
     used["at_chance"] = False
-    chance = {s: chance_error(_num_classes(mine[mine["sweep"] == s], dataset)) for s in sweeps}
+    chance = {s: chance_error(_num_classes_of(m["spec"].iloc[0], dataset))
+              for s, m in mine.groupby("sweep")}
     if count_failures:
         bad = mine[mine["status"].isin(FAILURES) & real].copy()
         if not bad.empty:
@@ -209,33 +206,26 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
 
 
 def epochs_text(epochs: int | None) -> str:
+    """', 10 epochs' / ', 1 epoch' / '' (for captions and summaries)."""
     return f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else ""
 
 
 def _num_classes_of(spec, dataset: str) -> int:
     """Classes of a model: its spec's num_classes, else the dataset layout's."""
     try:
-        spec = json.loads(spec) if isinstance(spec, str) else spec
-        return int(spec["num_classes"])
+        return int((json.loads(spec) if isinstance(spec, str) else spec)["num_classes"])
     except (TypeError, KeyError, ValueError):
-        from ..spec import layout
         return layout(dataset).num_classes
 
 
-def _num_classes(rows: pd.DataFrame, dataset: str) -> int:
-    return _num_classes_of(rows["spec"].iloc[0] if len(rows) and "spec" in rows else None,
-                           dataset)
-
-
 def _epochs(rows: pd.DataFrame) -> int | None:
-    """The recipe's epochs, from the stored recipe JSON."""
-    for text in rows.get("recipe_json", pd.Series(dtype=object)).dropna()[:1]:
-        try:
-            return int(json.loads(text)["epochs"]) if isinstance(text, str) else \
-                int(text["epochs"])
-        except (TypeError, KeyError, ValueError):
-            return None
-    return None
+    """The recipe's epochs, from the stored recipe JSON (None when not recorded)."""
+    texts = rows["recipe_json"].dropna() if "recipe_json" in rows else []
+    try:
+        rec = texts.iloc[0] if len(texts) else None
+        return int((json.loads(rec) if isinstance(rec, str) else rec)["epochs"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 # ---- parameters ---------------------------------------------------------------------------

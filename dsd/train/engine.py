@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import build
-from ..spec import ModelSpec
+from ..spec import ModelSpec, chance_error
 from .optim import TensorSGD, lr_at, param_groups
 from .recipes import Recipe
 
@@ -64,11 +64,6 @@ def use_gpu(device: torch.device) -> None:
     if device.index is not None:  # a bare "cuda" means the current device
         torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = False
-
-
-def chance_error(num_classes: int) -> float:
-    """The top-1 error (%) of guessing: 100·(1 − 1/classes) (90 % on CIFAR-10)."""
-    return 100.0 * (1.0 - 1.0 / num_classes)
 
 
 def chance_margin(num_classes: int, n_test: int | None) -> float:
