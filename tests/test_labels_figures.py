@@ -266,3 +266,21 @@ def test_info_prints_samplers_and_stem_as_text_not_dicts():
     assert r.exit_code == 0, r.output
     assert "{" not in r.output and "stem w 32" in r.output
     assert "choice 1, 2, 4" in r.output and "log_uniform 8…1024 step 8" in r.output
+
+
+def test_shared_axes_are_thinned_once_per_round(tmp_path):
+    """Three panels sharing y with crowded labels: the shared locator is halved once per
+    round, not once per panel (which would leave a single tick)."""
+    from dsd.analysis import plots
+
+    ticks = {}
+    for n in (1, 3):
+        fig, axes = plots.new_figure(1, n, size=(6, 2.0), sharey=True)
+        for ax in axes[0]:
+            ax.plot([0, 1], [0, 1000])
+            ax.set_yticks(list(range(0, 1001, 50)))
+        plots.tidy_ticks(fig)
+        renderer = _drawn(fig, tmp_path / "s.png")
+        assert tick_label_clashes(fig, renderer) == []
+        ticks[n] = list(axes[0, 0].get_yticks())
+    assert ticks[3] == ticks[1] and len(ticks[1]) >= 4

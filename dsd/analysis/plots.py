@@ -188,7 +188,9 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
             fig.draw_without_rendering()  # redo the layout with the thinned, new labels
         thinned = False
         for _ in range(rounds):  # get_ticklabels updates the labels without a figure draw
-            crowded = [axis for axis, h in axes if _overlap(_label_boxes(axis, renderer), h)]
+            # shared axes share one locator: thin each locator once per round
+            crowded = {id(axis.major): axis for axis, h in axes
+                       if _overlap(_label_boxes(axis, renderer), h)}.values()
             for axis in crowded:
                 locs = list(axis.get_major_locator().tick_values(0, 1))
                 axis.set_major_locator(ticker.FixedLocator(locs[::2]))
