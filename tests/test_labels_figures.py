@@ -180,6 +180,10 @@ def test_one_panel_e_fit_figure_keeps_its_legend_inside(tmp_path):
     fig = plots.plot_params(compare.param_data(df, ["e_fit"], resamples=200),
                             caption="cifar10, recipe nds, 10 epochs; 40 models; none left out")
     assert_inside(fig, tmp_path / "efit.png")
+    # a sweep name longer than the panel is wide: the figure grows to hold its legend
+    df["sweep"] = "a-sweep-name-so-long-that-no-legend-column-of-a-single-panel-could-hold-it"
+    fig = plots.plot_params(compare.param_data(df, ["e_fit"], resamples=200))
+    assert_inside(fig, tmp_path / "long.png")
 
 
 CROWDED = {  # a report's parameter panels on n <= 8 models (issue 18)

@@ -204,12 +204,16 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
 def fit_legend(fig, handles, *, loc: str = "outside lower center", max_ncols: int = 4,
                **kw):
     """A figure legend with as many columns (up to `max_ncols`) as fit the figure's width,
-    measured with a real renderer (fewer columns, more rows, when the labels are long)."""
+    measured with a real renderer (fewer columns, more rows, when the labels are long); a
+    figure narrower than even one column is widened to it."""
     canvas = _agg(fig)
     for ncols in range(min(len(handles), max_ncols), 0, -1):
         leg = fig.legend(handles=handles, loc=loc, ncols=ncols, **kw)
-        if ncols == 1 or leg.get_window_extent(canvas.get_renderer()).width <= \
-                fig.bbox.width - 4:
+        width = leg.get_window_extent(canvas.get_renderer()).width
+        if width <= fig.bbox.width - 4:
+            return leg
+        if ncols == 1:
+            fig.set_figwidth((width + 8) / fig.dpi)
             return leg
         leg.remove()
     return leg
