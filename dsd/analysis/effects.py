@@ -10,6 +10,7 @@ in their own family of the same size. Pure functions of a results frame; no torc
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from itertools import combinations, pairwise
 from typing import NamedTuple
@@ -207,9 +208,10 @@ def verdict_text(row: dict, labels: tuple[str, str] = ("A", "B")) -> str:
 def pairs_lines(data: CompareData, labels: dict[str, str] | None = None) -> list[str]:
     """The pair tables as lines of at most ~80 characters."""
     labels = labels or {}
-    lines = [f"Δ = B − A (error points); 95% bootstrap intervals ({data.resamples:,} resamples,"
-             f" seed {data.seed}); MDS = shift the rank test detects with 80% power at α = "
-             f"0.05 ({data.sims:,} simulations from the pooled EDF). {data.family}."]
+    lines = textwrap.wrap(
+        f"Δ = B − A (error points); 95% bootstrap intervals ({data.resamples:,} resamples, seed"
+        f" {data.seed}); MDS = shift the rank test detects with 80% power at α = 0.05 "
+        f"({data.sims:,} simulations from the pooled EDF). {data.family}.", 80)
     for (a, b), grp in data.pairs.groupby(["a", "b"], sort=False):
         la, lb = labels.get(a, a), labels.get(b, b)
         lines += ["", f"A = {la}, B = {lb}",
@@ -232,9 +234,11 @@ def pairs_lines(data: CompareData, labels: dict[str, str] | None = None) -> list
         lines.append("  verdict")
         lines += [f"  {r['normalize']:<6} {verdict_text(r)}" for r in grp.to_dict("records")]
     if (data.pairs["normalize"] != "none").any():
-        lines += ["", "n A/B of a normalized row = Kish effective sizes; bins = "
-                  + ", ".join(str(b) for b in sorted({int(b) for b in data.pairs["bins"].dropna()}))
-                  + " over each pair's common range (fewer where a bin was empty)."]
+        used = sorted({int(b) for b in data.pairs["bins"].dropna()})
+        lines += ["", *textwrap.wrap(
+            "n A/B of a normalized row = Kish effective sizes; bins = "
+            f"{', '.join(map(str, used))} over each pair's common range (fewer where a bin "
+            "was empty).", 80)]
     return lines
 
 

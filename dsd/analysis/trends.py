@@ -12,6 +12,7 @@ left out.
 from __future__ import annotations
 
 import json
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -112,11 +113,12 @@ def _v(x: float) -> str:
 def trend_lines(table: pd.DataFrame) -> list[str]:
     """The trend table as lines of at most 80 characters."""
     a = table.attrs
-    lines = [f"{a.get('sweep', '')}: Spearman ρ of error with each parameter, 95% bootstrap "
-             f"interval ({a.get('resamples', 0):,} resamples, seed {a.get('seed', 0)}); "
-             f"p Holm-adjusted over the {len(table)} parameters; best = DDS best range "
-             "(median [95% interval]); ranked by |ρ|.",
-             f"{'param':<10} {'kind':<7} {'ρ':>6} {'[95% CI]':>15} {'p (Holm)':>8}  "
+    lines = textwrap.wrap(
+        f"{a.get('sweep', '')}: Spearman ρ of error with each parameter, 95% bootstrap "
+        f"interval ({a.get('resamples', 0):,} resamples, seed {a.get('seed', 0)}); p "
+        f"Holm-adjusted over the {len(table)} parameters; best = DDS best range (median [95% "
+        "interval]); ranked by |ρ|.", 80)
+    lines += [f"{'param':<10} {'kind':<7} {'ρ':>6} {'[95% CI]':>15} {'p (Holm)':>8}  "
              "best [95% interval]"]
     for r in table.to_dict("records"):
         p = r["p_holm"]
