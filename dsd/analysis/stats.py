@@ -17,12 +17,20 @@ here reads the store or draws a figure. Randomness is explicit: pass a seed or a
 - `search_efficiency`: the expected minimum error of m random draws (with replacement, by the
   weights) and its std, computed exactly from the EDF, which is what NOTES §6's
   draw-m-take-the-min-and-repeat procedure converges to.
+- `bootstrap_diff`: stat(B) − stat(A) (mean or median) with a percentile bootstrap interval
+  (`scipy.stats.bootstrap`; weighted: resampling by the weights, Kish-size draws).
+- `rank_test`: Mann–Whitney (`scipy.stats.mannwhitneyu`) and its weighted analogue.
+- `holm`: Holm's step-down adjustment. `rank_power`, `min_detectable_shift`: power of the rank
+  test against a shift, simulated from the pooled EDF (vectorized).
+- `spearman`, `spearman_interval`: Spearman ρ (`scipy.stats.spearmanr`) and its paired bootstrap
+  interval.
 
 Differences from pycls / nds: KS and the EDF are computed from the raw samples (no resampling on
 a grid), and random-search efficiency is computed in closed form instead of by simulation.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -479,8 +487,10 @@ def spearman_interval(x, y, *, resamples: int = 10_000, level: float = 0.95,
     rho, _ = spearman(x, y)
     if np.isnan(rho):
         return Interval(rho, float("nan"), float("nan"))
-    boot = sst.bootstrap((x, y), _rank_corr, paired=True, vectorized=True,
-                         n_resamples=resamples, method="percentile", rng=_rng(seed))
+    with warnings.catch_warnings():  # scipy warns when constant resamples make its CI NaN
+        warnings.simplefilter("ignore", sst.DegenerateDataWarning)
+        boot = sst.bootstrap((x, y), _rank_corr, paired=True, vectorized=True,
+                             n_resamples=resamples, method="percentile", rng=_rng(seed))
     d = boot.bootstrap_distribution
     q = (1 - level) / 2
     lo, hi = np.nanquantile(d, [q, 1 - q])

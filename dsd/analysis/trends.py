@@ -107,7 +107,7 @@ def _v(x: float) -> str:
         return "–"
     if abs(x) >= 1e5:
         return f"{x / 1e6:.3g}M"
-    return f"{x:.3g}"
+    return f"{x:.4g}"
 
 
 def trend_lines(table: pd.DataFrame) -> list[str]:
