@@ -143,4 +143,40 @@ def test_analyze_trends_cli_on_the_published_population():
     rows = [ln.split()[0] for ln in out.splitlines() if ln.split()[:1] and
             ln.split()[0] in ("wa", "d", "wm")]
     assert rows.index("wa") < rows.index("d") < rows.index("wm")  # |ρ|: wa > d > wm
-    assert "wm         sampled  +0.12" in out and "1.89 [1.51, 2.66]" in out
+    assert "wm         sampled  +0.12" in out and "1.894 [1.512, 2.658]" in out
+
+
+def test_findings_rows_from_a_planted_confound():
+    from dsd.analysis import findings
+    from dsd.analysis.summary import md_table
+
+    rng = np.random.default_rng(6)
+    acts = {"d": rng.uniform(1.0e6, 2.0e6, 120), "e": rng.uniform(0.5e6, 1.5e6, 120)}
+    err = {s: 20 - 3 * v / 1e6 + rng.normal(0, 0.5, 120) for s, v in acts.items()}
+    ok = population(err, acts=acts)
+    st = findings.compute(ok, {"anynetxd": "d", "anynetxe": "e"})
+    row = findings.findings_table(st).iloc[0]
+    assert row["claim (paper)"].startswith("D → E") and row["space"] == "anynetxd → anynetxe"
+    assert row["verdict"].startswith("disagrees: anynetxd is better; depends on complexity "
+                                     "measure (") and "acts: no detectable difference" in \
+        row["verdict"]
+    assert "(rank, Holm)" in row["adjusted p"]
+    text = "\n".join(findings.sections(ok, {"anynetxd": "d", "anynetxe": "e"}, md_table))
+    for head in ("## Findings", "## Comparisons between consecutive spaces",
+                 "## Complexity and error", "## Trends", "### anynetxe",
+                 "## Random search efficiency"):
+        assert head in text
+    assert "| anynetxd → anynetxe | acts |" in text
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_report_shows_the_comparison_and_trend_tables():
+    from dsd.analysis import report
+    from dsd.analysis.population import PopulationStore
+    from dsd.analysis.selection import select
+
+    sel = select(PopulationStore.open(POPULATION), ["regnetx", "regnety"])
+    html = "\n".join(report._statistics(sel, resamples=10_000, seed=0, bins=20))
+    assert "Findings (claims of the paper)" in html and "RegNetX → RegNetY" in html
+    assert "Holm over the 4 rank tests" in html and "<h4>regnetx-cifar10-s0</h4>" in html
+    assert "regnetx → regnety" in html and "-0.45 [-0.87, -0.04]" in html
