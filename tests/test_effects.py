@@ -180,3 +180,16 @@ def test_report_shows_the_comparison_and_trend_tables():
     assert "Findings (claims of the paper)" in html and "RegNetX → RegNetY" in html
     assert "Holm over the 4 rank tests" in html and "<h4>regnetx-cifar10-s0</h4>" in html
     assert "regnetx → regnety" in html and "-0.45 [-0.87, -0.04]" in html
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_compare_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dsd.cli import app; import dsd.cli.analysis; "
+            f"app(['compare', '--population', {str(POPULATION)!r}, 'regnetx', 'regnety'], "
+            "standalone_mode=False); assert 'torch' not in sys.modules")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "A = regnetx-cifar10-s0, B = regnety-cifar10-s0" in out

@@ -1,5 +1,5 @@
-"""Analysis commands: edf, compare, analyze, fit, search-efficiency, report (no torch; matplotlib and
-the analysis modules are imported inside the commands, so `--help` stays fast).
+"""Analysis commands: edf, compare, analyze, fit, search-efficiency, report (no torch;
+matplotlib and the analysis modules are imported inside the commands, so `--help` stays fast).
 
 Each command resolves names (sweep names, or a space name with exactly one sweep), keeps the
 finished results of one recipe and dataset, says how many models it used and skipped, calls one
