@@ -10,6 +10,7 @@ from the same initialisation, data order and recipe; on the CPU the errors match
 GPU they differ by run-to-run noise only (bf16, atomics).
 
   python scripts/recheck_cifar10.py --per-space 6 --max-time 9m     # sample (first call), train
+  python scripts/recheck_cifar10.py --store results/cifar10/population.parquet --per-space 6
   python scripts/recheck_cifar10.py --report --out recheck.json     # compare, no training
   python scripts/recheck_cifar10.py --pick results/cifar10/population.parquet   # show the sample
 """
@@ -60,7 +61,25 @@ def stratified_pick(done, per_space: int, seed: int):
     return pd.concat(picked)
 
 
-def copy_sample(study: Store, recheck: Store, per_space: int, seed: int) -> int:
+def open_study(path: str):
+    """The study: its SQLite store, or its published population .parquet (read only)."""
+    if str(path).lower().endswith(".parquet"):
+        from dsd.analysis.population import PopulationStore
+
+        return PopulationStore.open(path)
+    return Store(path)
+
+
+def _space_def(space: str) -> dict:
+    from dsd.space import load_space
+
+    try:
+        return load_space(space).to_dict()
+    except DsdError:
+        return {}
+
+
+def copy_sample(study, recheck: Store, per_space: int, seed: int) -> int:
     """Copy a stratified sample (`stratified_pick`) of the finished models of `study` into
     `recheck` (one sweep per study sweep, same name + SUFFIX, same sweep seed and model
     indices); returns how many were copied."""
@@ -71,16 +90,18 @@ def copy_sample(study: Store, recheck: Store, per_space: int, seed: int) -> int:
     for name, rows in pick.groupby("sweep", sort=False):
         s = study.sweep(name)
         models = study.models(name).set_index("index").loc[rows["index"]]
+        space_def = s["space_def"] if "space_def" in s else _space_def(s["space"])
+        window = s["window"] if "window" in s else json.loads(models["window"].iloc[0])
         recheck.add_sweep(
-            name + SUFFIX, space=s["space"], space_def=s["space_def"], dataset=s["dataset"],
-            window=s["window"], seed=s["seed"], draws=len(models),
+            name + SUFFIX, space=s["space"], space_def=space_def, dataset=s["dataset"],
+            window=window, seed=int(s["seed"]), draws=len(models),
             models=[SampledModel(int(i), ModelSpec.from_json(m["spec"]), json.loads(m["sampled"]),
                                  int(m["flops"]), int(m["params"]), int(m["acts"]))
                     for i, m in models.iterrows()])
     return len(pick)
 
 
-def study_recipe(study: Store) -> dict:
+def study_recipe(study) -> dict:
     """The one recipe of the study's finished models (its JSON)."""
     recipes = set(study.results(status="done")["recipe_json"])
     if len(recipes) != 1:
@@ -98,7 +119,7 @@ def _diffs(rows: list[dict]) -> dict:
     return out
 
 
-def compare(study: Store, recheck: Store) -> dict:
+def compare(study, recheck: Store) -> dict:
     """Stored vs retrained top-1 error of every retrained copy; summary statistics overall,
     per space and per device that trained the stored model."""
     new = recheck.results(status=None)
@@ -128,7 +149,7 @@ def compare(study: Store, recheck: Store) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", default=str(REPO / ".data/cifar10/study.sqlite"),
-                   help="the study's store (read only)")
+                   help="the study's store, or its population .parquet (read only)")
     p.add_argument("--recheck", default=str(REPO / ".data/cifar10/recheck.sqlite"),
                    help="the store of the retrained copies (created on the first call)")
     p.add_argument("--per-space", type=int, default=6,
@@ -150,7 +171,7 @@ def main(argv=None) -> int:
                 print(f"{space:<9} {device:<28} {len(g)}: "
                       + " ".join(f"#{i}" for i in g["index"]))
             return 0
-        study, recheck = Store(a.store), Store(a.recheck)
+        study, recheck = open_study(a.store), Store(a.recheck)
         if not recheck.sweep_names():
             print(f"copied {copy_sample(study, recheck, a.per_space, a.seed)} models into "
                   f"{a.recheck}")

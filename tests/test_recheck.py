@@ -53,6 +53,16 @@ def test_retrained_copies_reproduce_the_stored_errors(tmp_path, data_root, capsy
     # a second call trains nothing more and compares the same pairs
     assert recheck_cifar10.main(args[:-2] + ["--report"]) == 0
     assert '"max_abs_diff": 0.0' in capsys.readouterr().out
+    # the study's published population file works in place of its store
+    from dsd.analysis.population import population_frame, write_population
+
+    pop = write_population(population_frame(Store(tmp_path / "study.sqlite"), ["tiny"]),
+                           tmp_path / "pop.parquet")
+    args = ["--store", str(pop), "--recheck", str(tmp_path / "re2.sqlite"), "--per-space", "1",
+            "--seed", "3", "--data-dir", str(data_root), "--out", str(tmp_path / "re2.json")]
+    assert recheck_cifar10.main(args) == 0
+    out = json.loads((tmp_path / "re2.json").read_text())
+    assert out["summary"]["done"] == 1 and out["summary"]["max_abs_diff"] == 0.0
 
 
 def test_an_empty_study_is_a_one_line_error(tmp_path, capsys):
