@@ -171,11 +171,11 @@ def profile(root: Path, batches: int = 20) -> dict:
         for idx in parts:
             h, w = int(sizes[idx, 0].max()), int(sizes[idx, 1].max())
             cv = clock("canvas", lambda: R._canvas([ims[i] for i in idx], h, w, torch.float16))
-            wy, wx = clock("weights", lambda: (
-                R.weights(geo.top[idx], geo.height[idx], geo.out_h[idx], geo.off_y[idx], 224, h,
-                          g.device),
-                R.weights(geo.left[idx], geo.width[idx], geo.out_w[idx], geo.off_x[idx], 224, w,
-                          g.device)))
+            p = R.to_device(np.stack([geo.top, geo.height, geo.out_h, geo.off_y, geo.left,
+                                      geo.width, geo.out_w, geo.off_x], 1)[idx].astype(np.float32),
+                            g.device)
+            wy, wx = clock("weights", lambda: (R.weights(p[:, :4], 6, 224, h),
+                                               R.weights(p[:, 4:], 6, 224, w)))
             clock("matmul", lambda: torch.matmul(wy.half()[:, None], torch.matmul(
                 cv, wx.half().transpose(1, 2)[:, None])))
         clock("whole_resample", lambda: R.resized_crops(ims, geo, 224))

@@ -93,19 +93,26 @@ def eval_geometry(sizes: np.ndarray, size: int, resize: int) -> Geometry:
     return Geometry(zero, zero, H, W, out_h, out_w, off_y, off_x, np.zeros(len(H), dtype=bool))
 
 
-def weights(start, length, out_full, offset, size: int, canvas: int, device) -> torch.Tensor:
-    """(B, size, canvas) resampling matrices along one axis: row o holds the weights of the
-    source pixels for output pixel o + offset of the window [start, start + length) resized to
-    out_full (PyTorch's antialiased bilinear: support max(scale, 1), triangle filter, normalized).
-    Only the K taps of each row are computed; one scatter places them."""
-    p = torch.as_tensor(np.stack([start, length, out_full, offset], 1).astype(np.float32),
-                        device=device)[:, :, None, None]          # one host-to-device copy
-    start, length, out_full, offset = p.unbind(1)
+def to_device(a: np.ndarray, device) -> torch.Tensor:
+    """A host array on `device` without blocking: a pinned copy, sent asynchronously (a plain
+    copy from pageable memory would wait for everything queued on the stream)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if torch.device(device).type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+def weights(p: torch.Tensor, taps: int, size: int, canvas: int) -> torch.Tensor:
+    """(B, size, canvas) resampling matrices along one axis from p = (B, 4) float32 rows
+    (start, length, out_full, offset) on the device: row o holds the weights of the source
+    pixels for output pixel o + offset of the window [start, start + length) resized to out_full
+    (PyTorch's antialiased bilinear: support max(scale, 1), triangle filter, normalized). Only
+    the `taps` + 2 taps of each row are computed; one scatter places them."""
+    start, length, out_full, offset = p[:, :, None, None].unbind(1)
     scale = length / out_full
     support = torch.clamp(scale, min=1.0)
-    taps = int(math.ceil(2 * float(max(np.max(np.asarray(length) / np.asarray(out_full)), 1.0))))
-    o = torch.arange(size, dtype=torch.float32, device=device)[None, :, None]
-    k = torch.arange(taps + 2, dtype=torch.float32, device=device)[None, None, :]
+    o = torch.arange(size, dtype=torch.float32, device=p.device)[None, :, None]
+    k = torch.arange(taps + 2, dtype=torch.float32, device=p.device)[None, None, :]
     center = scale * (o + offset + 0.5)
     lo = torch.clamp(torch.trunc(center - support + 0.5), min=0.0)
     hi = torch.minimum(torch.trunc(center + support + 0.5), length)
@@ -113,7 +120,7 @@ def weights(start, length, out_full, offset, size: int, canvas: int, device) -> 
     w = torch.clamp(1.0 - ((x - center + 0.5) / support).abs(), min=0.0) * (x < hi)
     w = w / w.sum(dim=2, keepdim=True)
     idx = (x + start).clamp(max=canvas - 1).long()
-    return torch.zeros((len(p), size, canvas), device=device).scatter_add_(2, idx, w)
+    return torch.zeros((len(p), size, canvas), device=p.device).scatter_add_(2, idx, w)
 
 
 def groups(sizes: np.ndarray) -> list[np.ndarray]:
@@ -148,20 +155,28 @@ def _canvas(images: list[torch.Tensor], h: int, w: int, dtype) -> torch.Tensor:
 def resized_crops(images: list[torch.Tensor], geo: Geometry, size: int) -> torch.Tensor:
     """(B, 3, size, size) float32 pixels in [0, 255] of the crops `geo` describes, in the order of
     `images`; float16 matrix products on CUDA (exact for uint8 input, ~1e-3 relative weights),
-    float32 elsewhere."""
+    float32 elsewhere. The geometry reaches the device in one asynchronous copy."""
     dev = images[0].device
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     sizes = np.array([im.shape[1:] for im in images], dtype=np.int64)
+    parts = groups(sizes)
+    order = np.concatenate(parts)
+    cols = (geo.top, geo.height, geo.out_h, geo.off_y, geo.left, geo.width, geo.out_w, geo.off_x,
+            geo.flip, np.arange(len(images)))
+    params = to_device(np.stack(cols, 1)[order].astype(np.float32), dev)
+    taps_y = int(math.ceil(2 * max(float(np.max(geo.height / geo.out_h)), 1.0)))
+    taps_x = int(math.ceil(2 * max(float(np.max(geo.width / geo.out_w)), 1.0)))
     out = torch.empty((len(images), 3, size, size), dtype=torch.float32, device=dev)
-    for idx in groups(sizes):
+    first = 0
+    for idx in parts:
+        p = params[first:first + len(idx)]
+        first += len(idx)
         h, w = int(sizes[idx, 0].max()), int(sizes[idx, 1].max())
         canvas = _canvas([images[i] for i in idx], h, w, dtype)
-        g = lambda a: a[idx]
-        wy = weights(g(geo.top), g(geo.height), g(geo.out_h), g(geo.off_y), size, h, dev)
-        wx = weights(g(geo.left), g(geo.width), g(geo.out_w), g(geo.off_x), size, w, dev)
-        flip = torch.as_tensor(g(geo.flip), device=dev)[:, None, None]
-        wx = torch.where(flip, wx.flip(1), wx)
+        wy = weights(p[:, 0:4], taps_y, size, h)
+        wx = weights(p[:, 4:8], taps_x, size, w)
+        wx = torch.where(p[:, 8, None, None] > 0, wx.flip(1), wx)
         rows = torch.matmul(canvas, wx.to(dtype).transpose(1, 2)[:, None])   # (b, 3, h, size)
         res = torch.matmul(wy.to(dtype)[:, None], rows)                      # (b, 3, size, size)
-        out[torch.as_tensor(idx, device=dev)] = res.float()
+        out.index_copy_(0, p[:, 9].long(), res.float())
     return out
