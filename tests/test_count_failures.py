@@ -131,3 +131,8 @@ def test_fit_command_output_is_clean_when_piped(store, tmp_path):
     assert "e_fit" in out and "fit " not in out.splitlines()[0]
     fits = Store(path).models("r")
     assert (fits["e_fit"] == 0).all()  # RegNetX models fit exactly
+
+
+def test_compare_takes_the_option(store):
+    out = run("compare", "a", "r", "--sims", 100, "--store", store, "--count-failures")
+    assert "a: 10 of 12 models used (3 failed/diverged/collapsed counted at chance" in out
