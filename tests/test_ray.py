@@ -7,11 +7,14 @@ left the model is `failed` and the sweep goes on; a killed driver is continued b
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from test_train import QUICK, add_sweep
@@ -33,6 +36,10 @@ needs_ray = pytest.mark.skipif(ray is None, reason="ray is not installed (pip in
 SYNTH = {"epochs": 3, "batch_size": 50, "subset": 1500, "test_subset": 100}
 
 
+def _local_cluster() -> None:
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """One local Ray cluster (2 CPUs) for the module; its GCS address."""
@@ -40,9 +47,9 @@ def cluster():
         pytest.skip("ray is not installed (pip install 'dsd[ray]')")
     owned = not ray.is_initialized()
     if owned:
-        ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+        _local_cluster()
     yield ray.get_runtime_context().gcs_address
-    if owned:
+    if owned and ray.is_initialized():
         ray.shutdown()
 
 
@@ -279,3 +286,123 @@ def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
     after = Store(path).epochs().set_index(["result_id", "epoch"]).loc[before.index]
     assert after.equals(before)      # resumed: the checkpointed epochs were not trained again
     assert sorted(os.listdir(tmp_path / "s.sqlite.ckpt")) == ["lock"]
+
+
+# ---- several nodes on one host, one of them killed -------------------------------------------
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
+FAST_DEATH = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
+              "RAY_health_check_initial_delay_ms": "1000", "RAY_AUTH_MODE": "disabled",
+              "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.fixture
+def nodes(tmp_path_factory):
+    """A Ray cluster of separate `ray start --block` processes on this host: a head without
+    CPUs (the driver's node, holding the inbox) and two worker nodes of 1 CPU each, each with its
+    own resource label and temp folder; {name: process} for 'a' and 'b', killable one by one.
+    The module's in-process cluster is shut down meanwhile and started again after."""
+    import socket
+    import tempfile
+
+    restart = ray.is_initialized()
+    if restart:
+        ray.shutdown()
+    env = {**os.environ, **FAST_DEATH, "PYTHONPATH": os.pathsep.join(sys.path)}
+    root = Path(tempfile.mkdtemp(prefix="rn", dir="/tmp"))  # short: Ray's socket paths
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    procs, logs = {}, tmp_path_factory.mktemp("ray-nodes")
+
+    def start(name, *args):
+        with open(logs / f"{name}.log", "w") as log:
+            procs[name] = subprocess.Popen(
+                [*RAY_CLI, "start", "--block", f"--temp-dir={root / name}", *args], env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    start("head", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false")
+    address = f"{socket.gethostbyname(socket.gethostname())}:{port}"
+    time.sleep(3)
+    for name in ("a", "b"):
+        start(name, f"--address={address}", "--num-cpus=1",
+              f"--resources={{\"node_{name}\": 1}}")
+    old = {k: os.environ.get(k) for k in FAST_DEATH}
+    os.environ.update(FAST_DEATH)
+    t0 = time.time()
+    try:
+        while True:
+            try:
+                if not ray.is_initialized():
+                    ray.init(address=address, log_to_driver=False)
+                if sum(n["Alive"] for n in ray.nodes()) == 3:
+                    break
+            except ConnectionError:
+                pass
+            if time.time() - t0 > 90 or any(p.poll() is not None for p in procs.values()):
+                pytest.fail(f"the Ray nodes did not start in 90 s (logs in {logs})")
+            time.sleep(0.5)
+        yield procs
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        for p in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(root, ignore_errors=True)
+        if restart:
+            _local_cluster()
+
+
+@needs_ray
+def test_a_killed_node_s_models_resume_on_another_node(tmp_path, nodes, monkeypatch):
+    """A node (raylet, object store and its workers: its whole `ray start` process group) is
+    SIGKILLed when a model it trains reports its first epoch. Ray notices the node's death and
+    runs the task again on the other node, which resumes it from its epoch-1 checkpoint (the
+    checkpoint folder is shared: one file system); every model is recorded exactly once, the
+    first attempt's epoch row is kept, and models start longest first."""
+    from dsd.train import ray_exec
+    from dsd.train.coordinator import Coordinator
+
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=3)
+    label = {n["NodeID"]: name for n in ray.nodes() for name in ("a", "b")
+             if f"node_{name}" in n["Resources"]}
+    attempts: dict[int, list[dict]] = {}
+    killed: dict = {}
+    real_started, real_handle = ray_exec._started, Coordinator.handle
+
+    def started(coord, rid, info, max_retries):
+        attempts.setdefault(rid, []).append({**info, "label": label.get(info["node"])})
+        real_started(coord, rid, info, max_retries)
+
+    def handle(self, kind, rid, payload):
+        real_handle(self, kind, rid, payload)
+        if kind == "epoch" and payload["epoch"] == 1 and not killed and attempts.get(rid):
+            killed.update(rid=rid, node=attempts[rid][-1]["label"],
+                          epoch1=store.epochs().query("result_id == @rid").iloc[0].to_dict())
+            os.killpg(nodes[killed["node"]].pid, signal.SIGKILL)
+
+    monkeypatch.setattr(ray_exec, "_started", started)
+    monkeypatch.setattr(Coordinator, "handle", handle)
+    s = train(store, dataset="synthetic", overrides=SYNTH, executor="ray",
+              ray_opts={"max_retries": 2})
+    assert killed and s.pending == 0 and sum(s.counts.values()) == 3 and "failed" not in s.counts
+    first, second = attempts[killed["rid"]]
+    survivor = "b" if killed["node"] == "a" else "a"
+    assert first["label"] == killed["node"] and second["label"] == survivor
+    assert second["attempt"] == 2 and second["resumed"] and not second["ckpt_local"]
+    df = store.results(status=None, synthetic=True)
+    assert len(df) == 3 and df["index"].is_unique and set(df["status"]) <= {"done", "collapsed"}
+    assert list(df.sort_values("result_id")["index"]) == [2, 1, 0]    # longest first
+    ep = store.epochs()
+    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2, 3)
+                                                         for e in (1, 2, 3)]
+    row = ep.query("result_id == @killed['rid'] and epoch == 1").iloc[0].to_dict()
+    assert row == killed["epoch1"]     # resumed after epoch 1: not trained again
+    assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))

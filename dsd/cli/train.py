@@ -26,6 +26,11 @@ class Executor(str, Enum):
     ray = "ray"
 
 
+class Order(str, Enum):
+    longest = "longest"
+    store = "store"
+
+
 class Precision(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -86,6 +91,10 @@ def train_cmd(
         help="dsd's own layer implementations on CUDA, comma-separated, or none: bn (Triton "
              "fused batch norm + ReLU), nchw (grouped convolutions with <= 2 channels per "
              "group in NCHW) [default: bn,nchw; nchw without Triton].")] = None,
+    order: Annotated[Order, typer.Option(
+        help="longest: start the models with the longest estimated training time first "
+             "(from flops, activations, depth; the sweep's tail decides its wall time); "
+             "store: sweep, then model index.")] = Order.longest,
     executor: Annotated[Executor, typer.Option(
         help="local: this machine; ray: one Ray task per model on a Ray cluster.")
     ] = Executor.local,
@@ -111,7 +120,7 @@ def train_cmd(
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
                     per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
                     whole_models=whole_models, retry_failed=retry_failed, eager=eager, mps=mps,
-                    console=console, executor=executor.value,
+                    console=console, executor=executor.value, order=order.value,
                     kernels=None if kernels is None else
                     tuple(k for k in kernels.split(",") if k and k != "none"),
                     ray_opts={"address": address, "max_retries": max_retries,
