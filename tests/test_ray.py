@@ -288,6 +288,14 @@ def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
     assert sorted(os.listdir(tmp_path / "s.sqlite.ckpt")) == ["lock"]
 
 
+@needs_ray
+def test_bench_ray_smoke_run(tmp_path):
+    """scripts/bench_ray.py on the CPU: a fresh 2-CPU Ray cluster in its child process."""
+    from test_bench import smoke
+
+    assert smoke("bench_ray.py", tmp_path)["executor"] == "ray"
+
+
 # ---- several nodes on one host, one of them killed -------------------------------------------
 RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
 FAST_DEATH = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
