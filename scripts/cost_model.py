@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +32,23 @@ sys.path.insert(0, str(ROOT))
 from dsd.train import cost  # noqa: E402
 
 POPULATION = ROOT / "results" / "cifar10" / "population.parquet"
+
+
+#: img/s of the 8 benchmark models (regnetx, 117-130 MF, seed 0), each alone in one process,
+#: graphed bf16 on an H100 (BENCHMARKS.md, fourth session, "Each compare model alone")
+ALONE_IMG_PER_S = [27_680, 27_944, 10_757, 14_010, 23_381, 7_456, 26_520, 15_978]
+
+
+def alone_check() -> dict:
+    """The estimate against the benchmark models' measured step times alone: a check on
+    models and a setting (one model per process, no neighbours) the fit never saw."""
+    from benchlib import cifar_models
+
+    from dsd.train import RECIPES
+
+    nds = RECIPES["nds"].to_dict()
+    est = [cost.spec_seconds(m.spec, "cifar10", nds) for m in cifar_models(8, 0)]
+    return {"models": 8, "estimate": spearman(est, [1 / r for r in ALONE_IMG_PER_S])}
 
 
 def makespan(seconds, slots: int) -> float:
@@ -47,6 +65,15 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b)[0])
 
 
+def lockstep_share(g) -> float:
+    """Share of models that finished within 1.5 s of another with seconds within 3 %: pairs
+    stepped in turn in one worker (before per-model pacing), so their seconds are the pair's."""
+    g = g.assign(t=pd.to_datetime(g["finished"])).sort_values("t")
+    near = (g["t"].diff().dt.total_seconds() < 1.5) & (
+        g["seconds"].diff().abs() / g["seconds"] < 0.03)
+    return float((near | near.shift(-1, fill_value=False)).mean())
+
+
 def ranks(df, folds: int = 5, seed: int = 0) -> dict:
     """Per device: n, and the rank correlations of the estimates with measured seconds."""
     out = {}
@@ -61,7 +88,7 @@ def ranks(df, folds: int = 5, seed: int = 0) -> dict:
                        "flops": spearman(g["flops"], g["seconds"]),
                        "refit": spearman(cost.estimate(g, refit), g["seconds"]),
                        "refit_cv": spearman(pred, g["seconds"]),
-                       "refit_model": refit.__dict__}
+                       "refit_model": refit.__dict__, "lockstep_share": lockstep_share(g)}
     return out
 
 
@@ -97,18 +124,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
     a = ap.parse_args()
-    import pandas as pd
-
     df = pd.read_parquet(a.population)
     df = df[(df["status"] == "done") & df["seconds"].notna()]
     out = {"population": str(a.population), "model": cost.STUDY.__dict__, "devices": ranks(df)}
     print(f"estimate = epochs·[images·({cost.STUDY.per_flop:.3g} s·flops + "
           f"{cost.STUDY.per_act:.3g} s·acts) + steps·{cost.STUDY.per_block:.3g} s·depth]\n")
-    print(f"{'device':28} {'n':>4} {'est.':>6} {'flops':>6} {'refit':>6} {'cv':>6}  "
-          f"(Spearman with measured seconds)")
+    print("Spearman's rho with measured seconds: of the estimate, flops, a refit on the device "
+          "(in sample, 5-fold); share of models timed in lockstep pairs")
+    print(f"{'device':28} {'n':>4} {'est.':>6} {'flops':>6} {'refit':>6} {'cv':>6} "
+          f"{'paired':>6}")
     for dev, r in out["devices"].items():
         print(f"{dev[:28]:28} {r['models']:>4} {r['estimate']:>6.3f} {r['flops']:>6.3f} "
-              f"{r['refit']:>6.3f} {r['refit_cv']:>6.3f}")
+              f"{r['refit']:>6.3f} {r['refit_cv']:>6.3f} {r['lockstep_share']:>6.2f}")
+    out["alone"] = alone_check()
+    print(f"the 8 benchmark models alone (H100 step rates): rho {out['alone']['estimate']:.3f}")
     print(f"\nsimulated: {a.models} random models on {a.slots} slots, {a.draws} draws "
           f"(list scheduling on measured seconds; a prediction)")
     out["simulation"] = {}

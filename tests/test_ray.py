@@ -398,7 +398,7 @@ def test_a_killed_node_s_models_resume_on_another_node(tmp_path, nodes, monkeypa
 
     monkeypatch.setattr(ray_exec, "_started", started)
     monkeypatch.setattr(Coordinator, "handle", handle)
-    s = train(store, dataset="synthetic", overrides=SYNTH, executor="ray",
+    s = train(store, dataset="synthetic", overrides={**SYNTH, "subset": 500}, executor="ray",
               ray_opts={"max_retries": 2})
     assert killed and s.pending == 0 and sum(s.counts.values()) == 3 and "failed" not in s.counts
     first, second = attempts[killed["rid"]]
