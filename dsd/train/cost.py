@@ -4,7 +4,7 @@ sweep can start its longest models first (`dsd train --order longest`, the defau
 A sweep's wall time is decided by its tail: when models differ 5× in cost, a long model started
 last keeps the machine waiting for it alone. Training time is modelled as
 
-    seconds ≈ epochs · [images · (per_flop · flops + per_act · acts) + steps · per_block · depth]
+    seconds ≈ epochs · [images · (per_flop·flops + per_act·acts) + steps · per_block·depth]
 
 flops and acts (per image, at the spec's resolution) carry the work that grows with the data;
 depth (residual blocks) carries the per-step cost of launching a block's small kernels, which
