@@ -13,19 +13,15 @@
             that dominate bf16 and fp16 (batch norm: native vs cuDNN).
   startup   the start-up phases of a model (warm-up with cuDNN autotuning, capture, first
             evaluation, checkpoint) with autotuning on and off, and the step rate after.
-  fault     the two models whose graph replays corrupted memory, fresh then resumed, as a
-            worker trains them (run it under compute-sanitizer to name the kernel).
-  resume    the study's chunk-9 fault: AnyNetXD #59-#66 (8 models at once, as on the GPU whose
-            4 workers all faulted) trained by `dsd train` in short rounds (--max-time), so
-            every model resumes from its checkpoint again and again; counts the faults.
-  workspace two CUDA graphs of a bf16 matrix product replayed at once on two streams, captured
-            on one shared stream (torch's default capture stream: one cuBLAS workspace) or each
-            on its own (dsd's Stepper since the fifth session): max error against the product.
   convs     per stage of the slowest compare model: its grouped 3×3 convolution (heuristics,
             autotuning, NCHW, dense) and batch norm + ReLU (PyTorch's in both layouts, dsd's
             fused one), GPU µs per training step (each timed as a replayed CUDA graph).
 
-Every mode prints a short table and writes JSON to --out.
+Every mode prints a short table and writes JSON to --out (a folder: <mode>.json, and
+machine.json describing the host). The shared harness (models, stores, timed runs, machine,
+JSON) is scripts/benchlib.py; bench_local.py and bench_ray.py measure scaling over GPUs.
+The probes `fault`, `resume` and `workspace` were retired once answered (BENCHMARKS.md, sixth
+session); they are in the git history.
 """
 from __future__ import annotations
 
@@ -41,39 +37,15 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dsd import Store, complexity, zoo_spec  # noqa: E402
+from benchlib import cifar_models, dump as write_json, machine, make_store, run_sweep  # noqa: E402
+
+from dsd import complexity, zoo_spec  # noqa: E402
 from dsd.train import RECIPES, train  # noqa: E402
 
 
-def cifar_models(n: int, seed: int, window: str = "117MF-130MF") -> list:
-    """n RegNetX models in the CIFAR-10 layout inside the flops window (dsd's sampler)."""
-    from dsd.sample import sample
-
-    return sample("regnetx", n, dataset="cifar10", window=window, seed=seed).models
-
-
-def make_store(models, name="bench", dataset="cifar10", seed=0) -> Store:
-    store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
-    store.add_sweep(name, space="regnetx", space_def={}, dataset=dataset, window={}, seed=seed,
-                    draws=len(models), models=models)
-    return store
-
-
 def run_dsd(models, data, *, epochs: int, **kw) -> dict:
-    store = make_store(models)
-    t0 = time.time()
-    s = train(store, data_dir=data, overrides={"epochs": epochs, **kw.pop("overrides", {})}, **kw)
-    wall = time.time() - t0
-    df = store.results(status=None)
-    n_img = 50_000 // 128 * 128
-    return {"wall_s": wall, "models": len(models), "epochs": epochs, "counts": s.counts,
-            "mps": s.mps,
-            "img_per_s": len(models) * epochs * n_img / wall,
-            "models_per_hour": len(models) / wall * 3600,
-            "mean_top1": float(df["top1"].mean()), "top1": df["top1"].tolist(),
-            "status": df["status"].tolist(), "exec_path": df["exec_path"].tolist(),
-            "seconds": df["seconds"].tolist(),  # per model: when each finished shows the tail
-            "device": df["device"].iloc[0], "train_loss": df["train_loss"].tolist()}
+    """`dsd train` on `models` in a fresh store (keyword arguments of `dsd.train.train`)."""
+    return run_sweep(make_store(models), data, epochs=epochs, **kw)
 
 
 def baseline_one(spec, data: str, epochs: int, recipe) -> dict:
@@ -368,145 +340,6 @@ def cmd_startup(a) -> dict:
     return out
 
 
-def cmd_fault(a) -> dict:
-    """The two models whose graph replays corrupted memory (BENCHMARKS.md: an illegal address in
-    a test pass; a train loss that read 0.0 after a resume), trained as a worker trains them:
-    interleaved on two CUDA streams, on the first --images CIFAR-10 images. A fresh run stops
-    after its first epoch; a resumed run loads that checkpoint, captures again and trains to
-    --epochs. Prints every epoch's train loss. --cudnn-bench: with cuDNN autotuning, as both
-    faults were seen. Under `compute-sanitizer --tool memcheck` it names a kernel that writes
-    out of its allocator segment (writes inside one go unseen)."""
-    import torch
-
-    from dsd.sample import sample
-    from dsd.train.engine import Job, use_gpu
-    from dsd.train.worker import DataCache, Running, step_round
-
-    cuda = torch.cuda.is_available()
-    dev = torch.device("cuda" if cuda else "cpu")
-    if cuda:
-        use_gpu(dev)
-        torch.backends.cudnn.benchmark = a.cudnn_bench
-    specs = [sample("anynetxc", 24, dataset="cifar10", seed=1).models[23].spec,
-             sample("anynetxc", 100, dataset="cifar10", seed=0).models[56].spec]
-    recipe = {**RECIPES["nds"].to_dict(), "epochs": a.epochs, "subset": a.images,
-              "test_subset": 1000}
-    ckpts = Path(tempfile.mkdtemp())
-    jobs = [Job(i, "fault", i, spec.to_json(), 0, i, "cifar10", recipe, str(ckpts / f"{i}.pt"))
-            for i, spec in enumerate(specs)]
-    cache = DataCache(dev, data_dir=a.data, workers=2)
-    out = []
-    for phase in ("fresh", "resumed"):
-        epochs: dict[int, list] = {j.result_id: [] for j in jobs}
-
-        def emit(rid):
-            return lambda kind, rec: epochs[rid].append(rec) if kind == "epoch" else None
-
-        def stop(rid):
-            return lambda: phase == "fresh" and len(epochs[rid]) >= 1
-
-        running = [Running(j, cache, torch.cuda.Stream(dev) if cuda else None,
-                           emit(j.result_id), stop(j.result_id), None) for j in jobs]
-        while running:
-            for model, final in step_round(running):
-                rid = model.job.result_id
-                out.append({"model": rid, "phase": phase, "status": final["status"],
-                            "exec_path": final.get("exec_path"), "error": final.get("error"),
-                            "train_loss": [e["train_loss"] for e in epochs[rid]],
-                            "top1": [e["top1"] for e in epochs[rid]]})
-                print(f"model {rid} {phase}: {final['status']} ({final.get('exec_path')}); "
-                      f"train loss per epoch {[round(x, 4) for x in out[-1]['train_loss']]}; "
-                      f"top1 {out[-1]['top1']}", flush=True)
-        dump(a, "fault", out)
-    return out
-
-
-def cmd_resume(a) -> dict:
-    """AnyNetXD #59-#66 of the study (all eight faulted on one GPU right after resuming) for
-    --epochs, in `dsd train` rounds of --round seconds: each round ends with the models
-    checkpointed mid-run and the next resumes them, as chunk boundaries do. A fault shows as a
-    failed model (worker died) or an eager exec_path (CUDA error on the graph path, retried)."""
-    import torch
-
-    from dsd.sample import sample
-
-    models = sample("anynetxd", 100, dataset="cifar10", seed=0).models[59:67]
-    store = make_store(models, name="resume")
-    mps = {"auto": None, "on": True, "off": False}[a.mps]
-    rounds = []
-    t0 = time.time()
-    while store.results(status="pending").shape[0] or not rounds:
-        s = train(store, data_dir=a.data, overrides={"epochs": a.epochs}, max_time=a.round,
-                  mps=mps)
-        df = store.results(status=None)
-        rounds.append({"seconds": s.seconds, "counts": s.counts, "pending": s.pending,
-                       "epochs_done": df["epochs_done"].tolist()})
-        print(f"round {len(rounds)}: {s.seconds:.0f}s {s.counts} pending {s.pending}; epochs "
-              f"{df['epochs_done'].tolist()}", flush=True)
-        if time.time() - t0 > a.budget or (len(rounds) > 1 and not s.counts
-                                           and rounds[-2]["epochs_done"] == rounds[-1][
-                                               "epochs_done"]):
-            break  # out of time, or no progress
-    df = store.results(status=None)
-    out = {"rounds": rounds, "status": df["status"].tolist(), "exec_path": df["exec_path"].tolist(),
-           "error": df["error"].tolist(), "top1": df["top1"].tolist(),
-           "faults": int((df["status"] == "failed").sum() + (torch.cuda.is_available() and (
-               df["exec_path"] == "eager").sum()))}
-    print(f"faults {out['faults']}: status {out['status']}, paths {out['exec_path']}", flush=True)
-    dump(a, "resume", out)
-    return out
-
-
-def cmd_workspace(a) -> dict:
-    """cuBLAS keys its workspace by (handle, stream), so graphs captured on one stream share it.
-    Two graphs of `out = x @ w.T` (bf16; shapes of a classifier head and wider), captured on
-    torch's shared default capture stream ("shared") or each on its own stream ("own"), replayed
-    at once on two streams --steps×10 times: the largest error of their outputs against the
-    product computed alone. A race on the shared workspace shows as a large error."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise SystemExit("workspace: needs a CUDA GPU")
-    dev = torch.device("cuda")
-    bf16 = torch.bfloat16
-    out = []
-    for m, k, n in [(128, 424, 10), (128, 1120, 10), (128, 4096, 10), (128, 4096, 1000),
-                    (1000, 1024, 10)]:
-        row = {"m": m, "k": k, "n": n}
-        for scheme in ("shared", "own"):
-            g = torch.Generator(device=dev).manual_seed(0)
-            xs = [torch.randn(m, k, device=dev, dtype=bf16, generator=g) for _ in range(2)]
-            ws = [torch.randn(n, k, device=dev, dtype=bf16, generator=g) for _ in range(2)]
-            outs = [torch.empty(m, n, device=dev, dtype=bf16) for _ in range(2)]
-            refs = [(x.float() @ w.float().T).to(bf16) for x, w in zip(xs, ws)]
-            lanes = [torch.cuda.Stream(dev) for _ in range(2)]
-            graphs = []
-            for i in range(2):
-                lane = lanes[i] if scheme == "own" else torch.cuda.Stream(dev)
-                with torch.cuda.stream(lane):  # warm up where it will be captured
-                    torch.matmul(xs[i], ws[i].T, out=outs[i])
-                torch.cuda.synchronize()
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=lanes[i] if scheme == "own" else None):
-                    torch.matmul(xs[i], ws[i].T, out=outs[i])
-                graphs.append(graph)
-            worst = 0.0
-            for rep in range(a.steps * 10):
-                for lane, graph in zip(lanes, graphs):
-                    with torch.cuda.stream(lane):
-                        graph.replay()
-                if rep % 10 == 9:
-                    torch.cuda.synchronize()
-                    worst = max(worst, *[((o.float() - r.float()).abs().max()
-                                          / r.float().abs().max()).item()
-                                         for o, r in zip(outs, refs)])
-            row[scheme] = worst
-        print(json.dumps(row), flush=True)
-        out.append(row)
-        dump(a, "workspace", out)
-    return out
-
-
 def _us_per_call(fn, iters: int, cuda: bool) -> float:
     """Microseconds per call of `fn` (forward and backward) after a few warm-up calls; on a GPU
     `fn` is captured once as a CUDA graph and replayed, so this is GPU time, as in training,
@@ -699,15 +532,13 @@ def cmd_imagenet(a) -> dict:
 
 def dump(a, name, obj) -> None:
     if a.out:
-        Path(a.out).mkdir(parents=True, exist_ok=True)
-        (Path(a.out) / f"{name}.json").write_text(json.dumps(obj, indent=1, default=str))
+        write_json(Path(a.out) / f"{name}.json", obj)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
-                                    "smoke", "profile", "startup", "fault", "convs", "resume",
-                                    "workspace"])
+                                    "smoke", "profile", "startup", "convs"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -721,24 +552,22 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60,
                    help="profile, startup: timed steps per variant")
     p.add_argument("--mps", choices=["auto", "on", "off"], default="auto",
-                   help="long, resume: MPS as `dsd train` gets it (auto), or insisted on / off")
+                   help="long: MPS as `dsd train` gets it (auto), or insisted on / off")
     p.add_argument("--kernels", default=None,
                    help="long: train(kernels=…), dsd's own layers, e.g. bn,nchw or none "
                         "[dsd's default]")
     p.add_argument("--cudnn-bench", action="store_true",
-                   help="fault, profile: with cuDNN autotuning (dsd train: heuristics)")
+                   help="profile: with cuDNN autotuning (dsd train: heuristics)")
     p.add_argument("--pick", default=None, help="profile: indices of the --n models (0,2)")
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
     p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
     p.add_argument("--recipes", default="nds-plain,nds")
-    p.add_argument("--round", type=float, default=45.0,
-                   help="resume: seconds per `dsd train` round (--max-time)")
-    p.add_argument("--budget", type=float, default=400.0,
-                   help="resume: start no round after this many seconds")
     p.add_argument("--images", type=int, default=12800)
     p.add_argument("--tree", default="/tmp/inet")
     p.add_argument("--inputs", default="synthetic,imagenet", help="imagenet mode: data sources")
     a = p.parse_args()
+    if a.out:
+        write_json(Path(a.out) / "machine.json", machine())
     globals()[f"cmd_{a.mode}"](a)
 
 

@@ -7,11 +7,14 @@ left the model is `failed` and the sweep goes on; a killed driver is continued b
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from test_train import QUICK, add_sweep
@@ -42,7 +45,7 @@ def cluster():
     if owned:
         ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
-    if owned:
+    if owned and ray.is_initialized():
         ray.shutdown()
 
 
@@ -229,7 +232,7 @@ def test_no_retry_left_fails_the_model_once(tmp_path, cluster, monkeypatch):
     df = store.results(status=None, synthetic=True)
     assert len(df) == 2 and len(attempts[1]) == 1
     failed = df[df["status"] == "failed"].iloc[0]
-    assert failed["index"] == 0 and "no retry left" in failed["error"]
+    assert failed["result_id"] == 1 and "no retry left" in failed["error"]
 
 
 def _dsd_train(args, env, cwd) -> subprocess.Popen:
@@ -279,3 +282,134 @@ def test_killed_driver_is_continued_by_the_next_run(tmp_path, cluster):
     after = Store(path).epochs().set_index(["result_id", "epoch"]).loc[before.index]
     assert after.equals(before)      # resumed: the checkpointed epochs were not trained again
     assert sorted(os.listdir(tmp_path / "s.sqlite.ckpt")) == ["lock"]
+
+
+@needs_ray
+def test_bench_ray_smoke_run(tmp_path):
+    """scripts/bench_ray.py on the CPU: a fresh 2-CPU Ray cluster in its child process."""
+    from test_bench import smoke
+
+    assert smoke("bench_ray.py", tmp_path)["executor"] == "ray"
+
+
+# ---- several nodes on one host, one of them killed -------------------------------------------
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]
+FAST_DEATH = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4",
+              "RAY_health_check_initial_delay_ms": "1000", "RAY_AUTH_MODE": "disabled",
+              "RAY_USAGE_STATS_ENABLED": "0"}
+
+# The driver runs in a fresh process (Ray cannot create actors on a second cluster from a
+# process that used another one): `dsd.train.train` with two hooks, one recording each attempt's
+# node, one SIGKILLing the `ray start` process group of the node that trains the first model to
+# report an epoch, right after that report. argv: store, address, head temp dir, {label: pgid}.
+DRIVER = """
+import json, os, signal, sys, time
+import ray
+from dsd import Store
+from dsd.train import ray_exec, train
+from dsd.train.coordinator import Coordinator
+
+path, address, head_dir, pgids = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+ray.init(address=address, _temp_dir=head_dir, log_to_driver=False)   # the head's node
+while sum(n["Alive"] for n in ray.nodes()) < 1 + len(pgids):
+    time.sleep(0.2)
+label = {n["NodeID"]: name for n in ray.nodes() for name in pgids
+         if f"node_{name}" in n["Resources"]}
+attempts, killed = {}, {}
+real_started, real_handle = ray_exec._started, Coordinator.handle
+
+def started(coord, rid, info, max_retries):
+    attempts.setdefault(rid, []).append({**info, "label": label.get(info["node"])})
+    real_started(coord, rid, info, max_retries)
+
+def handle(self, kind, rid, payload):
+    real_handle(self, kind, rid, payload)
+    if kind == "epoch" and payload["epoch"] == 1 and not killed and attempts.get(rid):
+        row = self.store.epochs().query("result_id == @rid").iloc[0]
+        killed.update(rid=rid, node=attempts[rid][-1]["label"], epoch1=row.to_dict())
+        os.killpg(pgids[killed["node"]], signal.SIGKILL)
+
+ray_exec._started, Coordinator.handle = started, handle
+s = train(Store(path), dataset="synthetic", executor="ray", ray_opts={"max_retries": 2},
+          overrides={"epochs": 3, "batch_size": 50, "subset": 500, "test_subset": 100})
+print("RESULT " + json.dumps({"counts": s.counts, "pending": s.pending, "attempts": attempts,
+                              "killed": killed}, default=float))
+"""
+
+
+@pytest.fixture
+def nodes(tmp_path_factory):
+    """A Ray cluster of separate `ray start --block` processes on this host: a head without
+    CPUs (the driver's node, holding the inbox) and two worker nodes of 1 CPU each, each with its
+    own resource label and temp folder. Yields (address, head temp dir, {'a': process, 'b': …})."""
+    import socket
+    import tempfile
+
+    if ray is None:
+        pytest.skip("ray is not installed (pip install 'dsd[ray]')")
+    env = {**os.environ, **FAST_DEATH, "PYTHONPATH": os.pathsep.join(sys.path)}
+    root = Path(tempfile.mkdtemp(prefix="rn", dir="/tmp"))  # short: Ray's socket paths
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    procs, logs = {}, tmp_path_factory.mktemp("ray-nodes")
+
+    def start(name, *args):
+        with open(logs / f"{name}.log", "w") as log:
+            procs[name] = subprocess.Popen(
+                [*RAY_CLI, "start", "--block", f"--temp-dir={root / name}", *args], env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    start("head", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false")
+    address = f"{socket.gethostbyname(socket.gethostname())}:{port}"
+    time.sleep(3)
+    for name in ("a", "b"):
+        start(name, f"--address={address}", "--num-cpus=1",
+              f"--resources={{\"node_{name}\": 1}}")
+    try:
+        yield address, str(root / "head"), {k: v for k, v in procs.items() if k != "head"}
+    finally:
+        for p in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@needs_ray
+def test_a_killed_node_s_models_resume_on_another_node(tmp_path, nodes):
+    """A node (raylet and object store: its `ray start` process group) is SIGKILLed when a
+    model it trains reports its first epoch. Ray notices the node's death and runs the task
+    again on the other node, which resumes it from its epoch-1 checkpoint (the checkpoint folder
+    is shared: one file system); every model is recorded exactly once, the first attempt's
+    epoch row is kept, and models start longest first."""
+    import json
+
+    address, head_dir, workers = nodes
+    path = tmp_path / "s.sqlite"
+    add_sweep(Store(path), n=3)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RAY_AUTH_MODE": "disabled"}
+    p = subprocess.run([sys.executable, "-c", DRIVER, str(path), address, head_dir,
+                        json.dumps({k: v.pid for k, v in workers.items()})], env=env,
+                       capture_output=True, text=True, timeout=400)
+    line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert p.returncode == 0 and line, p.stdout[-3000:] + p.stderr[-3000:]
+    out = json.loads(line[7:])
+    killed, attempts = out["killed"], {int(k): v for k, v in out["attempts"].items()}
+    assert killed and out["pending"] == 0 and sum(out["counts"].values()) == 3
+    assert "failed" not in out["counts"] and workers[killed["node"]].poll() is not None
+    first, second = attempts[killed["rid"]]
+    survivor = "b" if killed["node"] == "a" else "a"
+    assert first["label"] == killed["node"] and second["label"] == survivor
+    assert second["attempt"] == 2 and second["resumed"] and not second["ckpt_local"]
+    assert "resuming from its checkpoint" in p.stdout
+    store = Store(path)
+    df = store.results(status=None, synthetic=True)
+    assert len(df) == 3 and df["index"].is_unique and set(df["status"]) <= {"done", "collapsed"}
+    assert list(df.sort_values("result_id")["index"]) == [2, 1, 0]    # longest first
+    ep = store.epochs()
+    assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2, 3)
+                                                         for e in (1, 2, 3)]
+    row = ep.query("result_id == @killed['rid'] and epoch == 1").iloc[0].to_dict()
+    assert row == pytest.approx(killed["epoch1"])    # resumed after epoch 1: not trained again
+    assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))

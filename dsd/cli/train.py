@@ -32,6 +32,11 @@ class Loader(str, Enum):
     cpu = "cpu"
 
 
+class Order(str, Enum):
+    longest = "longest"
+    store = "store"
+
+
 class Precision(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -96,6 +101,10 @@ def train_cmd(
         help="ImageNet input pipeline: gpu (nvjpeg decode + batched crop/resize on the GPU), "
              "cpu (PIL in loader processes), auto (gpu on CUDA where nvjpeg works).")
     ] = Loader.auto,
+    order: Annotated[Order, typer.Option(
+        help="longest: start the models with the longest estimated training time first "
+             "(from flops, activations, depth; the sweep's tail decides its wall time); "
+             "store: sweep, then model index.")] = Order.longest,
     executor: Annotated[Executor, typer.Option(
         help="local: this machine; ray: one Ray task per model on a Ray cluster.")
     ] = Executor.local,
@@ -122,6 +131,7 @@ def train_cmd(
                     per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
                     whole_models=whole_models, retry_failed=retry_failed, eager=eager, mps=mps,
                     console=console, executor=executor.value, loader=loader.value,
+                    order=order.value,
                     kernels=None if kernels is None else
                     tuple(k for k in kernels.split(",") if k and k != "none"),
                     ray_opts={"address": address, "max_retries": max_retries,

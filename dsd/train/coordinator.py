@@ -1,15 +1,16 @@
 """The coordinator loop: hands jobs to workers, writes every record to the store, stops cleanly.
 
 Workers (inline on CPU, spawned processes on GPUs, each holding up to `streams` models) only
-send (kind, slot, result_id, payload) records; this process alone writes the store. Ctrl-C stops
-workers at their next check (their models go back to pending, checkpoints kept); a second Ctrl-C
-aborts at once. With a deadline, no model starts whose next epoch (with `whole_models`: whole
-run) would not fit, and workers stop before it passes. A model that fails with a CUDA error under
-a graph is trained again eagerly; a worker whose CUDA context is poisoned announces its exit
-('exit', with the jobs it holds), and its other models are handed to a fresh process. A worker
-that dies after it was ready (a segfault) hands its models back to be trained again eagerly,
-each alone in a worker; one held by CRASHES dying workers fails. A worker that dies before it is
-ready fails no model (see `_reap`).
+send (kind, slot, result_id, payload) records; this process alone writes the store. Jobs are
+handed out in the plan's order (longest first by default: `cost.order_jobs`), one per worker in
+turn across the devices. Ctrl-C stops workers at their next check (their models go back to
+pending, checkpoints kept); a second Ctrl-C aborts at once. With a deadline, no model starts
+whose next epoch (with `whole_models`: whole run) would not fit, and workers stop before it
+passes. A model that fails with a CUDA error under a graph is trained again eagerly; a worker
+whose CUDA context is poisoned announces its exit ('exit', with the jobs it holds), and its
+other models are handed to a fresh process. A worker that dies after it was ready (a segfault)
+hands its models back to be trained again eagerly, each alone in a worker; one held by CRASHES
+dying workers fails. A worker that dies before it is ready fails no model (see `_reap`).
 """
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ START_DEATHS = 2       # a slot whose worker dies this often in a row before it 
 REAP_EVERY = 0.5       # seconds between checks for dead workers
 CRASHES = 2            # a model held by this many dying workers is failed (its neighbours may
                        # be to blame: a worker holds `streams` models)
+
+
+def fill_order(slots: list[str]) -> list[int]:
+    """Worker slots in the order jobs are handed to them: in turn across devices (cuda:0's
+    first worker, cuda:1's first, …, then cuda:0's second, …), so that the first jobs (the
+    longest, by default) spread over the GPUs and processes."""
+    return sorted(range(len(slots)), key=lambda i: slots[:i].count(slots[i]))
 
 
 class Coordinator:
@@ -177,6 +185,7 @@ class Coordinator:
 
         for i in range(len(self.slots)):
             spawn(i)
+        fill = fill_order(self.slots)
         todo = deque(self.plan.jobs)
         busy: dict[int, set[int]] = {i: set() for i in range(len(self.slots))}
         closing: set[int] = set()  # workers that announced their exit (a sticky CUDA error)
@@ -185,13 +194,17 @@ class Coordinator:
             while True:
                 todo.extendleft(reversed(self.requeue))
                 self.requeue.clear()
-                for i in procs:
-                    while (i not in closing and len(busy[i]) < self.streams and todo
-                           and self._fits(todo[0], busy[i]) and self.can_start()):
-                        job = todo.popleft()
-                        self.start(job)
-                        procs[i][1].put(job)
-                        busy[i].add(job.result_id)
+                handed = True
+                while handed:  # one job per worker and pass
+                    handed = False
+                    for i in (i for i in fill if i in procs):
+                        if (i not in closing and len(busy[i]) < self.streams and todo
+                                and self._fits(todo[0], busy[i]) and self.can_start()):
+                            job = todo.popleft()
+                            self.start(job)
+                            procs[i][1].put(job)
+                            busy[i].add(job.result_id)
+                            handed = True
                 if not any(busy.values()):
                     break
                 if self.deadline and time.time() > self.deadline + HARD_GRACE:

@@ -2,10 +2,11 @@
 
 Ray places the tasks (core tasks API: fractional `num_gpus=1/per_gpu` on a cluster with GPUs,
 `num_cpus` on a CPU-only one); dsd keeps no scheduler of its own, only a bound on the number of
-tasks in flight (the cluster's slots, so that `running` in the store means running). The driver
+tasks in flight (the cluster's slots, so that `running` in the store means running), submitted
+in the plan's order (longest first by default), the first wave dealt over the GPUs. The driver
 (the `dsd train` process and its `Coordinator`) stays the only writer of the store:
 
-- a task reports ('started', 'epoch', 'images') records to a small inbox actor placed on the
+- a task reports ('started', 'epoch', 'images') records to a small inbox actor pinned to the
   driver's node, fire-and-forget, and flushes it before it returns its final record; the driver
   drains the inbox, hands the records to `Coordinator.handle`, and applies each final record once
   per result id (a duplicate or late record of a finished model is dropped);
@@ -159,6 +160,7 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     rid = job.result_id
     local = _usable_ckpt(job)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ray.get_gpu_ids(),
+            "node": ray.get_runtime_context().get_node_id(),
             "resumed": os.path.exists(job.ckpt), "ckpt_local": local}
     attempt, stop = ray.get(inbox.begin.remote(rid, info))
     if ray.get_gpu_ids() and torch.cuda.is_available():
@@ -240,13 +242,31 @@ class Resources:
             self.options = {"num_gpus": 1.0 / self.per_gpu, "num_cpus": cpu}
             gpus = sum(int(n["GPU"] + 1e-6) for n in gpu_nodes)
             self.mode = f"{gpus} GPUs × {self.per_gpu} models"
+            self.gpus = gpus
         else:
             slots = sum(int(n.get("CPU", 0.0) / self.cpus_per_task + 1e-6) for n in nodes)
             self.options = {"num_gpus": 0, "num_cpus": self.cpus_per_task}
             cpus = sum(n.get("CPU", 0.0) for n in nodes)
             self.mode = f"{cpus:g} CPUs, {self.cpus_per_task:g} per model"
+            self.gpus = 0
         self.slots = max(1, slots)
         return self.slots
+
+
+def deal(jobs: list, gpus: int, per_gpu: int) -> list:
+    """The first wave's jobs reordered so that each run of `per_gpu` holds a fair share of
+    them: Ray gives a fractional GPU task the fullest GPU it fits on (best fit), so jobs
+    submitted in plan order (longest first) would put the longest models on one GPU together.
+    The first gpus × per_gpu jobs are dealt to the GPUs back and forth (0, 1, …, g-1, g-1, …,
+    0, …). With fewer jobs than that, Ray packs them onto the first GPUs whatever the order."""
+    n = gpus * per_gpu
+    if gpus < 2 or len(jobs) < n:
+        return list(jobs)
+    hands: list[list] = [[] for _ in range(gpus)]
+    for i, job in enumerate(jobs[:n]):
+        k = i % (2 * gpus)
+        hands[k if k < gpus else 2 * gpus - 1 - k].append(job)
+    return [j for hand in hands for j in hand] + list(jobs[n:])
 
 
 def _started(coord, rid: int, info: dict, max_retries: int) -> None:
@@ -289,9 +309,12 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
     try:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        # the inbox lives and dies with the driver's node: with a soft affinity Ray put it on
+        # another node when the driver's had no CPUs (a head started with --num-cpus=0), and
+        # that node's death then ended the whole run (tests/test_ray.py, the node-kill test)
         here = ray.get_runtime_context().get_node_id()
         inbox = ray.remote(num_cpus=0, max_restarts=0)(Inbox).options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True)).remote()
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
         arrays = _shipped_arrays(ray, coord)
         res = Resources(ray, per_gpu, cpus_per_task)
         # A GPU task gets a fresh worker process (Ray's default for GPU tasks, which the options
@@ -301,7 +324,7 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         coord.progress.note(f"ray: {nodes} node{'s' * (nodes != 1)}, {res.mode}: up to "
                             f"{res.slots} models at once; retries {max_retries}")
-        todo, relayed = deque(coord.plan.jobs), False
+        todo, relayed = deque(deal(coord.plan.jobs, res.gpus, per_gpu)), False
         # workers run in another directory (and on other nodes): absolute paths only
         data_dir = os.path.abspath(os.path.expanduser(coord.data_dir)) if coord.data_dir else None
         while True:

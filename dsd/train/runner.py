@@ -122,11 +122,15 @@ class Summary:
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
           retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, kernels=None, loader="auto") -> Summary:
-    """Train every pending model of `sweeps` (all when None); see the module docstring."""
+          ray_opts=None, kernels=None, loader="auto", order="longest") -> Summary:
+    """Train every pending model of `sweeps` (all when None), in `order` (longest: estimated
+    time left, longest first; store: sweep, then index); see the module docstring."""
     import torch
 
+    from .cost import check_order, order_jobs
+
     t_start = time.time()
+    check_order(order)
     from .kernels import check_kernels, default_kernels
     from .ray_exec import check_executor
 
@@ -155,6 +159,7 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
                 store.retry_failed([name], dataset=ds, recipe_json=r.to_dict())
         clean_checkpoints(store, ckpt_dir)
         p = plan(store, recipes, ckpt_dir, eager, kernels, loader)
+        p.jobs = order_jobs(p.jobs, order, p.done_epochs)
         if torch.cuda.is_available():
             ids = gpus if gpus else list(range(torch.cuda.device_count()))
             k = per_gpu or DEFAULT_PER_GPU
