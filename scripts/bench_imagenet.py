@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
-import tempfile
 import time
 from multiprocessing import Pool
 from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchlib import dump, machine, make_store  # noqa: E402
 
 SHAPES = [(375, 500)] * 7 + [(500, 375)] * 2 + [(333, 500)]   # (height, width), ImageNet's mix
 
@@ -195,12 +195,9 @@ def one_model(spec):
 
 def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
     """One `dsd train` of `models` with `source` input (synthetic, cpu or gpu)."""
-    from dsd import Store
     from dsd.train import train
 
-    store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
-    store.add_sweep("bench", space="regnetx", space_def={}, dataset="imagenet", window={},
-                    seed=0, draws=len(models), models=models)
+    store = make_store(models, dataset="imagenet")
     t0 = time.time()
     s = train(store, dataset="synthetic" if source == "synthetic" else None, data_dir=str(root),
               loader="auto" if source == "synthetic" else source, per_gpu=per_gpu,
@@ -234,32 +231,30 @@ def main() -> None:
 
     if not torch.cuda.is_available():
         sys.exit("bench_imagenet.py needs a CUDA GPU (torch sees none)")
-    root, out = Path(a.tree), {"gpu": torch.cuda.get_device_name(0), "cores": os.cpu_count(),
-                               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    root, out = Path(a.tree), {"machine": machine()}
 
-    def dump():
+    def save():
         if a.out:
-            Path(a.out).mkdir(parents=True, exist_ok=True)
-            (Path(a.out) / "imagenet.json").write_text(json.dumps(out, indent=1, default=str))
+            dump(Path(a.out) / "imagenet.json", out)
 
     if "tree" not in a.skip:
         out["tree"] = make_tree(root, a.images, a.val_per_class)
         print("tree", out["tree"], flush=True)
-        dump()
+        save()
     if "check" not in a.skip:
         out["check"] = check(root)
         print("check (uint8 levels)", out["check"], flush=True)
-        dump()
+        save()
     if "profile" not in a.skip:
         out["profile"] = profile(root)
         print("profile (ms per batch of 128)", {k: round(v, 2) for k, v in out["profile"].items()},
               flush=True)
-        dump()
+        save()
     if "alone" not in a.skip:
         for loader in ("gpu", "cpu"):
             out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)
             print(f"alone {loader}: {r}", flush=True)
-            dump()
+            save()
     if "train" not in a.skip:
         from dsd import zoo_spec
         from dsd.sample import sample
@@ -274,7 +269,7 @@ def main() -> None:
                 out[key] = r = train_case(models, root, source, per_gpu, a.images, a.epochs)
                 print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
                       f" {r['counts']}, mps {r['mps']} {r['errors'][:1]}", flush=True)
-                dump()
+                save()
         for name in a.layouts.split(","):
             syn = out.get(f"{name}-synthetic", {}).get("img_s")
             for source in ("cpu", "gpu"):
@@ -282,7 +277,7 @@ def main() -> None:
                 if syn and r:
                     print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "
                           f"{r['img_s'] / syn:5.1%} of synthetic {syn:.0f}")
-    dump()
+    save()
 
 
 if __name__ == "__main__":

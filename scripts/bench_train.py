@@ -7,7 +7,6 @@
             GPU[/processes], +mps: under a private MPS daemon, else without): the defaults.
   collapse  collapse rate of nds-plain vs nds on n CIFAR-regime models (graph, bf16).
   zoo       regnetx-400mf (CIFAR layout) trained with the nds defaults on all 50,000 images.
-  imagenet  the ImageFolder path on a generated tree of JPEGs vs synthetic data on the GPU.
   profile   step rate of --n compare models under bf16/fp16/fp32 × channels_last/NCHW (and
             bf16-cl+bn: with dsd's fused batch norm kernels), and the CUDA kernels
             that dominate bf16 and fp16 (batch norm: native vs cuDNN).
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchlib import cifar_models, dump as write_json, machine, make_store, run_sweep  # noqa: E402
 
 from dsd import complexity, zoo_spec  # noqa: E402
-from dsd.train import RECIPES, train  # noqa: E402
+from dsd.train import RECIPES  # noqa: E402
 
 
 def run_dsd(models, data, *, epochs: int, **kw) -> dict:
@@ -487,49 +486,6 @@ def cmd_zoo(a) -> dict:
     return r
 
 
-def _jpeg(args):
-    import numpy as np
-    from PIL import Image
-
-    path, seed = args
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
-    Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path, quality=90)
-
-
-def cmd_imagenet(a) -> dict:
-    from multiprocessing import Pool
-
-    root = Path(a.tree)
-    jobs = []
-    for split, n in (("train", a.images // 100), ("val", 10)):
-        for c in range(100):
-            d = root / split / f"n{c:04d}"
-            d.mkdir(parents=True, exist_ok=True)
-            jobs += [(d / f"{i}.JPEG", hash((split, c, i)) % 2**31) for i in range(n)]
-    with Pool() as pool:
-        pool.map(_jpeg, jobs, chunksize=64)
-    spec = zoo_spec("regnetx-400mf", "imagenet")
-    c = complexity(spec)
-    m = SimpleNamespace(index=0, spec=spec, params={}, flops=c["flops"], params_count=c["params"],
-                        acts=c["acts"])
-    out = {}
-    for ds, k in [(d, 1) for d in a.inputs.split(",")]:
-        store = make_store([m], dataset="imagenet")
-        t0 = time.time()
-        train(store, dataset=ds, data_dir=str(root), per_gpu=k,
-              overrides={"epochs": 2, "subset": a.images, "test_subset": 500})
-        df = store.results(status=None, synthetic=True)
-        ep = store.epochs()
-        n = a.images // 128 * 128
-        out[f"{ds}-k{k}"] = {"wall_s": time.time() - t0, "epoch_s": ep["seconds"].tolist(),
-                             "img_per_s_epoch2": n / float(ep["seconds"].iloc[-1]),
-                             "status": df["status"].tolist()}
-        print(f"{ds} per_gpu={k}: {out[f'{ds}-k{k}']}", flush=True)
-        dump(a, "imagenet", out)
-    return out
-
-
 def dump(a, name, obj) -> None:
     if a.out:
         write_json(Path(a.out) / f"{name}.json", obj)
@@ -537,7 +493,7 @@ def dump(a, name, obj) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo", "imagenet",
+    p.add_argument("mode", choices=["compare", "long", "scan", "collapse", "zoo",
                                     "smoke", "profile", "startup", "convs"])
     p.add_argument("--data", default=None, help="data root holding cifar10/cifar-10-batches-py")
     p.add_argument("--out", default=None)
@@ -562,9 +518,6 @@ def main() -> None:
     p.add_argument("--variants", default="all", help="profile: e.g. bf16-cl,fp16-cl")
     p.add_argument("--top", default="bf16,fp16", help="profile: kernel tables for these amps")
     p.add_argument("--recipes", default="nds-plain,nds")
-    p.add_argument("--images", type=int, default=12800)
-    p.add_argument("--tree", default="/tmp/inet")
-    p.add_argument("--inputs", default="synthetic,imagenet", help="imagenet mode: data sources")
     a = p.parse_args()
     if a.out:
         write_json(Path(a.out) / "machine.json", machine())

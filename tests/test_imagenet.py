@@ -226,3 +226,16 @@ def test_train_imagenet_end_to_end(tmp_path, loader):
     assert summary.counts == {"done": 1}, df["error"].tolist()
     assert finals[0]["loader"] == loader
     assert df["top1"].iloc[0] < 100 * 2 / 3   # below chance with 3 classes
+
+
+def test_benchmark_tree_is_imagenet_heavy(tmp_path):
+    """bench_imagenet.py's generator: ImageNet-sized, ImageNet-heavy JPEGs (~100-130 KB)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from bench_imagenet import make_tree
+
+    info = make_tree(tmp_path, images=20, val_per_class=1, classes=2)
+    assert info["files"] == 22 and 90 <= info["mean_kb"] <= 130
+    sizes = {Image.open(p).size for p in tmp_path.rglob("*.JPEG")}
+    assert (500, 375) in sizes and sizes <= {(500, 375), (375, 500), (500, 333)}
