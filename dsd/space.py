@@ -65,6 +65,7 @@ class SpaceDef:
     windows: tuple[tuple[str, Window], ...] = ()
     extends: tuple[str, ...] = ()  # parent chain, nearest first
     samplers: str = DEFAULT  # sampler convention: "pycls" or "dsd1" (dsd.samplers)
+    first_stride: int | None = None  # None: the dataset layout's (pycls CIFAR RegNets: 2)
     source: str = field(default="", compare=False)
 
     def param(self, name: str) -> ParamDef:
@@ -130,7 +131,8 @@ class SpaceDef:
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
             spec = make_spec(ds[i], ws[i], bs[i], gs[i], dataset=dataset, block=self.block,
-                             se_ratio=self.se_ratio, stem_w=self.stem_w)
+                             se_ratio=self.se_ratio, stem_w=self.stem_w,
+                             first_stride=self.first_stride)
             raw = {f"{k}{j}": v for k in per for j, v in enumerate(per[k][i], 1)}
             out.append((spec, raw))
         return out
@@ -153,7 +155,8 @@ class SpaceDef:
             raw = {k: rows[k][i] for k in rows}
             spec, count = regnet_spec(raw["d"], raw["w0"], raw["wa"], raw["wm"], raw["b"],
                                       raw["g"], block=self.block, se_ratio=self.se_ratio,
-                                      dataset=dataset, stem_w=self.stem_w)
+                                      dataset=dataset, stem_w=self.stem_w,
+                                      first_stride=self.first_stride)
             out.append((spec, raw) if count == self.stages else None)
         return out
 
@@ -166,6 +169,8 @@ class SpaceDef:
         d["stem"] = {"w": self.stem_w}
         d["samplers"] = self.samplers
         d["stages"] = self.stages
+        if self.first_stride is not None:
+            d["first_stride"] = self.first_stride
         d["regnet" if self.kind == "regnet" else "stage_params"] = {
             p.name: p.to_dict() for p in self.params}
         d["shared"] = list(self.shared)
@@ -215,7 +220,8 @@ class SpaceDef:
 
 
 _TOP_KEYS = ("name", "description", "extends", "samplers", "block", "se_ratio", "stem",
-             "stages", "stage_params", "regnet", "shared", "non_decreasing", "window")
+             "stages", "first_stride", "stage_params", "regnet", "shared", "non_decreasing",
+             "window")
 _UNION_KEYS = ("shared", "non_decreasing")
 
 
@@ -495,6 +501,9 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     stem = c.mapping(("stem",), d.get("stem", {"w": 32}), ("w",), ("w",))
     stem_w = c.number(("stem", "w"), stem["w"], integer=True, minimum=1)
     stages = c.number(("stages",), d["stages"], integer=True, minimum=1)
+    first_stride = d.get("first_stride")
+    if first_stride is not None and first_stride not in (1, 2):
+        c.fail(("first_stride",), first_stride, "allowed: 1, 2 (default: the dataset's layout)")
     if "regnet" in d and "stage_params" in d:
         c.fail(("regnet",), d["regnet"], "a space needs exactly one of stage_params (AnyNet) "
                "or regnet, and stage_params is given too")
@@ -541,4 +550,5 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     return SpaceDef(name=name, description=desc.strip(), kind=kind, block=block,
                     se_ratio=float(se_ratio), stem_w=stem_w, stages=stages, params=params,
                     shared=lists["shared"], non_decreasing=lists["non_decreasing"],
-                    windows=tuple(windows), extends=chain, samplers=convention, source=source)
+                    windows=tuple(windows), extends=chain, samplers=convention,
+                    first_stride=first_stride, source=source)

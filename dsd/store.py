@@ -192,12 +192,14 @@ class Store:
                 " WHERE m.sweep_id = ? GROUP BY r.status", (s["id"],)).fetchall())
             row = {"name": s["name"], "space": s["space"], "dataset": s["dataset"],
                    "seed": s["seed"], "models": s["n"], "window": _window_text(s["window"]),
+                   "samplers": json.loads(s["space_def"]).get("samplers", "dsd1"),
                    "created": s["created"]}
             trained = sum(counts.values())
             row.update({st: counts.get(st, 0) for st in STATUSES})
             row["pending"] += s["n"] - trained if trained <= s["n"] else 0
             rows.append(row)
-        cols = ["name", "space", "dataset", "seed", "models", "window", "created", *STATUSES]
+        cols = ["name", "space", "dataset", "seed", "models", "window", "samplers", "created",
+                *STATUSES]
         return pd.DataFrame(rows, columns=cols)
 
     # ---- models -------------------------------------------------------------------------
