@@ -77,6 +77,10 @@ def population_frame(store, sweeps: list[str], *, recipe: str | None = None,
     df = df.rename(columns={"updated": "finished"})
     df.loc[df["status"].isin(["pending", "running"]), "finished"] = None
     df = _add_curves(store, df)
+    if "provenance" in df:  # what produced each number, one column per key (dsd.provenance)
+        from .provenance import provenance_frame
+
+        df = pd.concat([df, provenance_frame(df)], axis=1)
     return df[[c for c in FIRST if c in df] + [c for c in df if c not in FIRST]]
 
 

@@ -71,6 +71,10 @@ def _select(names, store, recipe, dataset, synthetic, population=None):
         source = _open_store(store)
     sel = select(source, names, recipe=recipe, dataset=dataset, synthetic=synthetic)
     typer.echo(sel.summary())
+    from ..analysis.provenance import provenance_warnings
+
+    for line in provenance_warnings(sel.data):
+        typer.echo(f"warning: {line}")
     return sel
 
 
