@@ -30,11 +30,22 @@ def provenance_warnings(data: pd.DataFrame) -> list[str]:
         out.append("sweeps come from different sources ("
                    + "; ".join(f"{s}: {v}" for s, v in by.items()) + ")")
     prov = provenance_frame(data)
+    recorded = prov.notna().any(axis=1)
+    bare = [s for s in pd.unique(data["sweep"]) if not recorded[data["sweep"] == s].any()]
+    if bare and len(bare) < data["sweep"].nunique():
+        out.append(f"no provenance recorded (trained before dsd recorded it): "
+                   f"{', '.join(bare)}")
+    rest = ~data["sweep"].isin(bare)
     for key in COMPARED:
-        col = prov[f"prov_{key}"].map(lambda v: "unrecorded" if v is None else str(v))
-        per = {s: ", ".join(sorted(set(col[data["sweep"] == s]))) for s in
-               pd.unique(data["sweep"])}
+        col = prov.loc[rest, f"prov_{key}"].map(_text)
+        sweeps = data.loc[rest, "sweep"]
+        per = {s: ", ".join(sorted(set(col[sweeps == s]))) for s in pd.unique(sweeps)}
         if len(set(per.values())) > 1:
             out.append(f"sweeps differ in {key}: " + "; ".join(f"{s}: {v}" for s, v in
                                                                per.items()))
     return out
+
+
+def _text(v) -> str:
+    """A provenance value as shown in a warning ("unrecorded" for results stored before)."""
+    return "unrecorded" if v is None or (isinstance(v, float) and v != v) else str(v)
