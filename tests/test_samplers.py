@@ -254,3 +254,11 @@ def test_published_population_reproduces_under_dsd1():
         assert [m.spec.id for m in got.models] == want, name
         new = sample(load_space(name), 8, dataset="cifar10", seed=0)
         assert [m.spec.id for m in new.models] != want, name
+
+
+def test_published_summary_names_the_convention():
+    """SUMMARY.md's sweep table says the published sweeps were drawn with dsd1."""
+    text = (REPO / "results/cifar10/SUMMARY.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "-cifar10-s0 |"
+            in line and line.count("|") == 13]
+    assert len(rows) == 7 and all(r.split("|")[3].strip() == "dsd1" for r in rows)

@@ -16,7 +16,7 @@ from ..errors import DsdError
 
 RUNS_KEY = b"dsd:runs"
 CURVES = ("top1", "top5", "train_loss", "lr", "seconds")  # per-epoch columns: epoch_<name>
-FIRST = ["sweep", "space", "dataset", "index", "model_id", "status", "top1", "top5",
+FIRST = ["sweep", "space", "samplers", "dataset", "index", "model_id", "status", "top1", "top5",
          "train_loss", "epochs_done", "seconds", "device", "exec_path", "finished", "recipe",
          "recipe_hash", "recipe_json", "train_seed", "sweep_seed", "window", "flops", "params",
          "acts"]
@@ -50,6 +50,8 @@ def population_frame(store, sweeps: list[str], *, recipe: str | None = None,
         info = store.sweep(name)
         models = store.models(name)
         models["space"] = info["space"]
+        models["samplers"] = (info["space_def"].get("samplers", "dsd1")  # dsd.samplers
+                              if info.get("source", "dsd") == "dsd" else "-")
         models["sweep_seed"] = info["seed"]
         models["window"] = json.dumps(info["window"], sort_keys=True)
         mine = res[res["sweep"] == name] if not res.empty else res
