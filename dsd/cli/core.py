@@ -90,7 +90,8 @@ def info_cmd(
     d = space.to_dict()
     console.print(f"[bold]{space.name}[/bold] — {d.get('description', '')}")
     console.print(f"block {d['block']}" + (f", SE ratio {d['se_ratio']}" if d.get("se_ratio")
-                                          else "") + f", {d['stages']} stages, stem {d['stem']}")
+                                          else "") + f", {d['stages']} stages, stem {d['stem']}"
+                  + f", samplers {d['samplers']}")
     params = d.get("stage_params") or d.get("regnet")
     table = Table(title="per-stage parameters" if "stage_params" in d else "RegNet parameters")
     table.add_column("param")
