@@ -45,11 +45,19 @@ from dsd import Store, complexity, zoo_spec  # noqa: E402
 from dsd.train import RECIPES, train  # noqa: E402
 
 
+def dsd1(name: str):
+    """A shipped space under the dsd1 sampler convention: the populations BENCHMARKS.md
+    measured (and the models its fault runs picked by index) were drawn with it."""
+    from dsd.space import load_space
+
+    return load_space(name).with_samplers("dsd1")
+
+
 def cifar_models(n: int, seed: int, window: str = "117MF-130MF") -> list:
     """n RegNetX models in the CIFAR-10 layout inside the flops window (dsd's sampler)."""
     from dsd.sample import sample
 
-    return sample("regnetx", n, dataset="cifar10", window=window, seed=seed).models
+    return sample(dsd1("regnetx"), n, dataset="cifar10", window=window, seed=seed).models
 
 
 def make_store(models, name="bench", dataset="cifar10", seed=0) -> Store:
@@ -387,8 +395,8 @@ def cmd_fault(a) -> dict:
     if cuda:
         use_gpu(dev)
         torch.backends.cudnn.benchmark = a.cudnn_bench
-    specs = [sample("anynetxc", 24, dataset="cifar10", seed=1).models[23].spec,
-             sample("anynetxc", 100, dataset="cifar10", seed=0).models[56].spec]
+    specs = [sample(dsd1("anynetxc"), 24, dataset="cifar10", seed=1).models[23].spec,
+             sample(dsd1("anynetxc"), 100, dataset="cifar10", seed=0).models[56].spec]
     recipe = {**RECIPES["nds"].to_dict(), "epochs": a.epochs, "subset": a.images,
               "test_subset": 1000}
     ckpts = Path(tempfile.mkdtemp())
@@ -430,7 +438,7 @@ def cmd_resume(a) -> dict:
 
     from dsd.sample import sample
 
-    models = sample("anynetxd", 100, dataset="cifar10", seed=0).models[59:67]
+    models = sample(dsd1("anynetxd"), 100, dataset="cifar10", seed=0).models[59:67]
     store = make_store(models, name="resume")
     mps = {"auto": None, "on": True, "off": False}[a.mps]
     rounds = []
