@@ -91,6 +91,8 @@ def test_import_then_edf_compare_report(tmp_path):
         r = run("report", sweep, "--store", db, "-o", tmp_path / f"{sweep}.html",
                 "--resamples", "100")
         assert r.exit_code == 0, r.output
+    r = run("fit", "nds-ResNeXt-A", "--store", db)  # the 7 ModelSpecs; opaque ones skipped
+    assert r.exit_code == 0 and "stored 7 fits" in r.output, r.output
     r = run("export-population", "nds-ResNeXt-A", "--store", db, "-o", tmp_path / "p.parquet")
     assert r.exit_code == 0, r.output
     import pandas as pd
