@@ -1,11 +1,15 @@
 """scripts/recheck_cifar10.py: retrained copies of a study's models keep their seeds and recipe,
-so on the CPU they reproduce the stored errors exactly (real training, real SQLite stores)."""
+so on the CPU they reproduce the stored errors exactly (real training, real SQLite stores); the
+stratified sample covers every space and every device of the published population."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import pandas as pd
+import pytest
 
 from dsd import Store, complexity, make_spec
 from dsd.train import train
@@ -35,11 +39,13 @@ def study(path: Path, data_root: Path) -> Store:
 def test_retrained_copies_reproduce_the_stored_errors(tmp_path, data_root, capsys):
     study(tmp_path / "study.sqlite", data_root)
     args = ["--store", str(tmp_path / "study.sqlite"), "--recheck", str(tmp_path / "re.sqlite"),
-            "--n", "2", "--data-dir", str(data_root), "--out", str(tmp_path / "re.json")]
+            "--per-space", "2", "--data-dir", str(data_root), "--out", str(tmp_path / "re.json")]
     assert recheck_cifar10.main(args) == 0
     out = json.loads((tmp_path / "re.json").read_text())
     assert out["summary"]["copies"] == 2 and out["summary"]["done"] == 2
     assert out["summary"]["max_abs_diff"] == 0.0
+    assert out["per_space"]["test"]["done"] == 2 and out["per_space"]["test"]["mean_diff"] == 0
+    assert sum(d["done"] for d in out["per_device"].values()) == 2
     re = Store(tmp_path / "re.sqlite")
     assert re.sweep_names() == ["tiny-recheck"] and re.sweep("tiny-recheck")["seed"] == 5
     picked = [m["index"] for m in out["models"]]
@@ -47,6 +53,16 @@ def test_retrained_copies_reproduce_the_stored_errors(tmp_path, data_root, capsy
     # a second call trains nothing more and compares the same pairs
     assert recheck_cifar10.main(args[:-2] + ["--report"]) == 0
     assert '"max_abs_diff": 0.0' in capsys.readouterr().out
+    # the study's published population file works in place of its store
+    from dsd.analysis.population import population_frame, write_population
+
+    pop = write_population(population_frame(Store(tmp_path / "study.sqlite"), ["tiny"]),
+                           tmp_path / "pop.parquet")
+    args = ["--store", str(pop), "--recheck", str(tmp_path / "re2.sqlite"), "--per-space", "1",
+            "--seed", "3", "--data-dir", str(data_root), "--out", str(tmp_path / "re2.json")]
+    assert recheck_cifar10.main(args) == 0
+    out = json.loads((tmp_path / "re2.json").read_text())
+    assert out["summary"]["done"] == 1 and out["summary"]["max_abs_diff"] == 0.0
 
 
 def test_an_empty_study_is_a_one_line_error(tmp_path, capsys):
@@ -54,3 +70,38 @@ def test_an_empty_study_is_a_one_line_error(tmp_path, capsys):
     assert recheck_cifar10.main(["--store", str(tmp_path / "empty.sqlite"),
                                  "--recheck", str(tmp_path / "re.sqlite"), "--report"]) == 1
     assert "no finished models in" in capsys.readouterr().err
+
+
+POPULATION = Path(__file__).resolve().parent.parent / "results/cifar10/population.parquet"
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_stratified_pick_covers_every_space_and_device_of_the_published_population(capsys):
+    from dsd.analysis.population import read_population
+
+    df = read_population(POPULATION)[0]
+    pick = recheck_cifar10.stratified_pick(df, 6, seed=0)
+    assert pick.groupby("space").size().to_dict() == dict.fromkeys(
+        ["anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety"], 6)
+    assert (pick["status"] == "done").all() and not pick.duplicated(["sweep", "index"]).any()
+    per = pick.groupby(["space", "device"]).size()
+    trained = df[df["status"] == "done"].groupby(["space", "device"]).size()
+    assert set(per.index) == set(trained.index)  # every (space, device) stratum is sampled
+    assert per["regnetx"].tolist() == [3, 3] and per["anynetxd"].tolist() == [3, 3]
+    assert per["regnety"].tolist() == [6]  # RegNetY trained on H200s only
+    again = recheck_cifar10.stratified_pick(df, 6, seed=0)
+    assert again[["sweep", "index"]].equals(pick[["sweep", "index"]])
+    other = recheck_cifar10.stratified_pick(df, 6, seed=1)
+    assert not other[["sweep", "index"]].reset_index(drop=True).equals(
+        pick[["sweep", "index"]].reset_index(drop=True))
+    # more than a stratum holds: the other device fills in (AnyNetXD has 4 done H200 models)
+    big = recheck_cifar10.stratified_pick(df, 12, seed=0).groupby(["space", "device"]).size()
+    assert big["anynetxd"].tolist() == [8, 4]
+    assert recheck_cifar10.main(["--pick", str(POPULATION)]) == 0
+    assert "regnety   NVIDIA H200 bf16             6:" in capsys.readouterr().out
+
+
+def test_stratified_pick_rejects_an_empty_study():
+    with pytest.raises(recheck_cifar10.DsdError, match="no finished models"):
+        recheck_cifar10.stratified_pick(pd.DataFrame({"sweep": [], "status": [], "top1": []}),
+                                        6, 0)

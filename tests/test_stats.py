@@ -181,3 +181,95 @@ def test_search_efficiency_matches_simulation():
     sims = rng.choice(e, size=(100_000, 4)).min(axis=1)
     assert mean[0] == pytest.approx(sims.mean(), abs=0.01)
     assert std[0] == pytest.approx(sims.std(), abs=0.01)
+
+
+# ---- effect sizes, rank test, Holm, power (issue 14) ---------------------------------------
+def test_weighted_bootstrap_equals_scipy_at_equal_weights():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(15, 2, 80), rng.normal(16, 2, 90)
+    for stat in ("mean", "median"):
+        ref = stats.bootstrap_diff(a, b, stat=stat, resamples=20_000, seed=1)  # scipy
+        w = stats.bootstrap_diff(a, b, np.ones(80), np.ones(90), stat=stat, resamples=20_000,
+                                 seed=2)
+        f = np.mean if stat == "mean" else np.median
+        assert ref.estimate == pytest.approx(f(b) - f(a))
+        assert w.lo == pytest.approx(ref.lo, abs=0.08) and w.hi == pytest.approx(ref.hi, abs=0.08)
+    # the mean interval has the width of the normal theory: ±1.96·sqrt(s_a²/n_a + s_b²/n_b)
+    se = np.sqrt(a.var() / 80 + b.var() / 90)
+    r = stats.bootstrap_diff(a, b, seed=0)
+    assert r.hi - r.lo == pytest.approx(2 * 1.96 * se, rel=0.08)
+
+
+def test_weighted_bootstrap_uses_the_effective_size():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 1, 200), rng.normal(0, 1, 200)
+    wa = np.r_[np.ones(50), np.full(150, 1 / 3)]  # Kish n = 400²/(50 + 150/9)·… < 200
+    narrow = stats.bootstrap_diff(a, b, np.ones(200), np.ones(200), seed=0)
+    wide = stats.bootstrap_diff(a, b, wa, np.ones(200), seed=0)
+    assert stats.effective_n(wa) < 160
+    assert wide.hi - wide.lo > narrow.hi - narrow.lo
+    assert wide.estimate == pytest.approx(np.average(b) - np.average(a, weights=wa))
+
+
+def test_rank_test_matches_scipy_and_weighted_analogue_at_equal_weights():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(15, 2, 60), rng.normal(16, 2, 70)
+    r = stats.rank_test(a, b)
+    ref = sst.mannwhitneyu(b, a)
+    assert r.p == ref.pvalue and r.prob == pytest.approx(ref.statistic / 4200)
+    assert r.prob == pytest.approx(np.mean(a[:, None] < b[None, :]))
+    w = stats.rank_test(a, b, np.ones(60), np.ones(70))
+    asym = sst.mannwhitneyu(b, a, method="asymptotic", use_continuity=False)
+    assert w.prob == pytest.approx(r.prob) and w.p == pytest.approx(asym.pvalue, rel=1e-9)
+    # weights move the probability: all weight on a's smallest value → P(a < b) near 1
+    wa = np.zeros(60)
+    wa[np.argmin(a)] = 1
+    assert stats.rank_test(a, b, wa, np.ones(70)).prob == pytest.approx(1.0)
+
+
+def test_holm_equals_statsmodels_reference():
+    # reference values: statsmodels.stats.multitest.multipletests(p, method="holm")[1]
+    assert stats.holm([0.01, 0.04, 0.03, 0.005, 0.2]).tolist() == \
+        pytest.approx([0.04, 0.09, 0.09, 0.025, 0.2])
+    assert stats.holm([0.02, 0.02, 0.5, 0.001]).tolist() == \
+        pytest.approx([0.06, 0.06, 0.5, 0.004])
+    out = stats.holm([0.01, np.nan, 0.04])  # NaN: not a member of the family
+    assert np.isnan(out[1]) and out[[0, 2]].tolist() == pytest.approx([0.02, 0.04])
+    with pytest.raises(DsdError, match=r"\[0, 1\]"):
+        stats.holm([0.5, 1.5])
+
+
+def test_holm_equals_statsmodels_on_random_pvalues():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    p = np.random.default_rng(6).uniform(0, 0.2, 25) ** 2
+    assert stats.holm(p) == pytest.approx(multitest.multipletests(p, method="holm")[1])
+
+
+def test_min_detectable_shift_matches_normal_theory():
+    # rank test, normal errors: shift ≈ (z_.975 + z_.8)·σ·sqrt(1/n_a + 1/n_b)·sqrt(π/3)
+    rng = np.random.default_rng(7)
+    pooled = rng.normal(15, 1.5, 4000)
+    mds = stats.min_detectable_shift(pooled, None, 100, 100, seed=0)
+    theory = 2.8016 * 1.5 * np.sqrt(2 / 100) * np.sqrt(np.pi / 3)
+    assert mds == pytest.approx(theory, rel=0.1)
+    assert stats.min_detectable_shift(pooled, None, 400, 400, seed=0) == \
+        pytest.approx(mds / 2, rel=0.15)
+    power = stats.rank_power(pooled, None, 100, 100, [0.0, mds, 3 * mds], seed=1)
+    assert power[0] < 0.1 and 0.72 < power[1] < 0.88 and power[2] > 0.99
+
+
+def test_spearman_interval_is_scipys_bootstrap_of_spearmanr():
+    rng = np.random.default_rng(8)
+    x = rng.integers(1, 6, 60).astype(float)  # ties
+    y = x + rng.normal(0, 2, 60)
+    idx = rng.integers(0, 60, (5, 60))
+    for i in idx:  # the vectorized statistic is spearmanr row by row
+        assert stats._rank_corr(x[i][None], y[i][None])[0] == \
+            pytest.approx(sst.spearmanr(x[i], y[i]).statistic)
+    r = stats.spearman_interval(x, y, resamples=2000, seed=0)
+    ref = sst.bootstrap((x, y), lambda a, b: sst.spearmanr(a, b).statistic, paired=True,
+                        vectorized=False, n_resamples=2000, method="percentile",
+                        rng=np.random.default_rng(1)).confidence_interval
+    assert r.estimate == pytest.approx(sst.spearmanr(x, y).statistic)
+    assert r.lo == pytest.approx(ref.low, abs=0.05) and r.hi == pytest.approx(ref.high, abs=0.05)
+    assert np.isnan(stats.spearman(np.ones(10), np.arange(10.0))[0])

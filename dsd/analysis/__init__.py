@@ -7,15 +7,19 @@ Notebook use::
     from dsd import analysis as A
     sel = A.select(dsd.load("dsd.sqlite"), ["anynetxa", "anynetxe", "regnetx"])
     edf = A.edf_data(sel.data, normalize="flops", bins=20)   # DataFrames: curves, summary, ks
+    cmp = A.compare_data(sel.data, normalize=["none", "acts"])  # .pairs: verdicts, intervals
     fig = A.plot_edf(edf)                                     # a matplotlib Figure
     A.save(fig, "edf.pdf")
 
 Modules: `stats` (pure statistics), `fit` (e_fit), `selection` (what is compared),
-`compare` (plot data frames), `plots` (figures), `report` (HTML), `synthetic` (formula results
-for demos/tests). No torch is imported; matplotlib only when a figure is drawn.
+`compare` (plot data frames), `effects` (pairwise effect sizes, tests, power and verdicts:
+`dsd compare`), `trends` (every parameter vs error: `dsd analyze --trends`), `findings` (the
+statistics sections of SUMMARY.md), `plots` (figures), `report` (HTML), `synthetic` (formula
+results for demos/tests). No torch is imported; matplotlib only when a figure is drawn.
 """
 from .compare import (EdfData, ParamData, best_models, edf_data, param_data, search_data,
                       widths_data)
+from .effects import CompareData, compare_data
 from .fit import Fit, block_widths, e_fit_of, fit_frame, fit_spec, fit_sweeps, fit_widths
 from .plots import (plot_edf, plot_params, plot_search_efficiency, plot_widths, save,
                     sweep_colors)
@@ -25,10 +29,10 @@ from .stats import (best_range, common_range, edf, edf_at, edf_band, ks, nds_wei
                     search_efficiency)
 
 __all__ = [
-    "PARAMS", "EdfData", "Fit", "ParamData", "Selection", "best_models", "best_range",
-    "block_widths", "build_report", "common_range", "e_fit_of", "edf", "edf_at", "edf_band",
-    "edf_data", "fit_frame", "fit_spec", "fit_sweeps", "fit_widths", "ks", "nds_weights",
-    "param_data", "plot_edf", "plot_params", "plot_search_efficiency", "plot_widths",
-    "resolve_sweeps", "save", "search_data", "search_efficiency", "select", "sweep_colors",
-    "widths_data", "write_report",
+    "PARAMS", "CompareData", "EdfData", "Fit", "ParamData", "Selection", "best_models",
+    "best_range", "block_widths", "build_report", "common_range", "compare_data", "e_fit_of",
+    "edf", "edf_at", "edf_band", "edf_data", "fit_frame", "fit_spec", "fit_sweeps",
+    "fit_widths", "ks", "nds_weights", "param_data", "plot_edf", "plot_params",
+    "plot_search_efficiency", "plot_widths", "resolve_sweeps", "save", "search_data",
+    "search_efficiency", "select", "sweep_colors", "widths_data", "write_report",
 ]

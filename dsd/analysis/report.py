@@ -1,7 +1,8 @@
 """One self-contained HTML report of a comparison (figures embedded as base64 PNG, no external
 files, scripts or styles): the selection and what was skipped, error EDFs with statistics,
-a flops-normalized EDF, random-search efficiency, per-sweep parameter analyses with best
-ranges, and the best/worst models' per-block widths.
+a flops-normalized EDF, comparisons (findings, effect sizes, tests and verdicts under every
+normalization, complexity, trends), random-search efficiency, per-sweep parameter analyses with
+best ranges, and the best/worst models' per-block widths.
 """
 from __future__ import annotations
 
@@ -125,6 +126,8 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
         if len(nedf.ks):
             out.append(_table(nedf.ks))
 
+    out += _statistics(sel, resamples=resamples, seed=seed, bins=bins)
+
     out.append("<h2>Random search efficiency</h2>")
     rse = compare.search_data(data)
     out.append(_img(plots.plot_search_efficiency(rse, colors=colors), "search efficiency"))
@@ -159,6 +162,48 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
         out.append(_table(table[table["sweep"] == s].drop(columns=["sweep"])))
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _statistics(sel: Selection, *, resamples: int, seed: int, bins: int) -> list[str]:
+    """Findings, pairwise comparisons under every normalization, complexity and trends: the
+    tables of `dsd compare`, `dsd analyze --trends` and SUMMARY.md (dsd.analysis.findings)."""
+    from . import effects, findings, trends
+
+    out = ["<h2>Comparisons: effect sizes, tests, power, verdicts</h2>"]
+    cmp, note = None, ""
+    if len(sel.sweeps) > 1:
+        try:
+            cmp = effects.compare_data(sel.data, effects.pair_list(sel.sweeps),
+                                       normalize=effects.NORMALIZE, bins=bins,
+                                       resamples=max(resamples, 10_000), seed=seed)
+        except DsdError as e:
+            note = str(e)
+    tables = {}
+    for s in sel.sweeps:
+        try:
+            tables[s] = trends.trends(sel.data, s, resamples=resamples, seed=seed)
+        except DsdError:
+            continue
+    st = findings.Stats(cmp, {s: sel.spaces.get(s, s) for s in sel.sweeps}, tables, note)
+    f = findings.findings_table(st)
+    if len(f):
+        out += ["<h3>Findings (claims of the paper)</h3>", _table(f)]
+    if cmp is None:
+        out.append(f"<p class='note'>No pairwise comparison: "
+                   f"{html.escape(note or 'one sweep')}.</p>")
+    else:
+        out += [f"<p class='note'>Consecutive pairs; Δ = B − A (error points), 95% bootstrap "
+                f"intervals ({cmp.resamples:,} resamples, seed {seed}); MDS = shift detected "
+                f"with 80% power at α = 0.05. {html.escape(cmp.family)}.</p>",
+                _table(findings.comparison_table(st)),
+                "<h3>Complexity and error within each sweep</h3>",
+                _table(findings.complexity_table(st))]
+    if tables:
+        out.append("<h3>Trends: every parameter against error (Spearman ρ, Holm per sweep)"
+                   "</h3>")
+        for s, t in tables.items():
+            out += [f"<h4>{html.escape(s)}</h4>", _table(findings.trend_table(t))]
+    return out
 
 
 def write_report(sel: Selection, path: str | Path, **kwargs) -> Path:

@@ -17,12 +17,20 @@ here reads the store or draws a figure. Randomness is explicit: pass a seed or a
 - `search_efficiency`: the expected minimum error of m random draws (with replacement, by the
   weights) and its std, computed exactly from the EDF, which is what NOTES §6's
   draw-m-take-the-min-and-repeat procedure converges to.
+- `bootstrap_diff`: stat(B) − stat(A) (mean or median) with a percentile bootstrap interval
+  (`scipy.stats.bootstrap`; weighted: resampling by the weights, Kish-size draws).
+- `rank_test`: Mann–Whitney (`scipy.stats.mannwhitneyu`) and its weighted analogue.
+- `holm`: Holm's step-down adjustment. `rank_power`, `min_detectable_shift`: power of the rank
+  test against a shift, simulated from the pooled EDF (vectorized).
+- `spearman`, `spearman_interval`: Spearman ρ (`scipy.stats.spearmanr`) and its paired bootstrap
+  interval.
 
 Differences from pycls / nds: KS and the EDF are computed from the raw samples (no resampling on
 a grid), and random-search efficiency is computed in closed form instead of by simulation.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -294,3 +302,196 @@ def search_efficiency(errors, weights=None, ms=None) -> tuple[np.ndarray, np.nda
     mean = prob @ e
     var = np.maximum(prob @ (e**2) - mean**2, 0.0)
     return ms, mean, np.sqrt(var)
+
+
+# ---- effect sizes, rank test, multiple testing, power (issue 14) --------------------------
+class Interval(NamedTuple):
+    estimate: float
+    lo: float
+    hi: float
+
+
+def _draws(e, w, rng, resamples: int) -> np.ndarray:
+    """resamples × round(Kish n) draws from e with probability w: the weighted bootstrap.
+
+    Drawing the effective size (not the raw count) gives a resampled mean the variance of the
+    weighted mean, σ²·Σw² = σ²/n_eff; with equal weights it is the ordinary bootstrap."""
+    m = max(1, int(round(effective_n(w))))
+    return e[rng.choice(len(e), size=(resamples, m), p=w)]
+
+
+def bootstrap_diff(a, b, wa=None, wb=None, *, stat: str = "mean", resamples: int = 10_000,
+                   level: float = 0.95, seed=0) -> Interval:
+    """stat(b) − stat(a) (stat = "mean" or "median") and its percentile bootstrap interval.
+
+    Unweighted: `scipy.stats.bootstrap` (independent resampling of each side). Weighted (NDS
+    normalization): each side is resampled by its weights, round(Kish n) draws per resample
+    (`_draws`); the estimate is the weighted mean / median (`weighted_mean`, `weighted_median`).
+    """
+    from scipy import stats as sst
+
+    if stat not in ("mean", "median"):
+        raise DsdError(f"stat must be mean or median, got {stat!r}")
+    if resamples < 1:
+        raise DsdError(f"resamples must be >= 1, got {resamples}")
+    f = np.mean if stat == "mean" else np.median
+    rng = _rng(seed)
+    if wa is None and wb is None:
+        a, _ = _clean(a)
+        b, _ = _clean(b)
+        r = sst.bootstrap((a, b), lambda x, y, axis: f(y, axis=axis) - f(x, axis=axis),
+                          n_resamples=resamples, confidence_level=level, vectorized=True,
+                          method="percentile", rng=rng)
+        ci = r.confidence_interval
+        return Interval(float(f(b) - f(a)), float(ci.low), float(ci.high))
+    a, wa = _clean(a, wa)
+    b, wb = _clean(b, wb)
+    est = weighted_mean if stat == "mean" else weighted_median
+    d = f(_draws(b, wb, rng, resamples), axis=1) - f(_draws(a, wa, rng, resamples), axis=1)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(d, [q, 1 - q])
+    return Interval(est(b, wb) - est(a, wa), float(lo), float(hi))
+
+
+class RankTest(NamedTuple):
+    prob: float  # P(a < b) + ½·P(a = b): chance that a random A model has the lower error
+    p: float  # two-sided p-value
+    method: str  # "scipy" (= scipy.stats.mannwhitneyu) or "kish-asymp" (weighted)
+
+
+def rank_test(a, b, wa=None, wb=None) -> RankTest:
+    """Wilcoxon-Mann-Whitney test of errors `a` against `b`, optionally weighted.
+
+    Unweighted: `scipy.stats.mannwhitneyu(b, a)` (two-sided, scipy's default method);
+    prob = U/(n_a·n_b). Weighted: prob = Σ_i Σ_j wa_i·wb_j·(1[a_i < b_j] + ½·1[a_i = b_j])
+    with weights normalized to 1, and p from the normal approximation under H0,
+    var(prob) = (n1 + n2 + 1)/(12·n1·n2) with Kish effective sizes n1, n2 (no continuity or
+    tie correction; equal to scipy's asymptotic method without continuity on untied data).
+    """
+    from scipy import stats as sst
+
+    if wa is None and wb is None:
+        a, _ = _clean(a)
+        b, _ = _clean(b)
+        r = sst.mannwhitneyu(b, a, alternative="two-sided")
+        return RankTest(float(r.statistic) / (len(a) * len(b)), float(r.pvalue), "scipy")
+    a, wa = _clean(a, wa)
+    b, wb = _clean(b, wb)
+    order = np.argsort(b, kind="stable")
+    bs, cw = b[order], np.concatenate([[0.0], np.cumsum(wb[order])])
+    below = cw[np.searchsorted(bs, a, "left")]  # weight of b < a_i
+    upto = cw[np.searchsorted(bs, a, "right")]  # weight of b <= a_i
+    prob = float(np.sum(wa * ((1.0 - upto) + 0.5 * (upto - below))))
+    n1, n2 = effective_n(wa), effective_n(wb)
+    z = (prob - 0.5) / np.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+    return RankTest(prob, float(min(1.0, 2 * sst.norm.sf(abs(z)))), "kish-asymp")
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment (family-wise error) of p-values; NaNs stay NaN and do not
+    count in the family. adj_(i) = max_{j<=i} min(1, (m − j + 1)·p_(j)) for sorted p."""
+    p = np.asarray(pvalues, dtype=float).ravel()
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if len(ok) == 0:
+        return out
+    if np.any((p[ok] < 0) | (p[ok] > 1)):
+        raise DsdError("p-values must lie in [0, 1]")
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
+
+
+def rank_power(pooled, weights, n_a: int, n_b: int, shifts, *, alpha: float = 0.05,
+               sims: int = 1000, seed=0) -> np.ndarray:
+    """Power of the two-sided rank test (`scipy.stats.mannwhitneyu`, asymptotic) at each shift:
+    the fraction of `sims` simulated pairs of samples, n_a and n_b drawn with replacement from
+    the pooled EDF and `shift` points added to the second, with p < alpha. The same draws serve
+    every shift (common random numbers), so power is smooth in the shift."""
+    from scipy import stats as sst
+
+    e, w = _clean(pooled, weights)
+    rng = _rng(seed)
+    xa = e[rng.choice(len(e), size=(sims, n_a), p=w)]
+    xb = e[rng.choice(len(e), size=(sims, n_b), p=w)]
+    return np.array([np.mean(sst.mannwhitneyu(xa, xb + s, axis=1, method="asymptotic").pvalue
+                             < alpha) for s in np.atleast_1d(shifts)])
+
+
+def min_detectable_shift(pooled, weights, n_a: int, n_b: int, *, power: float = 0.8,
+                         alpha: float = 0.05, sims: int = 1000, tol: float = 0.01,
+                         seed=0) -> float:
+    """The smallest shift (error points) that the rank test detects with `power` at `alpha`
+    for samples of n_a and n_b models from the pooled EDF (`rank_power`; bisection to `tol`).
+
+    Pass Kish effective sizes for weighted samples. Vectorized over the simulations: about
+    10 ms per evaluated shift at n = 100, sims = 1000."""
+    e, w = _clean(pooled, weights)
+    if n_a < 2 or n_b < 2:
+        return float("nan")
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise DsdError(f"power and alpha must lie in (0, 1), got {power}, {alpha}")
+    seed = _rng(seed).integers(2**63)  # one draw per evaluation: common random numbers
+
+    def ok(s):
+        return rank_power(e, w, n_a, n_b, [s], alpha=alpha, sims=sims, seed=seed)[0] >= power
+
+    spread = float(np.sqrt(np.sum(w * (e - np.sum(w * e)) ** 2))) or 1.0
+    lo, hi = 0.0, spread * 4 * np.sqrt(1 / n_a + 1 / n_b)
+    while not ok(hi):
+        lo, hi = hi, 2 * hi
+        if hi > 1e3 * spread:
+            return float("inf")
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return float(hi)
+
+
+def spearman(x, y) -> tuple[float, float]:
+    """Spearman ρ and its two-sided p (`scipy.stats.spearmanr`); NaN pairs dropped."""
+    from scipy import stats as sst
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    r = sst.spearmanr(x, y)
+    return float(r.statistic), float(r.pvalue)
+
+
+def _rank_corr(x, y, axis=-1):
+    """Spearman ρ along an axis (vectorized: Pearson correlation of average ranks)."""
+    from scipy import stats as sst
+
+    rx = sst.rankdata(x, axis=axis)
+    ry = sst.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
+
+
+def spearman_interval(x, y, *, resamples: int = 10_000, level: float = 0.95,
+                      seed=0) -> Interval:
+    """Spearman ρ with a percentile bootstrap interval over (x, y) pairs
+    (`scipy.stats.bootstrap`, paired, vectorized ρ); resamples where x or y is constant are
+    left out of the quantiles."""
+    from scipy import stats as sst
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    rho, _ = spearman(x, y)
+    if np.isnan(rho):
+        return Interval(rho, float("nan"), float("nan"))
+    with warnings.catch_warnings():  # scipy warns when constant resamples make its CI NaN
+        warnings.simplefilter("ignore", sst.DegenerateDataWarning)
+        boot = sst.bootstrap((x, y), _rank_corr, paired=True, vectorized=True,
+                             n_resamples=resamples, method="percentile", rng=_rng(seed))
+    d = boot.bootstrap_distribution
+    q = (1 - level) / 2
+    lo, hi = np.nanquantile(d, [q, 1 - q])
+    return Interval(rho, float(lo), float(hi))

@@ -3,7 +3,9 @@
 Pure functions from the population frame (`analysis.population`) to tables and markdown: per
 space counts and error statistics, KS tests between consecutive refinements (A→B→C→D→E→RegNetX,
 RegNetX vs RegNetY), DDS best ranges (through `compare.param_data`, so the numbers equal the
-report's), and the study's time. Deterministic: the same file always gives the same text.
+report's), the statistics sections of `findings` (Findings, comparisons under every
+normalization, complexity, trends, random search, devices), and the study's time.
+Deterministic: the same file always gives the same text.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import compare, stats
+from . import compare, findings, stats
 
 CHAIN = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx")
 ORDER = (*CHAIN, "regnety")
@@ -64,11 +66,17 @@ def space_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def ks_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """Consecutive refinements present (first sweep of each space), and RegNetX vs RegNetY."""
+def first_sweeps(df: pd.DataFrame) -> dict[str, str]:
+    """space → its first sweep (in the paper's order)."""
     first = {}
     for s in sweep_order(df):
         first.setdefault(df.loc[df["sweep"] == s, "space"].iloc[0], s)
+    return first
+
+
+def ks_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """Consecutive refinements present (first sweep of each space), and RegNetX vs RegNetY."""
+    first = first_sweeps(df)
     chain = [first[sp] for sp in CHAIN if sp in first]
     pairs = list(pairwise(chain))
     if "regnetx" in first and "regnety" in first:
@@ -230,6 +238,8 @@ def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
             f"lowest-error one, {resamples:,} times (seed {seed}); median and 95% interval. "
             "b and g only where all stages share them.", "",
             md_table(best_range_table(df, resamples=resamples, seed=seed)), "",
+            *findings.sections(done(df), first_sweeps(df), md_table, resamples=resamples,
+                               seed=seed),
             "## Time", "", md_table(time_table(df, runs or [])), ""]
     if notes:
         out += ["## Comparison with the paper", "",

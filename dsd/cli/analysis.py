@@ -1,5 +1,5 @@
-"""Analysis commands: edf, analyze, fit, search-efficiency, report (no torch; matplotlib and
-the analysis modules are imported inside the commands, so `--help` stays fast).
+"""Analysis commands: edf, compare, analyze, fit, search-efficiency, report (no torch;
+matplotlib and the analysis modules are imported inside the commands, so `--help` stays fast).
 
 Each command resolves names (sweep names, or a space name with exactly one sweep), keeps the
 finished results of one recipe and dataset, says how many models it used and skipped, calls one
@@ -152,6 +152,9 @@ def analyze_cmd(
     resamples: Annotated[int, typer.Option("--resamples", min=1,
                                            help="Best-range bootstrap resamples.")] = 10_000,
     seed: SeedOpt = 0,
+    trends: Annotated[bool, typer.Option(
+        "--trends", help="Every sampled and derived parameter vs error: Spearman ρ with a "
+        "bootstrap interval, Holm-adjusted p, ranked by |ρ|, with best ranges.")] = False,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
 ):
@@ -162,6 +165,15 @@ def analyze_cmd(
 
     _check_output(output)
     sel = _select(names, store, recipe, dataset, synthetic, population)
+    if trends:
+        from ..analysis.trends import trend_lines, trends as trend_table
+
+        for s in sel.sweeps:
+            typer.echo("")
+            typer.echo("\n".join(trend_lines(trend_table(sel.data, s, resamples=resamples,
+                                                           seed=seed))))
+        if output is None and not param:
+            return
     params = param or default_params(sel.data)
     data = param_data(sel.data, params, resamples=resamples, seed=seed)
     _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
@@ -253,3 +265,52 @@ def report_cmd(
     path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
                         source=str(population or store or default_path()))
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
+
+
+@command("compare")
+def compare_cmd(
+    names: Names,
+    all_pairs: Annotated[bool, typer.Option(
+        "--all-pairs", help="Compare every pair [default: consecutive pairs A→B, B→C, …].")]
+    = False,
+    normalize: Annotated[str, typer.Option(
+        "--normalize", help="Comma-separated: none (plain), flops, params, acts (NDS "
+        "weighting over each pair's common range; Kish effective n).")] = "none",
+    bins: BinsOpt = 20,
+    resamples: Annotated[int, typer.Option("--resamples", min=10_000,
+                                           help="Bootstrap resamples.")] = 10_000,
+    sims: Annotated[int, typer.Option("--sims", min=100, help="Simulations of the minimum "
+                                      "detectable shift.")] = 1000,
+    seed: SeedOpt = 0,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print every number as one JSON document (README: compare --json).")]
+    = False,
+    store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
+    synthetic: SyntheticOpt = False, population: PopulationOpt = None,
+):
+    """Pairs of sweeps: effect sizes with intervals, KS and rank tests, Holm, power, verdicts."""
+    import json
+
+    from ..analysis import effects
+
+    norms = effects.parse_normalize(normalize)
+    if as_json:  # stdout is the document alone; the selection summary goes to stderr
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            sel = _select(names, store, recipe, dataset, synthetic, population)
+        typer.echo(buf.getvalue().rstrip(), err=True)
+    else:
+        sel = _select(names, store, recipe, dataset, synthetic, population)
+    data = effects.compare_data(sel.data, effects.pair_list(sel.sweeps, all_pairs=all_pairs),
+                                normalize=norms, bins=bins, resamples=resamples, sims=sims,
+                                seed=seed)
+    if as_json:
+        typer.echo(json.dumps(effects.to_json(data), indent=1))
+        return
+    typer.echo("\ncomplexity (medians) and within-sweep Spearman ρ of error with each")
+    typer.echo("\n".join(effects.complexity_lines(data.complexity)))
+    typer.echo("")
+    typer.echo("\n".join(effects.pairs_lines(data)))

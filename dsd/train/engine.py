@@ -54,6 +54,7 @@ class Job:
     eager: bool = False
     crashes: int = 0            # worker processes that died holding this job (coordinator)
     kernels: tuple = ()         # dsd's own layers to use on CUDA (`kernels/`)
+    loader: str = "auto"        # ImageNet input pipeline: auto, gpu, cpu (`imagenet.py`)
     meta: dict = field(default_factory=dict)
 
 
@@ -140,7 +141,9 @@ class Stepper:
         self.opt.zero_grad()
         graph = torch.cuda.CUDAGraph()
         try:
-            with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream()):
+            # thread-local: a loader's producer thread may decode on its own stream meanwhile
+            with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream(),
+                                                         capture_error_mode="thread_local"):
                 self._forward_backward(self.static_x, self.static_y)
         except Exception:  # capture impossible (unsupported op): train eagerly, say so
             torch.cuda.synchronize(self.device)
@@ -228,6 +231,7 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                    graph=cuda and not job.eager, device=device)
     spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
     final = {"device": device_name(device, bf16), "exec_path": step.exec_path,
+             "loader": getattr(data, "loader", job.dataset),
              "provenance": provenance.run(  # exec_path updated by the coordinator at the end
                  device=device_name(device, bf16), exec_path=step.exec_path,
                  kernels=job.kernels, precision="bf16" if bf16 else "fp32", cuda=cuda,
