@@ -7,11 +7,12 @@ parent file; `shared` and `non_decreasing` accumulate down the chain, so the Any
 refinements read as in the paper. Every error raises `DsdError` with one line naming the file,
 the key path, the bad value and what is allowed.
 
-Differences from pycls (`sweep/random.py`, `sweep/samplers.py`): samplers take an explicit
-`numpy.random.Generator`; quantization is onto the grid low + k·step (pycls: multiples of q; the
-same grid for every shipped space); non-decreasing parameters are drawn directly from the
-per-stage distribution conditioned on order (the distribution of rejection sampling, without
-rejections).
+Sampler names mean what the space's `samplers` convention says (`dsd.samplers`): `pycls`
+(pycls's `sweep/random.py`, quantized to multiples of q; the default for YAML files) or `dsd1`
+(dsd's first discretization, onto the grid low + k·step; what a stored definition without
+`samplers` was drawn with). Differences from pycls otherwise: samplers take an explicit
+`numpy.random.Generator`; non-decreasing parameters are drawn directly from the per-stage
+distribution conditioned on order (the distribution of rejection sampling, without rejections).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,7 +30,7 @@ import yaml
 
 from .errors import DsdError
 from .regnet import regnet_spec
-from .samplers import SAMPLERS, ParamDef, non_decreasing
+from .samplers import CONVENTIONS, DEFAULT, LEGACY, ParamDef, non_decreasing
 from .window import WINDOW_KEYS, Window, parse_count  # noqa: F401  (Window, parse_count re-exported)
 from .spec import LAYOUTS, ModelSpec, make_spec
 
@@ -63,6 +64,8 @@ class SpaceDef:
     non_decreasing: tuple[str, ...] = ()
     windows: tuple[tuple[str, Window], ...] = ()
     extends: tuple[str, ...] = ()  # parent chain, nearest first
+    samplers: str = DEFAULT  # sampler convention: "pycls" or "dsd1" (dsd.samplers)
+    first_stride: int | None = None  # None: the dataset layout's (pycls CIFAR RegNets: 2)
     source: str = field(default="", compare=False)
 
     def param(self, name: str) -> ParamDef:
@@ -128,7 +131,8 @@ class SpaceDef:
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
             spec = make_spec(ds[i], ws[i], bs[i], gs[i], dataset=dataset, block=self.block,
-                             se_ratio=self.se_ratio, stem_w=self.stem_w)
+                             se_ratio=self.se_ratio, stem_w=self.stem_w,
+                             first_stride=self.first_stride)
             raw = {f"{k}{j}": v for k in per for j, v in enumerate(per[k][i], 1)}
             out.append((spec, raw))
         return out
@@ -151,7 +155,8 @@ class SpaceDef:
             raw = {k: rows[k][i] for k in rows}
             spec, count = regnet_spec(raw["d"], raw["w0"], raw["wa"], raw["wm"], raw["b"],
                                       raw["g"], block=self.block, se_ratio=self.se_ratio,
-                                      dataset=dataset, stem_w=self.stem_w)
+                                      dataset=dataset, stem_w=self.stem_w,
+                                      first_stride=self.first_stride)
             out.append((spec, raw) if count == self.stages else None)
         return out
 
@@ -162,7 +167,10 @@ class SpaceDef:
         if self.block == "y":
             d["se_ratio"] = self.se_ratio
         d["stem"] = {"w": self.stem_w}
+        d["samplers"] = self.samplers
         d["stages"] = self.stages
+        if self.first_stride is not None:
+            d["first_stride"] = self.first_stride
         d["regnet" if self.kind == "regnet" else "stage_params"] = {
             p.name: p.to_dict() for p in self.params}
         d["shared"] = list(self.shared)
@@ -172,10 +180,35 @@ class SpaceDef:
             d["extends_chain"] = list(self.extends)
         return d
 
+    def with_samplers(self, convention: str) -> "SpaceDef":
+        """The same space drawn under another sampler convention: uniform and log_uniform
+        keep their range and grid (dsd1's step = pycls's q, where low is a multiple of q);
+        samplers the other convention lacks are an error naming the parameter."""
+        if convention not in CONVENTIONS:
+            raise DsdError(f"unknown sampler convention {convention!r}; allowed: "
+                           f"{', '.join(CONVENTIONS)}")
+        if convention == self.samplers:
+            return self
+        params = []
+        for p in self.params:
+            if p.sampler not in CONVENTIONS[convention]:
+                raise DsdError(f"space {self.name!r}: parameter {p.name} uses sampler "
+                               f"{p.sampler}, which the {convention} convention does not have")
+            if p.sampler in ("uniform", "log_uniform"):
+                low, _, q = p.args
+                if (Decimal(repr(low)) % Decimal(repr(q))) != 0:
+                    raise DsdError(f"space {self.name!r}: parameter {p.name}: low {low} is not "
+                                   f"a multiple of {q}; the grids of {self.samplers} and "
+                                   f"{convention} differ")
+            params.append(ParamDef(p.name, p.sampler, p.args, convention))
+        return replace(self, params=tuple(params), samplers=convention)
+
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> "SpaceDef":
-        """Validate a resolved definition (e.g. a stored `to_dict()`); no `extends` allowed."""
+        """Validate a resolved definition (e.g. a stored `to_dict()`); no `extends` allowed.
+        Without `samplers` it was stored before conventions existed: dsd1."""
         data = dict(data)
+        data.setdefault("samplers", LEGACY)
         chain = tuple(data.pop("extends_chain", ()))
         if "extends" in data:
             _fail(source, "extends", data["extends"], "not allowed in a resolved definition")
@@ -186,8 +219,9 @@ class SpaceDef:
 # Loading
 
 
-_TOP_KEYS = ("name", "description", "extends", "block", "se_ratio", "stem", "stages",
-             "stage_params", "regnet", "shared", "non_decreasing", "window")
+_TOP_KEYS = ("name", "description", "extends", "samplers", "block", "se_ratio", "stem",
+             "stages", "first_stride", "stage_params", "regnet", "shared", "non_decreasing",
+             "window")
 _UNION_KEYS = ("shared", "non_decreasing")
 
 
@@ -346,8 +380,9 @@ class _Checker:
                 self.fail((*path, k), _MISSING, f"required: {', '.join(required)}")
         return v
 
-    def param(self, path: tuple, v, rules) -> ParamDef:
-        """A parameter: bare scalar (constant) or {sampler: NAME, …args}; values obey rules."""
+    def param(self, path: tuple, v, rules, convention: str) -> ParamDef:
+        """A parameter: bare scalar (constant) or {sampler: NAME, …args} of the convention's
+        samplers; values obey rules."""
         integer, minimum, above, multiple = rules
         rule = (f" (parameter {path[-1]}: {'integers' if integer else 'numbers'}"
                 f"{f' >= {minimum}' if minimum is not None else ''}"
@@ -361,13 +396,19 @@ class _Checker:
             return x
 
         if not isinstance(v, dict):
-            return ParamDef(path[-1], "constant", (value(path, v),))
+            return ParamDef(path[-1], "constant", (value(path, v),), convention)
+        table = CONVENTIONS[convention]
         name = v.get("sampler")
-        if name not in SAMPLERS or name == "constant":
-            allowed = ", ".join(s for s in SAMPLERS if s != "constant")
+        if name not in table or name == "constant":
+            allowed = ", ".join(s for s in table if s != "constant")
             self.fail((*path, "sampler"), name, f"unknown sampler; allowed: {allowed} "
-                      "(or a bare number for a constant)")
-        argnames = SAMPLERS[name][1]
+                      f"(samplers: {convention}), or a bare number for a constant")
+        argnames = table[name][1]
+        other = "step" if convention == "pycls" else "q"
+        if other in v and other not in argnames:
+            self.fail((*path, other), v[other], f"unknown key; allowed: sampler, "
+                      f"{', '.join(argnames)} ({other} belongs to the "
+                      f"{'dsd1' if other == 'step' else 'pycls'} convention: set `samplers:`)")
         self.mapping(path, v, ("sampler", *argnames), ("sampler", *argnames))
         if name == "choice":
             vals = v["values"]
@@ -377,7 +418,9 @@ class _Checker:
                 value((*path, "values", i), x)
             if len(set(vals)) != len(vals):
                 self.fail((*path, "values"), vals, "values must be distinct")
-            return ParamDef(path[-1], name, (tuple(vals),))
+            return ParamDef(path[-1], name, (tuple(vals),), convention)
+        if convention == "pycls":
+            return self._pycls_param(path, v, name, integer, value, multiple, rule)
         low, high = value((*path, "low"), v["low"]), value((*path, "high"), v["high"])
         step = self.number((*path, "step"), v["step"], integer=integer, above=0, what=rule)
         if multiple and step % multiple:
@@ -393,7 +436,39 @@ class _Checker:
         if span != span.to_integral_value():
             self.fail((*path, "high"), high, f"must lie on the grid low + k*step "
                       f"(low={low}, step={step})")
-        return ParamDef(path[-1], name, (low, high, step))
+        return ParamDef(path[-1], name, (low, high, step), convention)
+
+    def _pycls_param(self, path, v, name, integer, value, multiple, rule) -> ParamDef:
+        """pycls's `validate_rand` rules, plus dsd's value rules for the parameter."""
+        if name == "power2_or_log_uniform":  # low, high need not be multiples of q
+            low = self.number((*path, "low"), v["low"], integer=integer, above=0, what=rule)
+            high = self.number((*path, "high"), v["high"], integer=integer, above=0, what=rule)
+        else:
+            low, high = value((*path, "low"), v["low"]), value((*path, "high"), v["high"])
+        q = self.number((*path, "q"), v["q"], integer=integer, above=0, what=rule)
+        if low > high:
+            self.fail((*path, "low"), low, f"must be <= high ({high})")
+        if low <= 0 and name not in ("uniform", "normal"):
+            self.fail((*path, "low"), low, f"must be > 0 for {name}")
+        if name.startswith("power2"):
+            for key, x in (("low", low), ("high", high), ("q", q)):
+                if not math.log2(x).is_integer():
+                    self.fail((*path, key), x, f"must be a power of 2 for {name}")
+        else:
+            for key, x in (("low", low), ("high", high)):
+                try:
+                    off = Decimal(repr(x)) % Decimal(repr(q))
+                except InvalidOperation:
+                    self.fail(path, v, "low, high and q must be finite numbers")
+                if off != 0:
+                    self.fail((*path, key), x, f"must be a multiple of q={q} for {name}")
+        p = ParamDef(path[-1], name, (low, high, q), "pycls")
+        if multiple and q % multiple and not name.startswith("power2"):
+            self.fail((*path, "q"), q, f"must be a multiple of {multiple}{rule}")
+        if name.startswith("power2"):  # few values (powers of two, or a log-uniform tail)
+            for x in p.pmf()[0].tolist():
+                value((*path, f"values given by q={q}"), x)
+        return p
 
 
 def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
@@ -426,6 +501,9 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     stem = c.mapping(("stem",), d.get("stem", {"w": 32}), ("w",), ("w",))
     stem_w = c.number(("stem", "w"), stem["w"], integer=True, minimum=1)
     stages = c.number(("stages",), d["stages"], integer=True, minimum=1)
+    first_stride = d.get("first_stride")
+    if first_stride is not None and first_stride not in (1, 2):
+        c.fail(("first_stride",), first_stride, "allowed: 1, 2 (default: the dataset's layout)")
     if "regnet" in d and "stage_params" in d:
         c.fail(("regnet",), d["regnet"], "a space needs exactly one of stage_params (AnyNet) "
                "or regnet, and stage_params is given too")
@@ -436,7 +514,11 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     rules = _REGNET_RULES if kind == "regnet" else _STAGE_RULES
     section = "regnet" if kind == "regnet" else "stage_params"
     raw = c.mapping((section,), d[section], tuple(rules), tuple(rules))
-    params = tuple(c.param((section, k), raw[k], rules[k]) for k in rules)
+    convention = d.get("samplers", DEFAULT)
+    if convention not in CONVENTIONS:
+        c.fail(("samplers",), convention, f"unknown sampler convention; allowed: "
+               f"{', '.join(CONVENTIONS)} (dsd.samplers)")
+    params = tuple(c.param((section, k), raw[k], rules[k], convention) for k in rules)
     lists = {}
     for key in _UNION_KEYS:
         v = d.get(key, [])
@@ -468,4 +550,5 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     return SpaceDef(name=name, description=desc.strip(), kind=kind, block=block,
                     se_ratio=float(se_ratio), stem_w=stem_w, stages=stages, params=params,
                     shared=lists["shared"], non_decreasing=lists["non_decreasing"],
-                    windows=tuple(windows), extends=chain, source=source)
+                    windows=tuple(windows), extends=chain, samplers=convention,
+                    first_stride=first_stride, source=source)

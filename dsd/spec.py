@@ -141,11 +141,13 @@ def adjust_compatibility(ws, bs, gs) -> tuple[list[int], list[int], list[int]]:
 
 
 def make_spec(ds, ws, bs, gs, *, dataset: str = "imagenet", block: str = "x",
-              se_ratio: float = 0.0, stem_w: int = 32) -> ModelSpec:
-    """A spec from per-stage lists in a dataset's layout, with compatibility applied."""
+              se_ratio: float = 0.0, stem_w: int = 32,
+              first_stride: int | None = None) -> ModelSpec:
+    """A spec from per-stage lists in a dataset's layout, with compatibility applied;
+    `first_stride` overrides the layout's first-stage stride (pycls's CIFAR RegNets: 2)."""
     lay = layout(dataset)
     ws, bs, gs = adjust_compatibility(ws, bs, gs)
-    strides = [lay.first_stride] + [2] * (len(ds) - 1)
+    strides = [first_stride or lay.first_stride] + [2] * (len(ds) - 1)
     stages = tuple(Stage(int(d), w, b, g, s) for d, w, b, g, s in zip(ds, ws, bs, gs, strides))
     return ModelSpec(block=block, stages=stages, stem_w=stem_w, stem_stride=lay.stem_stride,
                      se_ratio=se_ratio if block == "y" else 0.0,

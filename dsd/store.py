@@ -22,7 +22,7 @@ from .errors import DsdError
 if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts faster
     import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
 
 SCHEMA = """
@@ -36,7 +36,9 @@ CREATE TABLE sweeps (
     seed INTEGER NOT NULL,
     n INTEGER NOT NULL,
     draws INTEGER NOT NULL,           -- candidates drawn to keep n
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT 'dsd', -- 'dsd' (sampled here) or 'pycls' / 'nds' (imported)
+    source_info TEXT                  -- imported: file, format, counts (JSON)
 );
 CREATE TABLE models (
     id INTEGER PRIMARY KEY,
@@ -48,6 +50,7 @@ CREATE TABLE models (
     flops INTEGER NOT NULL,
     params INTEGER NOT NULL,
     acts INTEGER NOT NULL,
+    opaque INTEGER NOT NULL DEFAULT 0, -- 1: imported, not a ModelSpec (spec holds the source's net)
     UNIQUE (sweep_id, idx),
     UNIQUE (sweep_id, hash)
 );
@@ -66,6 +69,7 @@ CREATE TABLE results (
     error TEXT,
     synthetic INTEGER NOT NULL DEFAULT 0,
     updated TEXT NOT NULL,
+    provenance TEXT,                  -- what produced the numbers (JSON, dsd.provenance)
     UNIQUE (model_id, dataset, recipe_hash)
 );
 CREATE TABLE epochs (
@@ -80,6 +84,14 @@ CREATE TABLE fits (
 );
 CREATE INDEX results_status ON results(status);
 """
+
+#: version → the script that brings a store of that version to the next, keeping every row.
+MIGRATIONS = {
+    1: """ALTER TABLE sweeps ADD COLUMN source TEXT NOT NULL DEFAULT 'dsd';
+          ALTER TABLE sweeps ADD COLUMN source_info TEXT;
+          ALTER TABLE models ADD COLUMN opaque INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE results ADD COLUMN provenance TEXT;""",
+}
 
 
 def default_path() -> Path:
@@ -118,6 +130,17 @@ class Store:
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
+            return
+        if 0 < version < SCHEMA_VERSION and all(v in MIGRATIONS for v in
+                                                 range(version, SCHEMA_VERSION)):
+            steps = " ".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+            try:
+                self.conn.executescript(f"BEGIN; {steps} PRAGMA user_version = "
+                                        f"{SCHEMA_VERSION}; COMMIT;")
+            except sqlite3.Error:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
             return
         if version != 0:
             raise DsdError(f"{self.path}: store schema version {version}, this dsd reads "
@@ -164,6 +187,52 @@ class Store:
                   m.flops, m.params_count, m.acts) for m in models])
         return sweep_id
 
+    def add_imported_sweep(self, name: str, *, space: str, dataset: str, source: str,
+                           source_info: dict, recipe: str, recipe_json: dict,
+                           models: list[dict]) -> int:
+        """Write an imported, already trained population in one transaction: the sweep
+        (labelled with its source), its models (ModelSpecs or opaque) and one result per model
+        under the source's recipe, with per-epoch curves. `models` items: index, hash, spec
+        (JSON text), sampled (dict), flops, params, acts, opaque, and result: status, top1,
+        top5, train_loss, seconds, seed, error, provenance (dict), epochs [(epoch, train_loss,
+        top1, top5, lr, seconds)]."""
+        if self.has_sweep(name):
+            raise DsdError(f"sweep {name!r} already exists in {self.path}; nothing written "
+                           f"(choose another --name, or inspect it with `dsd show {name}`)")
+        h, now = recipe_hash(recipe_json), _now()
+        with self.transaction() as c:
+            sweep_id = c.execute(
+                "INSERT INTO sweeps (name, space, space_def, dataset, window, seed, n, draws,"
+                " created, source, source_info) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (name, space, json.dumps({"imported": source_info}, sort_keys=True), dataset,
+                 "{}", 0, len(models), len(models), now, source,
+                 json.dumps(source_info, sort_keys=True))).lastrowid
+            for m in models:
+                mid = c.execute(
+                    "INSERT INTO models (sweep_id, idx, hash, spec, sampled, flops, params, acts,"
+                    " opaque) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (sweep_id, m["index"], m["hash"], m["spec"], json.dumps(m["sampled"]),
+                     m["flops"], m["params"], m["acts"], int(m["opaque"]))).lastrowid
+                r = m["result"]
+                rid = c.execute(
+                    "INSERT INTO results (model_id, dataset, recipe, recipe_hash, recipe_json,"
+                    " status, seed, epochs_done, top1, top5, train_loss, seconds, error,"
+                    " updated, provenance) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (mid, dataset, recipe, h, json.dumps(recipe_json, sort_keys=True),
+                     r["status"], r.get("seed"), len(r["epochs"]), r.get("top1"), r.get("top5"),
+                     r.get("train_loss"), r.get("seconds"), r.get("error"), now,
+                     json.dumps(r.get("provenance") or {}, sort_keys=True))).lastrowid
+                c.executemany("INSERT INTO epochs (result_id, epoch, train_loss, top1, top5, lr,"
+                              " seconds) VALUES (?,?,?,?,?,?,?)",
+                              [(rid, *e) for e in r["epochs"]])
+        return sweep_id
+
+    def opaque_models(self, sweep: str) -> int:
+        """How many models of a sweep are opaque (imported, not buildable by dsd)."""
+        sid = self.sweep(sweep)["id"]
+        return self.conn.execute("SELECT COUNT(*) FROM models WHERE sweep_id=? AND opaque=1",
+                                 (sid,)).fetchone()[0]
+
     def has_sweep(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM sweeps WHERE name=?", (name,)).fetchone() is not None
 
@@ -192,12 +261,16 @@ class Store:
                 " WHERE m.sweep_id = ? GROUP BY r.status", (s["id"],)).fetchall())
             row = {"name": s["name"], "space": s["space"], "dataset": s["dataset"],
                    "seed": s["seed"], "models": s["n"], "window": _window_text(s["window"]),
+                   "samplers": (json.loads(s["space_def"]).get("samplers", "dsd1")
+                                if s["source"] == "dsd" else "-"),
+                   "source": s["source"],
                    "created": s["created"]}
             trained = sum(counts.values())
             row.update({st: counts.get(st, 0) for st in STATUSES})
             row["pending"] += s["n"] - trained if trained <= s["n"] else 0
             rows.append(row)
-        cols = ["name", "space", "dataset", "seed", "models", "window", "created", *STATUSES]
+        cols = ["name", "space", "dataset", "seed", "models", "window", "samplers", "source",
+                "created", *STATUSES]
         return pd.DataFrame(rows, columns=cols)
 
     # ---- models -------------------------------------------------------------------------
@@ -246,7 +319,7 @@ class Store:
                " f.wm AS fit_wm, f.e_fit, r.id AS result_id, r.dataset AS result_dataset,"
                " r.recipe, r.recipe_hash, r.recipe_json, r.status, r.seed AS train_seed,"
                " r.epochs_done, r.top1, r.top5, r.train_loss, r.seconds, r.device,"
-               " r.exec_path, r.error, r.synthetic, r.updated"
+               " r.exec_path, r.error, r.synthetic, r.updated, r.provenance, s.source"
                " FROM results r JOIN models m ON r.model_id = m.id"
                " JOIN sweeps s ON m.sweep_id = s.id LEFT JOIN fits f ON f.model_id = m.id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.id, m.idx")
@@ -260,6 +333,8 @@ class Store:
             row["recipe_json"] = r["recipe_json"]
             row["synthetic"] = bool(r["synthetic"])
             row["updated"] = r["updated"]  # last write; for a finished result, when it finished
+            row["provenance"] = r["provenance"]
+            row["source"] = r["source"]
             out.append(row)
         return pd.DataFrame(out)
 
@@ -301,15 +376,18 @@ class Store:
     def finish_result(self, result_id: int, status: str, *, top1: float | None = None,
                       top5: float | None = None, train_loss: float | None = None,
                       seconds: float | None = None, device: str | None = None,
-                      exec_path: str | None = None, error: str | None = None) -> None:
-        """Close a result with a final status (done, failed, diverged, collapsed or pending)."""
+                      exec_path: str | None = None, error: str | None = None,
+                      provenance: dict | None = None) -> None:
+        """Close a result with a final status (done, failed, diverged, collapsed or pending);
+        `provenance` says what produced the numbers (dsd.provenance)."""
         if status not in STATUSES or status == "running":
             raise DsdError(f"cannot finish a result with status {status!r}")
+        prov = json.dumps(provenance, sort_keys=True) if provenance else None
         with self.transaction() as c:
             c.execute("UPDATE results SET status=?, top1=?, top5=?, train_loss=?, seconds=?,"
-                      " device=?, exec_path=?, error=?, updated=? WHERE id=?",
-                      (status, top1, top5, train_loss, seconds, device, exec_path, error, _now(),
-                       result_id))
+                      " device=?, exec_path=?, error=?, provenance=?, updated=? WHERE id=?",
+                      (status, top1, top5, train_loss, seconds, device, exec_path, error, prov,
+                       _now(), result_id))
 
     # ---- training queue (dsd.train) -----------------------------------------------------
     def training_queue(self, sweeps: Iterable[str] | None, *, dataset: str | None,
@@ -409,13 +487,17 @@ def _short(x: float) -> str:
 def _model_row(sweep: str, r: sqlite3.Row) -> dict:
     spec = json.loads(r["spec"])
     row = {"sweep": sweep, "index": r["idx"], "model_id": r["id"], "hash": r["hash"],
-           "flops": r["flops"], "params": r["params"], "acts": r["acts"]}
-    stages = spec["stages"]
+           "flops": r["flops"], "params": r["params"], "acts": r["acts"],
+           "opaque": bool(r["opaque"])}
+    # an opaque model (imported ResNet/vanilla/NAS cell) has no stages; its depths and widths,
+    # where the source gives them, still fill depth and max_width
+    stages = spec.get("stages") or [{"d": d, "w": w, "b": None, "g": None} for d, w in
+                                    zip(spec.get("ds") or [], spec.get("ws") or [])]
     for key in ("d", "w", "b", "g"):
         for i, s in enumerate(stages, 1):
             row[f"{key}{i}"] = s[key]
-    row["depth"] = sum(s["d"] for s in stages)
-    row["max_width"] = max(s["w"] for s in stages)
+    row["depth"] = sum(s["d"] for s in stages) if stages else None
+    row["max_width"] = max(s["w"] for s in stages) if stages else None
     sampled = json.loads(r["sampled"])
     for key in ("w0", "wa", "wm"):
         if key in sampled:

@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import dump, machine, make_store  # noqa: E402
+from benchlib import dsd1, dump, machine, make_store  # noqa: E402
 
 SHAPES = [(375, 500)] * 7 + [(500, 375)] * 2 + [(333, 500)]   # (height, width), ImageNet's mix
 
@@ -260,8 +260,8 @@ def main() -> None:
         from dsd.sample import sample
 
         layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1),
-                   "sampled": (sample("regnetx", 8, dataset="imagenet", window="360MF-400MF",
-                                      seed=0).models, 8)}
+                   "sampled": (sample(dsd1("regnetx"), 8, dataset="imagenet",
+                                      window="360MF-400MF", seed=0).models, 8)}
         for name in a.layouts.split(","):
             models, per_gpu = layouts[name]
             for source in a.sources.split(","):

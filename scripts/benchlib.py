@@ -24,11 +24,19 @@ from dsd import Store  # noqa: E402
 WINDOW = "117MF-130MF"   # the CIFAR-regime window of every training benchmark (BENCHMARKS.md)
 
 
+def dsd1(name: str):
+    """A shipped space under the dsd1 sampler convention: the populations BENCHMARKS.md measured
+    (and the models picked there by index) were drawn with it."""
+    from dsd.space import load_space
+
+    return load_space(name).with_samplers("dsd1")
+
+
 def cifar_models(n: int, seed: int = 0, window: str = WINDOW, space: str = "regnetx") -> list:
-    """The first n models of one sample of `space` in the CIFAR-10 layout inside `window`."""
+    """The first n models of one sample of `space` (dsd1) in the CIFAR-10 layout in `window`."""
     from dsd.sample import sample
 
-    return sample(space, n, dataset="cifar10", window=window, seed=seed).models
+    return sample(dsd1(space), n, dataset="cifar10", window=window, seed=seed).models
 
 
 def make_store(models, name: str = "bench", dataset: str = "cifar10", seed: int = 0) -> Store:

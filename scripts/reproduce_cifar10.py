@@ -1,6 +1,7 @@
 """Reproduce the DDS design-space refinement on CIFAR-10 (issue 6) and publish the population.
 
-Samples AnyNetXA…E, RegNetX and RegNetY (n = 100 each, seed 0) in the spaces' CIFAR-10 window
+Samples AnyNetXA…E, RegNetX and RegNetY (n = 100 each, seed 0, sampler convention `dsd1`,
+with which the published population was drawn; see dsd.samplers) in the spaces' CIFAR-10 window
 [112.5MF, 125MF]: RegNetX-400MF costs 397.7MF on ImageNet and 122.9MF in the CIFAR layout (stem
 and first stage at stride 1), so the paper's 400MF regime [0.9F, F] maps to F = 125MF (see
 spaces/anynetxa.yaml). Then trains every pending model with `dsd train` (recipe nds, 10 epochs,
@@ -243,8 +244,9 @@ def main(argv=None) -> int:
             f"{a.out}/")
         return 0
     for space, name in zip(a.spaces, sweeps):
+        # the published population was drawn with dsd's first sampler convention: keep it
         dsd("sample", "--space", space, "--n", a.n, "--dataset", "cifar10", "--seed", a.seed,
-            "--name", name, *window, "--store", a.store)
+            "--samplers", "dsd1", "--name", name, *window, "--store", a.store)
     if not a.no_train:
         train(a, sweeps)
     if not a.no_outputs:

@@ -128,12 +128,12 @@ def test_summarize_numbers(population):
     for space in SPACES:
         e = done.loc[done["space"] == space, "top1"]
         row = rows[f"{space}-cifar10-s0"]
-        assert int(row[3]) == len(e)  # done
+        assert row[2] == "pycls" and int(row[4]) == len(e)  # sampler convention, done
         assert float(row[-3]) == pytest.approx(e.min(), abs=1e-2)
         assert float(row[-2]) == pytest.approx(e.mean(), abs=1e-2)
         assert float(row[-1]) == pytest.approx(e.median(), abs=1e-2)
-    assert rows["anynetxa-cifar10-s0"][4:7] == ["1", "0", "0"]   # failed diverged collapsed
-    assert rows["regnety-cifar10-s0"][3] == "7" and rows["regnety-cifar10-s0"][7] == "1"
+    assert rows["anynetxa-cifar10-s0"][5:8] == ["1", "0", "0"]   # failed diverged collapsed
+    assert rows["regnety-cifar10-s0"][4] == "7" and rows["regnety-cifar10-s0"][8] == "1"
     # KS between consecutive spaces equals scipy's
     ks_lines = [line for line in text.splitlines()
                 if line.startswith("| ") and line.count("-cifar10-") == 2]

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from dsd.errors import DsdError
-from dsd.samplers import SAMPLERS, choice, constant, log_uniform, non_decreasing, uniform
+from dsd.samplers import DSD1 as SAMPLERS  # the dsd1 convention (sweeps drawn before pycls's)
+from dsd.samplers import choice, constant, non_decreasing
+from dsd.samplers import log_uniform_dsd1 as log_uniform
+from dsd.samplers import uniform_dsd1 as uniform
 from dsd.space import SpaceDef, list_spaces, load_space
 from dsd.window import Window, format_count, parse_count
 
@@ -66,7 +69,7 @@ def test_window():
 
 
 # ---------------------------------------------------------------------------------------------
-# Samplers
+# Samplers of the dsd1 convention (pycls's: tests/test_samplers.py)
 
 
 def _rng(seed=0):
@@ -144,12 +147,12 @@ def test_non_decreasing_equals_rejection_sampling():
 
 def test_non_decreasing_depths_are_not_sorted_draws():
     """AnyNetXE depths: conditioned on order, not sorted (which would move these numbers)."""
-    values, probs = SAMPLERS["log_uniform"][3](1, 16, 1)
+    values, probs = load_space("anynetxe").param("d").pmf()  # pycls log_uniform(1, 16, 1)
     exact = _rejection_pmf(probs.tolist(), 4)
     all_equal = sum(p for t, p in exact.items() if len(set(t)) == 1)
     mean_depth = sum(p * sum(values[list(t)]) for t, p in exact.items())
-    assert all_equal == pytest.approx(0.0530, abs=5e-4)  # sorting i.i.d. draws: 0.004
-    assert mean_depth == pytest.approx(17.55, abs=0.01)  # sorting: 20.70
+    assert all_equal == pytest.approx(0.0436, abs=5e-4)  # sorting i.i.d. draws: 0.0035
+    assert mean_depth == pytest.approx(17.09, abs=0.01)  # sorting: 19.80
     rows = non_decreasing(_rng(), values, probs, 4, 200_000)
     assert (rows[:, 0] == rows[:, 3]).mean() == pytest.approx(all_equal, abs=0.003)
     assert rows.sum(axis=1).mean() == pytest.approx(mean_depth, abs=0.05)
@@ -201,7 +204,8 @@ def test_constrained_regnet_params():
     p = {q.name: q for q in s.params}
     assert p["b"].sampler == "constant" and p["b"].args == (1,)
     assert p["d"].sampler == "uniform" and p["d"].args == (12, 28, 1)
-    assert p["wm"].args == (2, 3, 0.001) and p["g"].args == (8, 128, 8)
+    assert p["wm"].args == (2.0, 3.0, 0.001) and p["g"].args == (8, 128, 8)
+    assert p["g"].sampler == "power2_or_log_uniform" and s.samplers == "pycls"
     assert s.extends == ("regnetx",)
 
 
@@ -244,25 +248,26 @@ block: x
 stem: {w: 32}
 stages: 4
 stage_params:
-  d: {sampler: log_uniform, low: 1, high: 16, step: 1}
-  w: {sampler: log_uniform, low: 8, high: 1024, step: 8}
+  d: {sampler: log_uniform, low: 1, high: 16, q: 1}
+  w: {sampler: log_uniform, low: 8, high: 1024, q: 8}
   b: {sampler: choice, values: [1, 2, 4]}
   g: {sampler: choice, values: [1, 2, 4, 8, 16, 32]}
 window:
   imagenet: {flops: [360MF, 400MF]}
 """
+DSD1_BASE = BASE.replace("block: x", "samplers: dsd1\nblock: x").replace("q: ", "step: ")
 
 REGNET = """\
 name: {name}
 block: x
 stages: 4
 regnet:
-  d: {sampler: uniform, low: 12, high: 28, step: 1}
-  w0: {sampler: log_uniform, low: 8, high: 256, step: 8}
-  wa: {sampler: log_uniform, low: 8, high: 256, step: 0.1}
-  wm: {sampler: log_uniform, low: 2, high: 3, step: 0.001}
+  d: {sampler: uniform, low: 12, high: 28, q: 1}
+  w0: {sampler: log_uniform, low: 8, high: 256, q: 8}
+  wa: {sampler: log_uniform, low: 8, high: 256, q: 0.1}
+  wm: {sampler: log_uniform, low: 2, high: 3, q: 0.001}
   b: 1
-  g: {sampler: log_uniform, low: 8, high: 128, step: 8}
+  g: {sampler: power2_or_log_uniform, low: 8, high: 128, q: 8}
 """
 
 
@@ -275,13 +280,30 @@ def _edit(text: str, old: str, new: str) -> str:
 MALFORMED = [
     ("unknown-top-key", BASE + "stage_param: {}\n",
      ["stage_param", "unknown key", "allowed: name, description, extends"]),
-    ("unknown-sampler-arg", _edit(BASE, "high: 1024, step: 8}", "high: 1024, step: 8, hgh: 3}"),
-     ["stage_params.w.hgh", "allowed: sampler, low, high, step"]),
+    ("unknown-sampler-arg", _edit(BASE, "high: 1024, q: 8}", "high: 1024, q: 8, hgh: 3}"),
+     ["stage_params.w.hgh", "allowed: sampler, low, high, q"]),
+    ("dsd1-arg-in-pycls", _edit(BASE, "high: 1024, q: 8}", "high: 1024, step: 8}"),
+     ["stage_params.w.step", "allowed: sampler, low, high, q", "dsd1 convention"]),
+    ("pycls-sampler-in-dsd1", _edit(DSD1_BASE, "{sampler: choice, values: [1, 2, 4]}",
+                                    "{sampler: power2_uniform, low: 1, high: 4, step: 1}"),
+     ["stage_params.b.sampler", "allowed: log_uniform, uniform, choice (samplers: dsd1)"]),
+    ("unknown-convention", _edit(BASE, "block: x", "samplers: numpy\nblock: x"),
+     ["samplers", "'numpy'", "allowed: pycls, dsd1"]),
+    ("not-multiple-of-q", _edit(BASE, "high: 1024, q: 8", "high: 1020, q: 8"),
+     ["stage_params.w.high", "1020", "must be a multiple of q=8 for log_uniform"]),
+    ("power2-not-power", _edit(BASE, "{sampler: choice, values: [1, 2, 4]}",
+                               "{sampler: power2_uniform, low: 1, high: 6, q: 1}"),
+     ["stage_params.b.high", "got 6", "power of 2 for power2_uniform"]),
+    ("power2-below-minimum", _edit(BASE, "{sampler: choice, values: [1, 2, 4]}",
+                                   "{sampler: power2_uniform, low: 1, high: 4, q: 2}"),
+     ["stage_params.b", "got 0", "must be >= 1"]),
     ("low-above-high", _edit(BASE, "low: 8, high: 1024", "low: 2048, high: 1024"),
      ["stage_params.w.low", "2048", "must be <= high (1024)"]),
-    ("zero-step", _edit(BASE, "high: 16, step: 1", "high: 16, step: 0"),
+    ("zero-q", _edit(BASE, "high: 16, q: 1", "high: 16, q: 0"),
+     ["stage_params.d.q", "got 0", "must be > 0"]),
+    ("zero-step", _edit(DSD1_BASE, "high: 16, step: 1", "high: 16, step: 0"),
      ["stage_params.d.step", "got 0", "must be > 0"]),
-    ("off-grid", _edit(BASE, "high: 1024, step: 8", "high: 1020, step: 8"),
+    ("off-grid", _edit(DSD1_BASE, "high: 1024, step: 8", "high: 1020, step: 8"),
      ["stage_params.w.high", "1020", "grid low + k*step (low=8, step=8)"]),
     ("log-nonpositive", _edit(REGNET, "wa: {sampler: log_uniform, low: 8,",
                               "wa: {sampler: log_uniform, low: 0,"),
@@ -289,7 +311,7 @@ MALFORMED = [
     ("empty-choice", _edit(BASE, "values: [1, 2, 4]", "values: []"),
      ["stage_params.b.values", "[]", "non-empty list"]),
     ("unknown-sampler", _edit(BASE, "g: {sampler: choice", "g: {sampler: loguniform"),
-     ["stage_params.g.sampler", "'loguniform'", "allowed: log_uniform, uniform, choice"]),
+     ["stage_params.g.sampler", "'loguniform'", "allowed: uniform, log_uniform, power2_uniform"]),
     ("shared-unknown-param", BASE + "shared: [b, x]\n",
      ["shared", "'x'", "unknown parameter; allowed: d, w, b, g"]),
     ("non-decreasing-not-list", BASE + "non_decreasing: w\n",
@@ -302,8 +324,8 @@ MALFORMED = [
      ["stages: missing", "required: name, block, stages"]),
     ("missing-param", _edit(BASE, "  g: {sampler: choice, values: [1, 2, 4, 8, 16, 32]}\n", ""),
      ["stage_params.g: missing", "required: d, w, b, g"]),
-    ("missing-sampler-arg", _edit(BASE, "low: 1, high: 16, step: 1", "low: 1, high: 16"),
-     ["stage_params.d.step: missing", "required: sampler, low, high, step"]),
+    ("missing-sampler-arg", _edit(BASE, "low: 1, high: 16, q: 1", "low: 1, high: 16"),
+     ["stage_params.d.q: missing", "required: sampler, low, high, q"]),
     ("bad-window", _edit(BASE, "[360MF, 400MF]", "[360MF, 400XF]"),
      ["window.imagenet.flops", "400XF", "counts like 400MF, 1.6GF"]),
     ("window-reversed", _edit(BASE, "[360MF, 400MF]", "[400MF, 360MF]"),
@@ -316,15 +338,15 @@ MALFORMED = [
     ("bad-block", _edit(BASE, "block: x", "block: z"), ["block", "'z'", "allowed: x, y"]),
     ("stages-not-int", _edit(BASE, "stages: 4", "stages: four"),
      ["stages", "'four'", "must be an integer >= 1"]),
-    ("float-depth", _edit(BASE, "low: 1, high: 16, step: 1", "low: 1, high: 16, step: 0.5"),
-     ["stage_params.d.step", "0.5", "must be an integer > 0 (parameter d: integers >= 1)"]),
-    ("depth-zero", _edit(BASE, "d: {sampler: log_uniform, low: 1, high: 16, step: 1}", "d: 0"),
+    ("float-depth", _edit(BASE, "low: 1, high: 16, q: 1", "low: 1, high: 16, q: 0.5"),
+     ["stage_params.d.q", "0.5", "must be an integer > 0 (parameter d: integers >= 1)"]),
+    ("depth-zero", _edit(BASE, "d: {sampler: log_uniform, low: 1, high: 16, q: 1}", "d: 0"),
      ["stage_params.d", "got 0", "must be >= 1"]),
-    ("w0-not-multiple-of-8", _edit(REGNET, "low: 8, high: 256, step: 8}",
-                                   "low: 12, high: 252, step: 8}"),
+    ("w0-not-multiple-of-8", _edit(REGNET, "low: 8, high: 256, q: 8}",
+                                   "low: 12, high: 252, q: 4}"),
      ["regnet.w0.low", "12", "multiple of 8"]),
-    ("wm-not-above-1", _edit(REGNET, "low: 2, high: 3, step: 0.001",
-                             "low: 1, high: 3, step: 0.001"),
+    ("wm-not-above-1", _edit(REGNET, "low: 2, high: 3, q: 0.001",
+                             "low: 1, high: 3, q: 0.001"),
      ["regnet.wm.low", "got 1", "must be > 1"]),
     ("duplicate-choice", _edit(BASE, "values: [1, 2, 4]", "values: [1, 2, 2]"),
      ["stage_params.b.values", "distinct"]),
@@ -379,7 +401,7 @@ def test_extends_overrides_and_unions(tmp_path):
     (tmp_path / "base.yaml").write_text(BASE.replace("{name}", "base") + "shared: [b]\n")
     (tmp_path / "child.yaml").write_text(
         "name: child\nextends: base\nshared: [g, b]\nnon_decreasing: [w]\n"
-        "stage_params:\n  w: {sampler: uniform, low: 16, high: 64, step: 16}\n"
+        "stage_params:\n  w: {sampler: uniform, low: 16, high: 64, q: 16}\n"
         "window:\n  cifar10: {flops: [1MF, 2MF]}\n")
     s = load_space("child", spaces_dir=tmp_path)
     assert s.shared == ("b", "g") and s.non_decreasing == ("w",)

@@ -183,7 +183,9 @@ def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None 
         m, mean, std = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w, ms)
         rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std,
                                   "lo": mean - 2 * std, "hi": mean + 2 * std}))
-    out = pd.concat(rows, ignore_index=True)
+    out = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["sweep", "rank", "order", "index", "model_id", "top1", "e_fit", "block",
+                 "width", "pred", "u"]))
     out.attrs["synthetic"] = _synthetic(df)
     return out
 
@@ -207,7 +209,10 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
     df = _frame(data)
     rows = []
     for s in (sweeps or sweep_order(df)):
-        best, worst = best_and_worst(df[df["sweep"] == s], top)
+        part = df[df["sweep"] == s]
+        if "opaque" in part:  # imported models without a ModelSpec have no block widths
+            part = part[~part["opaque"].fillna(False).astype(bool)]
+        best, worst = best_and_worst(part, top)
         for rank, chosen in (("best", best), ("worst", worst)):
             for order, rec in enumerate(chosen.to_dict("records"), 1):
                 obs = block_widths(rec["spec"])
@@ -223,7 +228,9 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
                     "model_id": rec.get("model_id"), "top1": rec["top1"],
                     "e_fit": rec.get("e_fit", np.nan), "block": np.arange(d), "width": obs,
                     "pred": pred, "u": u}))
-    out = pd.concat(rows, ignore_index=True)
+    out = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["sweep", "rank", "order", "index", "model_id", "top1", "e_fit", "block",
+                 "width", "pred", "u"]))
     out.attrs["synthetic"] = _synthetic(df)
     return out
 

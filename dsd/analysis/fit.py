@@ -288,6 +288,8 @@ def fit_sweeps(store, sweeps: Iterable[str], *, progress=None, **kwargs) -> pd.D
     frames = []
     for name in sweeps:
         models = store.models(name)
+        if "opaque" in models:  # imported models without a ModelSpec have no block widths
+            models = models[~models["opaque"].astype(bool)]
         if models.empty:
             continue
         parts = []

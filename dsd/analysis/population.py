@@ -16,7 +16,7 @@ from ..errors import DsdError
 
 RUNS_KEY = b"dsd:runs"
 CURVES = ("top1", "top5", "train_loss", "lr", "seconds")  # per-epoch columns: epoch_<name>
-FIRST = ["sweep", "space", "dataset", "index", "model_id", "status", "top1", "top5",
+FIRST = ["sweep", "space", "samplers", "dataset", "index", "model_id", "status", "top1", "top5",
          "train_loss", "epochs_done", "seconds", "device", "exec_path", "finished", "recipe",
          "recipe_hash", "recipe_json", "train_seed", "sweep_seed", "window", "flops", "params",
          "acts"]
@@ -76,6 +76,8 @@ def population_frame(store, sweeps: list[str], *, recipe: str | None = None,
         info = store.sweep(name)
         models = store.models(name)
         models["space"] = info["space"]
+        models["samplers"] = (info["space_def"].get("samplers", "dsd1")  # dsd.samplers
+                              if info.get("source", "dsd") == "dsd" else "-")
         models["sweep_seed"] = info["seed"]
         models["window"] = json.dumps(info["window"], sort_keys=True)
         mine = res[res["sweep"] == name] if not res.empty else res
@@ -103,6 +105,10 @@ def population_frame(store, sweeps: list[str], *, recipe: str | None = None,
     df = df.rename(columns={"updated": "finished"})
     df.loc[df["status"].isin(["pending", "running"]), "finished"] = None
     df = _add_curves(store, df)
+    if "provenance" in df:  # what produced each number, one column per key (dsd.provenance)
+        from .provenance import provenance_frame
+
+        df = pd.concat([df, provenance_frame(df)], axis=1)
     return df[[c for c in FIRST if c in df] + [c for c in df if c not in FIRST]]
 
 

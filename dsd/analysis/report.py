@@ -187,8 +187,12 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
     table = compare.best_models(data, top=top)
     for s in present:
         out.append(f"<h3>{html.escape(s)}</h3>")
-        out.append(_img(plots.plot_widths(widths, s, colors=colors,
-                                          caption=sel.caption([s])), f"{s} widths"))
+        if (widths["sweep"] == s).any():
+            out.append(_img(plots.plot_widths(widths, s, colors=colors,
+                                              caption=sel.caption([s])), f"{s} widths"))
+        else:
+            out.append("<p class='note'>Imported models without a dsd spec (opaque): no "
+                       "per-block widths.</p>")
         out.append(_table(table[table["sweep"] == s].drop(columns=["sweep"])))
         step(f"{s} widths")
     out.append("</body></html>")

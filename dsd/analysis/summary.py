@@ -54,8 +54,10 @@ def space_table(df: pd.DataFrame) -> pd.DataFrame:
     ok, rows = done(df), []
     for s in sweep_order(df):
         part, e = df[df["sweep"] == s], ok.loc[ok["sweep"] == s, "top1"]
-        row = {"sweep": s, "space": part["space"].iloc[0], "models": len(part),
-               "done": len(e)}
+        row = {"sweep": s, "space": part["space"].iloc[0],
+               # sampler convention (dsd.samplers); files exported before it drew with dsd1
+               "samplers": part["samplers"].iloc[0] if "samplers" in part else "dsd1",
+               "models": len(part), "done": len(e)}
         row.update({b: int((part["status"] == b).sum()) for b in BAD})
         row["unfinished"] = int(part["status"].isin(["pending", "running"]).sum())
         row.update({"min": e.min(), "mean": e.mean(), "median": e.median()} if len(e) else

@@ -1,8 +1,9 @@
 """The `dsd` command line: a thin typer layer over the library (no torch at import time).
 
 Commands live in `core` (spaces, info, sample, show, export), `train` (train, status),
-`analysis` (edf, analyze, fit, search-efficiency, report) and `results` (export-population,
-summarize). `DsdError` becomes one red line on stderr and exit code 1, in one place (`command`).
+`analysis` (edf, analyze, fit, search-efficiency, report), `results` (export-population,
+summarize) and `imports` (import). `DsdError` becomes one red line on stderr and exit code 1,
+in one place (`command`).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def command(*args, **kwargs):
 
 def main() -> None:
     from . import core  # noqa: F401  (registers commands)
-    for optional in ("train", "analysis", "results"):
+    for optional in ("train", "analysis", "results", "imports"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:

@@ -95,6 +95,10 @@ def _select(names, store, recipe, dataset, synthetic, population=None, *,
     sel = select(source, names, recipe=recipe, dataset=dataset, synthetic=synthetic,
                  count_failures=count_failures, min_models=min_models)
     typer.echo(sel.summary())
+    from ..analysis.provenance import provenance_warnings
+
+    for line in provenance_warnings(sel.data):
+        typer.echo(f"warning: {line}")
     return sel
 
 

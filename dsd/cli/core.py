@@ -115,7 +115,8 @@ def info_cmd(
     console.print(f"[bold]{space.name}[/bold] — {d.get('description', '')}")
     console.print(f"block {d['block']}" + (f", SE ratio {d['se_ratio']}" if d.get("se_ratio")
                                           else "") + f", {d['stages']} stages, stem "
-                  + ", ".join(f"{k} {v}" for k, v in d["stem"].items()))
+                  + ", ".join(f"{k} {v}" for k, v in d["stem"].items())
+                  + f", samplers {d['samplers']}")
     params = d.get("stage_params") or d.get("regnet")
     table = Table(title="per-stage parameters" if "stage_params" in d else "RegNet parameters")
     table.add_column("param")
@@ -168,8 +169,11 @@ def _model_info(name: str, dataset: str, as_json: bool) -> None:
 
 @command("sample")
 def sample_cmd(
-    space: Annotated[str, typer.Option("--space", help="Space name (spaces/NAME.yaml) or path.")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Number of models to keep.")] = 100,
+    space: Annotated[Optional[str], typer.Option(
+        "--space", help="Space name (spaces/NAME.yaml) or path.")] = None,
+    n: Annotated[Optional[int], typer.Option(
+        "--n", min=1, help="Number of models to keep [default: 100; pycls: NUM_CONFIGS].")]
+    = None,
     flops: Annotated[Optional[str], typer.Option(
         help="Budget F: keep models in the paper's window [0.9·F, F], e.g. 400MF.")] = None,
     flops_range: Annotated[Optional[tuple[str, str]], typer.Option(
@@ -181,6 +185,12 @@ def sample_cmd(
     = None,
     max_draws: Annotated[Optional[int], typer.Option(help="Give up after this many candidates.")]
     = None,
+    from_pycls: Annotated[Optional[Path], typer.Option(
+        "--from-pycls", help="A pycls sweep config (SETUP: SAMPLERS, CONSTRAINTS) instead of "
+        "--space; its window, layout and NUM_CONFIGS are the defaults.")] = None,
+    samplers: Annotated[Optional[str], typer.Option(
+        help="Sampler convention: pycls (default) or dsd1 (how sweeps were drawn before; "
+        "reproduces them).")] = None,
     store: StoreOpt = None,
     spaces_dir: SpacesOpt = None,
 ):
@@ -192,7 +202,24 @@ def sample_cmd(
 
     if flops and flops_range:
         raise DsdError("give either --flops or --flops-range, not both")
-    space_def = load_space(space, spaces_dir)
+    if (space is None) == (from_pycls is None):
+        raise DsdError("give exactly one of --space NAME and --from-pycls SWEEP.yaml")
+    if from_pycls is not None:
+        from ..pycls_config import load_pycls_sweep
+
+        sweep = load_pycls_sweep(from_pycls)
+        space_def, n = sweep.space, n or sweep.n
+        if dataset != sweep.dataset:
+            typer.echo(f"{from_pycls}: layout {sweep.dataset} (its STEM_TYPE)")
+            dataset = sweep.dataset
+        if sweep.ignored:
+            typer.echo(f"{from_pycls}: ignored (training settings; dsd trains with its "
+                       f"recipes): {', '.join(sweep.ignored)}")
+    else:
+        space_def = load_space(space, spaces_dir)
+    n = n or 100
+    if samplers is not None:
+        space_def = space_def.with_samplers(samplers)
     window = (Window.around(flops) if flops else
               Window(flops=tuple(parse_count(x) for x in flops_range)) if flops_range else None)
     name = name or f"{space_def.name}-{dataset}-s{seed}"
@@ -200,21 +227,26 @@ def sample_cmd(
     db = _store(store)
     if db.has_sweep(name):
         old = db.sweep(name)
-        if (old["space"], old["dataset"], old["seed"], old["n"], old["window"]) == (
-                space_def.name, dataset, seed, n, window.to_dict()):
+        from ..samplers import LEGACY
+
+        old_conv = old["space_def"].get("samplers", LEGACY)
+        if (old["space"], old["dataset"], old["seed"], old["n"], old["window"], old_conv) == (
+                space_def.name, dataset, seed, n, window.to_dict(), space_def.samplers):
             typer.echo(f"sweep {name!r} already exists with these settings ({old['n']} models);"
                        f" nothing written")
             return
         raise DsdError(f"sweep {name!r} already exists in {db.path} with other settings "
                        f"(space {old['space']}, dataset {old['dataset']}, seed {old['seed']}, "
-                       f"n {old['n']}, window {Window.from_dict(old['window'])}); choose "
+                       f"n {old['n']}, window {Window.from_dict(old['window'])}, samplers "
+                       f"{old_conv}); choose "
                        f"another --name")
     t0 = time.perf_counter()
     result = sample(space_def, n, dataset=dataset, window=window, seed=seed, max_draws=max_draws)
     secs = time.perf_counter() - t0
     db.add_sweep(name, space=space_def.name, space_def=space_def.to_dict(), dataset=dataset,
                  window=window.to_dict(), seed=seed, draws=result.draws, models=result.models)
-    typer.echo(f"sweep {name}: {len(result.models)} models of {space_def.name} ({dataset}) in "
+    typer.echo(f"sweep {name}: {len(result.models)} models of {space_def.name} ({dataset}, "
+               f"samplers {space_def.samplers}) in "
                f"{result.window}, {result.draws:,} candidates drawn (acceptance "
                f"{100 * result.acceptance:.2f}%), {secs:.2f} s → {db.path}")
 
@@ -256,7 +288,8 @@ def show_cmd(
     if as_json:
         return _print_json(df.drop(columns=["spec"], errors="ignore").to_dict(orient="records"))
     # per-stage b/g columns only where they differ across stages somewhere in the sweep
-    varying = {k for k in "bg" if (df[[f"{k}{i}" for i in range(1, 5)]].nunique(axis=1) > 1).any()}
+    varying = {k for k in "bg" if (df[[f"{k}{i}" for i in range(1, 5) if f"{k}{i}" in df]]
+                                   .nunique(axis=1) > 1).any()}
     cols = [c for c in SHOW_COLS if c in df.columns
             and not (c[0] in "bg" and c[1:] in "234" and c[0] not in varying)]
     typer.echo(f"{sweep}: {len(df)} models" + ("; error = final top-1 test error (%), error5 = "

@@ -101,7 +101,9 @@ class Coordinator:
         self.store.finish_result(rid, status, top1=final.get("top1"), top5=final.get("top5"),
                                  train_loss=final.get("train_loss"),
                                  seconds=final.get("seconds"), device=final.get("device"),
-                                 exec_path=final.get("exec_path"), error=final.get("error"))
+                                 exec_path=final.get("exec_path"), error=final.get("error"),
+                                 provenance=final.get("provenance") and {
+                                     **final["provenance"], "exec_path": final.get("exec_path")})
         if status != "pending":
             Path(job.ckpt).unlink(missing_ok=True)
             self.counts[status] = self.counts.get(status, 0) + 1

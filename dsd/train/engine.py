@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .. import provenance
 from ..model import build
 from ..spec import ModelSpec, chance_error
 from .optim import TensorSGD, lr_at, param_groups
@@ -258,7 +259,11 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                    graph=cuda and not job.eager, device=device)
     spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
     final = {"device": device_name(device, bf16), "exec_path": step.exec_path,
-             "loader": getattr(data, "loader", job.dataset)}
+             "loader": getattr(data, "loader", job.dataset),
+             "provenance": provenance.run(  # exec_path updated by the coordinator at the end
+                 device=device_name(device, bf16), exec_path=step.exec_path,
+                 kernels=job.kernels, precision="bf16" if bf16 else "fp32", cuda=cuda,
+                 loader=getattr(data, "loader", job.dataset))}
     for epoch in range(len(state["history"]), recipe.epochs):
         last = state["history"][-1]["seconds"] if state["history"] else None
         if should_stop() or (deadline and last and time.time() + last > deadline):

@@ -46,12 +46,18 @@ class Plan:
 
 def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tuple[str, Recipe]]:
     """(dataset, recipe) per sweep; a dataset must match the sweep's layout or be synthetic."""
-    names = store.sweep_names() if not sweeps else list(sweeps)
+    # imported populations are trained already: only when named, and only if dsd can build them
+    names = ([n for n in store.sweep_names() if store.sweep(n).get("source", "dsd") == "dsd"]
+             if not sweeps else list(sweeps))
     if not names:
-        raise DsdError(f"no sweeps in {store.path}; create one with `dsd sample`")
+        raise DsdError(f"no sweeps to train in {store.path}; create one with `dsd sample`")
     out = {}
     for name in names:
         s = store.sweep(name)
+        if s.get("source", "dsd") != "dsd" and (k := store.opaque_models(name)):
+            raise DsdError(f"sweep {name!r} was imported from {s['source']} and {k} of its "
+                           f"models are not X/Y-block AnyNets (ResNet basic or vanilla blocks, "
+                           f"NAS cells): dsd cannot build or train them; they are for analysis")
         ds = dataset or s["dataset"]
         if ds not in (s["dataset"], "synthetic"):
             raise DsdError(f"sweep {name!r} was sampled for {s['dataset']}; its models cannot "

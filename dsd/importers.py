@@ -1,0 +1,393 @@
+"""Trained populations from elsewhere, as store rows (`dsd import`): a pycls sweep (`sweep.json`
+as written by pycls's tools/sweep_collect.py: per job its cfg, complexity and per-epoch test
+errors) and the NDS data release (per-space JSON files, e.g. ResNeXt-A.json, DARTS_in.json: per
+model `net`, `flops`, `params`, `optim`, per-epoch `test_ep_top1`, `min_test_top1`; some files
+hold {"top": [...], "mid": [...]}).
+
+X-block AnyNets and RegNets (with or without SE) become ModelSpecs, kept only when dsd's
+analytic complexity of the rebuilt spec equals the file's flops and params (so the spec is the
+network that was trained); every other model (ResNet basic or vanilla blocks, NAS cells, a stem
+dsd lacks, a count that disagrees) is stored opaque, with its complexity and errors, for
+analysis only. Results carry the source's recipe (the training settings every model shares;
+per-model settings go to the result's provenance), so they never mix with dsd-trained ones.
+Errors name the file and the field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .complexity import complexity
+from .errors import DsdError
+from .regnet import regnet_spec
+from .spec import make_spec
+
+#: Which final error a result gets: the last epoch's (dsd's definition) or the minimum over
+#: epochs (NDS's `min_test_top1`, pycls's `min_top1_err`).
+ERRORS = ("final", "min")
+#: pycls cfg sections that define training (the recipe of an imported sweep).
+TRAINING = ("OPTIM", "TRAIN", "TEST", "BN", "RNG_SEED")
+
+
+@dataclass
+class Imported:
+    """An imported population, ready for `Store.add_imported_sweep`."""
+
+    name: str
+    space: str
+    dataset: str
+    source: str  # "pycls" | "nds"
+    source_info: dict
+    recipe: str
+    recipe_json: dict
+    models: list[dict] = field(default_factory=list)
+
+    @property
+    def opaque(self) -> int:
+        return sum(m["opaque"] for m in self.models)
+
+
+class _Where:
+    """The file and the field path of an error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, msg: str):
+        raise DsdError(f"{self.path}: {key}: {msg}")
+
+    def get(self, d, key: str, where: str, kind=None):
+        if not isinstance(d, dict) or key not in d:
+            self.fail(f"{where}.{key}" if where else key, "missing")
+        v = d[key]
+        if kind is not None and (isinstance(v, bool) or not isinstance(v, kind)):
+            self.fail(f"{where}.{key}", f"got {v!r}; must be {_kind_name(kind)}")
+        return v
+
+
+def _kind_name(kind) -> str:
+    names = {list: "a list", dict: "a mapping", str: "a string"}
+    if isinstance(kind, tuple):
+        return "a number" if set(kind) <= {int, float} else " or ".join(map(_kind_name, kind))
+    return names.get(kind, kind.__name__)
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DsdError(f"{path}: cannot read ({e.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DsdError(f"{path}: not JSON ({e})") from None
+
+
+def _opaque(family: str, net: dict, reason: str) -> tuple[str, str, bool, str]:
+    text = json.dumps({"opaque": family, **net}, sort_keys=True)
+    return text, hashlib.sha1(text.encode()).hexdigest()[:12], True, reason
+
+
+def _checked(spec, flops: int, params: int, family: str, net: dict):
+    """(spec JSON, hash, opaque, note): the spec when dsd's count equals the file's."""
+    cx = complexity(spec)
+    if (cx["flops"], cx["params"]) != (flops, params):
+        return _opaque(family, net, f"dsd's count of the rebuilt spec (flops {cx['flops']}, "
+                                    f"params {cx['params']}) differs from the file's "
+                                    f"({flops}, {params})")
+    return spec.to_json(), spec.id, False, ""
+
+
+def _ratio(bm) -> int | None:
+    """pycls's bottleneck multiplier → dsd's integer ratio b = 1/bm (None if not integral)."""
+    if not bm or bm <= 0 or bm > 1 or not math.isclose(1 / bm, round(1 / bm), abs_tol=1e-9):
+        return None
+    return round(1 / bm)
+
+
+def _finish(models: list[dict]) -> list[dict]:
+    """Number models and make hashes unique (reruns of one network are separate models)."""
+    seen: dict[str, int] = {}
+    for i, m in enumerate(models):
+        k = seen.get(m["hash"], 0)
+        seen[m["hash"]] = k + 1
+        if k:
+            m["hash"] = f"{m['hash']}-r{k}"
+            m["sampled"]["rerun"] = k
+        m["index"] = i
+    return models
+
+
+def _result(errors: list, *, error: str, epochs: list, complete: bool, why: str,
+            top5: list | None = None, seconds=None, seed=None, provenance=None) -> dict:
+    """A result from per-epoch test errors: done, diverged (non-finite) or failed (incomplete)."""
+    base = {"epochs": epochs, "seed": seed, "seconds": seconds, "provenance": provenance or {}}
+    if not errors or not complete:
+        return {**base, "status": "failed", "error": f"incomplete in the source: {why}"}
+    finite = [e for e in errors if isinstance(e, (int, float)) and math.isfinite(e)]
+    if len(finite) != len(errors):
+        return {**base, "status": "diverged", "error": "non-finite test error in the source"}
+    i = len(errors) - 1 if error == "final" else min(range(len(errors)), key=errors.__getitem__)
+    t5 = top5[i] if top5 and i < len(top5) else None
+    train_loss = epochs[i][1] if epochs and i < len(epochs) else None
+    return {**base, "status": "done", "top1": float(errors[i]), "top5": t5,
+            "train_loss": train_loss}
+
+
+def _shared(configs: list[dict]) -> tuple[dict, list[str]]:
+    """(settings equal in every config, sorted keys that differ), on flattened keys."""
+    flat = [_flatten(c) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    same = {k: flat[0].get(k) for k in keys if all(f.get(k) == flat[0].get(k) for f in flat)}
+    return same, [k for k in keys if k not in same]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# pycls sweep.json
+
+
+def _pycls_model(w: _Where, cfg: dict, where: str, dataset: str, flops: int, params: int):
+    model = w.get(cfg, "MODEL", where, dict)
+    mtype = model.get("TYPE", "anynet")
+    sec = cfg.get(mtype.upper()) or {}
+    if mtype not in ("regnet", "anynet"):
+        return _opaque(mtype, {"cfg": {"MODEL": model, mtype.upper(): sec}},
+                       f"MODEL.TYPE {mtype}")
+    net = {"MODEL": model, mtype.upper(): sec}
+    stem = sec.get("STEM_TYPE", "simple_stem_in")
+    layout = {"res_stem_cifar": "cifar10", "simple_stem_in": "imagenet"}.get(stem)
+    size = (cfg.get("TRAIN") or {}).get("IM_SIZE", 224 if layout == "imagenet" else 32)
+    if layout != dataset or size != (32 if dataset == "cifar10" else 224):
+        return _opaque(mtype, net, f"stem {stem} at {size}² is not dsd's {dataset} layout")
+    if sec.get("BLOCK_TYPE", "res_bottleneck_block") != "res_bottleneck_block" or sec.get(
+            "HEAD_W", 0):
+        return _opaque(mtype, net, f"block {sec.get('BLOCK_TYPE')} / head {sec.get('HEAD_W')}")
+    block = "y" if sec.get("SE_ON") else "x"
+    se = float(sec.get("SE_R", 0.25)) if block == "y" else 0.0
+    stem_w = sec.get("STEM_W", 32)
+    if mtype == "regnet":
+        b = _ratio(sec.get("BOT_MUL", 1.0))
+        if b is None or sec.get("STRIDE", 2) != 2:
+            return _opaque(mtype, net, "BOT_MUL or STRIDE dsd cannot express")
+        try:
+            spec, _ = regnet_spec(w.get(sec, "DEPTH", f"{where}.REGNET"),
+                                  w.get(sec, "W0", f"{where}.REGNET"),
+                                  w.get(sec, "WA", f"{where}.REGNET"),
+                                  w.get(sec, "WM", f"{where}.REGNET"), b,
+                                  sec.get("GROUP_W", 16), block=block, se_ratio=se,
+                                  dataset=dataset, stem_w=stem_w, first_stride=2)
+        except (DsdError, ValueError, ZeroDivisionError) as e:
+            return _opaque(mtype, net, f"not a dsd RegNet ({e})")
+        return _checked(spec, flops, params, mtype, net)
+    ds, ws = sec.get("DEPTHS") or [], sec.get("WIDTHS") or []
+    ss = sec.get("STRIDES") or [2] * len(ds)
+    bs = [_ratio(x) for x in (sec.get("BOT_MULS") or [1.0] * len(ds))]
+    gs = sec.get("GROUP_WS") or [1] * len(ds)
+    if not ds or None in bs or any(s != 2 for s in ss[1:]) or len({len(ds), len(ws),
+                                                                    len(bs), len(gs)}) != 1:
+        return _opaque(mtype, net, "ANYNET lists dsd cannot express")
+    spec = make_spec(ds, ws, bs, gs, dataset=dataset, block=block, se_ratio=se, stem_w=stem_w,
+                     first_stride=ss[0])
+    return _checked(spec, flops, params, mtype, net)
+
+
+def read_pycls_sweep(path: str | Path, *, name: str | None = None, error: str = "final"
+                     ) -> Imported:
+    """A pycls `sweep.json` (a list of jobs: cfg, complexity, train_epoch, test_epoch)."""
+    path, w = Path(path), _Where(Path(path))
+    jobs = _load_json(path)
+    if not isinstance(jobs, list) or not jobs:
+        w.fail("(top level)", "must be a non-empty list of jobs (pycls tools/sweep_collect.py)")
+    cfgs, datasets = [], set()
+    for i, job in enumerate(jobs):
+        cfg = w.get(job, "cfg", f"[{i}]", dict)
+        cfgs.append(cfg)
+        datasets.add((cfg.get("TRAIN") or {}).get("DATASET", "imagenet"))
+    if len(datasets) != 1 or not datasets <= {"cifar10", "imagenet"}:
+        w.fail("[*].cfg.TRAIN.DATASET", f"got {sorted(map(str, datasets))}; one of cifar10, "
+               "imagenet for the whole sweep")
+    dataset = datasets.pop()
+    models = []
+    for i, (job, cfg) in enumerate(zip(jobs, cfgs)):
+        where = f"[{i}]"
+        cx = w.get(job, "complexity", where, dict)
+        flops = int(w.get(cx, "flops", f"{where}.complexity", (int, float)))
+        params = int(w.get(cx, "params", f"{where}.complexity", (int, float)))
+        acts = int(w.get(cx, "acts", f"{where}.complexity", (int, float)))
+        spec, h, opaque, note = _pycls_model(w, cfg, f"{where}.cfg", dataset, flops, params)
+        test = job.get("test_epoch") or {}
+        train = job.get("train_epoch") or {}
+        errs = test.get("top1_err") or []
+        if errs and not isinstance(errs, list):
+            w.fail(f"{where}.test_epoch.top1_err", f"got {errs!r}; must be a list")
+        ind = test.get("epoch_ind") or list(range(1, len(errs) + 1))
+        mx = (test.get("epoch_max") or [cfg.get("OPTIM", {}).get("MAX_EPOCH", len(errs))])[-1]
+        by_ep = {e: k for k, e in enumerate(train.get("epoch_ind") or [])}
+        epochs = []
+        for k, (e, err) in enumerate(zip(ind, errs)):
+            t = by_ep.get(e)
+            epochs.append((int(e), _at(train.get("loss"), t), err,
+                           _at(test.get("top5_err"), k), _at(train.get("lr"), t),
+                           _at(train.get("time_epoch"), t)))
+        secs = [s for s in (train.get("time_epoch") or []) if isinstance(s, (int, float))]
+        complete = bool(ind) and ind[-1] == mx
+        res = _result(errs, error=error, epochs=epochs, complete=complete,
+                      why=f"{ind[-1] if ind else 0}/{mx} epochs", top5=test.get("top5_err"),
+                      seconds=sum(secs) if secs else None, seed=cfg.get("RNG_SEED"),
+                      provenance={"source": "pycls", "file": path.name,
+                                  "log_file": job.get("log_file"),
+                                  "train": _flatten({k: cfg[k] for k in TRAINING if k in cfg}),
+                                  **({"opaque": note} if opaque else {})})
+        sampled = {"source_cfg": {k: cfg.get(k) for k in ("MODEL", "REGNET", "ANYNET")
+                                  if k in cfg}}
+        models.append({"hash": h, "spec": spec, "sampled": sampled, "flops": flops,
+                       "params": params, "acts": acts, "opaque": opaque, "result": res})
+    same, varies = _shared([{k: c[k] for k in TRAINING if k in c} for c in cfgs])
+    base = path.parent.name if path.stem == "sweep" else path.stem
+    recipe_json = {"source": "pycls", "error": error, "shared": same, "varies": varies}
+    info = {"format": "pycls-sweep", "file": path.name, "sha1": _sha1(path), "jobs": len(jobs),
+            "error": error}
+    return Imported(name=name or f"pycls-{base}", space=f"pycls:{base}", dataset=dataset,
+                    source="pycls", source_info=info, recipe="pycls", recipe_json=recipe_json,
+                    models=_finish(models))
+
+
+def _at(xs, k):
+    return xs[k] if isinstance(xs, list) and k is not None and k < len(xs) else None
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# NDS data release
+
+
+#: NDS block types (NNI's db_gen.py): model family, and whether dsd can build it.
+NDS_BLOCKS = {"res_bottleneck_block": "residual_bottleneck", "res_basic_block": "residual_basic",
+              "double_plain_block": "vanilla"}
+
+
+def _nds_model(w: _Where, net: dict, where: str, dataset: str, flops: int, params: int):
+    if "genotype" in net:
+        return _opaque("nas_cell", net, "NAS cell")
+    bt = w.get(net, "block_type", where, str)
+    family = next((f for p, f in NDS_BLOCKS.items() if bt.startswith(p.rsplit("_", 1)[0])),
+                  None)
+    if family is None:
+        w.fail(f"{where}.block_type", f"got {bt!r}; known: {', '.join(NDS_BLOCKS)} (or a "
+               "cell genotype)")
+    ds = w.get(net, "ds", where, list)
+    ws = w.get(net, "ws", where, list)
+    ss = w.get(net, "ss", where, list)
+    if not (len(ds) == len(ws) == len(ss)) or not ds:
+        w.fail(f"{where}.ds", f"ds, ws, ss must be lists of one length, got {len(ds)}, "
+               f"{len(ws)}, {len(ss)}")
+    if family != "residual_bottleneck":
+        return _opaque(family, net, f"{bt}: not an X block")
+    bms = w.get(net, "bot_muls", where, list)
+    ngs = w.get(net, "num_gs", where, list)
+    stem = net.get("stem_type", "res_stem_cifar" if dataset == "cifar10" else "res_stem_in")
+    if stem != {"cifar10": "res_stem_cifar", "imagenet": "simple_stem_in"}[dataset]:
+        return _opaque(family, net, f"stem {stem}: not dsd's {dataset} stem")
+    bs = [_ratio(x) for x in bms]
+    if None in bs or any(s != 2 for s in ss[1:]) or len(bms) != len(ds) or len(ngs) != len(ds):
+        return _opaque(family, net, "bottleneck or strides dsd cannot express")
+    gs = []
+    for wi, bm, ng in zip(ws, bms, ngs):
+        wb = int(round(wi * bm))
+        if not ng or wb % ng:
+            return _opaque(family, net, f"bottleneck width {wb} not divisible by {ng} groups")
+        gs.append(wb // ng)
+    spec = make_spec(ds, ws, bs, gs, dataset=dataset, block="y" if net.get("se_r") else "x",
+                     se_ratio=float(net.get("se_r") or 0.0),
+                     stem_w=net.get("stem_w", 16 if dataset == "cifar10" else 32),
+                     first_stride=ss[0])
+    return _checked(spec, flops, params, family, net)
+
+
+def read_nds(path: str | Path, *, name: str | None = None, dataset: str | None = None,
+             error: str = "final") -> Imported:
+    """An NDS per-space file: a list of models, or {"top": [...], "mid": [...]}; ImageNet when
+    the file name ends in `_in` (as NNI's db_gen.py), else CIFAR-10, unless `dataset` is given."""
+    path, w = Path(path), _Where(Path(path))
+    data = _load_json(path)
+    if isinstance(data, dict) and set(data) >= {"top", "mid"}:
+        parts = [(p, data[p]) for p in ("top", "mid")]
+    elif isinstance(data, list):
+        parts = [("", data)]
+    else:
+        w.fail("(top level)", "must be a list of models or {\"top\": [...], \"mid\": [...]}")
+    stem = path.stem
+    dataset = dataset or ("imagenet" if stem.endswith("_in") or "_in_" in stem else "cifar10")
+    models, optims = [], []
+    for part, items in parts:
+        if not isinstance(items, list):
+            w.fail(part or "(top level)", "must be a list of models")
+        for i, item in enumerate(items):
+            where = f"{part}[{i}]" if part else f"[{i}]"
+            net = w.get(item, "net", where, dict)
+            flops = int(w.get(item, "flops", where, (int, float)))
+            params = int(w.get(item, "params", where, (int, float)))
+            optim = w.get(item, "optim", where, dict)
+            errs = w.get(item, "test_ep_top1", where, list)
+            if error == "min":
+                w.get(item, "min_test_top1", where, (int, float))
+            spec, h, opaque, note = _nds_model(w, net, f"{where}.net", dataset, flops, params)
+            acts = complexity_acts(spec) if not opaque else 0
+            loss = item.get("train_ep_loss") or []
+            epochs = [(k + 1, _at(loss, k), e, None, None, None) for k, e in enumerate(errs)]
+            max_ep = optim.get("max_ep", len(errs))
+            res = _result(errs, error=error, epochs=epochs, complete=len(errs) == max_ep,
+                          why=f"{len(errs)}/{max_ep} epochs", seed=item.get("rng_seed"),
+                          provenance={"source": "nds", "file": path.name, "part": part or None,
+                                      "job_id": item.get("job_id"), "optim": optim,
+                                      **({"opaque": note} if opaque else {})})
+            if res["status"] == "done" and error == "min":
+                res["top1"] = float(item["min_test_top1"])
+            sampled = {"net": net, **({"part": part} if part else {}),
+                       **({"acts_unrecorded": True} if opaque else {})}
+            models.append({"hash": h, "spec": spec, "sampled": sampled, "flops": flops,
+                           "params": params, "acts": acts, "opaque": opaque, "result": res})
+            optims.append({"optim": optim})
+    if not models:
+        w.fail("(top level)", "no models")
+    same, varies = _shared(optims)
+    recipe_json = {"source": "nds", "file": path.name, "error": error, "shared": same,
+                   "varies": varies}
+    info = {"format": "nds", "file": path.name, "sha1": _sha1(path), "models": len(models),
+            "parts": [p for p, _ in parts if p], "error": error}
+    return Imported(name=name or f"nds-{stem}", space=f"nds:{stem}", dataset=dataset,
+                    source="nds", source_info=info, recipe="nds-release",
+                    recipe_json=recipe_json, models=_finish(models))
+
+
+def complexity_acts(spec_json: str) -> int:
+    """Activations of a rebuilt spec (the NDS files record flops and params only)."""
+    from .spec import ModelSpec
+
+    return complexity(ModelSpec.from_json(spec_json))["acts"]
+
+
+def read(path: str | Path, fmt: str, **kw) -> Imported:
+    """`fmt` "pycls" (sweep.json) or "nds" (a data release file)."""
+    if kw.get("error", "final") not in ERRORS:
+        raise DsdError(f"--error {kw['error']!r}: allowed {', '.join(ERRORS)}")
+    if fmt == "pycls":
+        kw.pop("dataset", None)
+        return read_pycls_sweep(path, **kw)
+    if fmt == "nds":
+        return read_nds(path, **kw)
+    raise DsdError(f"unknown import format {fmt!r}; allowed: pycls, nds")
