@@ -269,7 +269,7 @@ def test_info_prints_samplers_and_stem_as_text_not_dicts():
     r = invoke("info", "anynetxa")
     assert r.exit_code == 0, r.output
     assert "{" not in r.output and "stem w 32" in r.output
-    assert "choice 1, 2, 4" in r.output and "log_uniform 8…1024 step 8" in r.output
+    assert "choice 1, 2, 4" in r.output and "log_uniform 8…1024 q 8" in r.output
 
 
 def test_shared_axes_are_thinned_once_per_round(tmp_path):

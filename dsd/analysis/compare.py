@@ -243,12 +243,13 @@ def best_models(data, *, top: int = 5) -> pd.DataFrame:
     for s in sweep_order(df):
         for rank, chosen in zip(("best", "worst"), best_and_worst(df[df["sweep"] == s], top)):
             for rec in chosen.to_dict("records"):
-                spec = ModelSpec.from_json(rec["spec"]) if isinstance(rec["spec"], str) \
-                    else ModelSpec.from_dict(rec["spec"])
                 row = {"sweep": s, "index": rec.get("index"), "top1": rec["top1"]}
-                for key, vals in (("d", spec.ds), ("w", spec.ws), ("b", spec.bs),
-                                  ("g", spec.gs)):
-                    row[key] = " ".join(str(v) for v in vals)
+                if not rec.get("opaque"):  # imported models without a ModelSpec: no stages
+                    spec = ModelSpec.from_json(rec["spec"]) if isinstance(rec["spec"], str) \
+                        else ModelSpec.from_dict(rec["spec"])
+                    for key, vals in (("d", spec.ds), ("w", spec.ws), ("b", spec.bs),
+                                      ("g", spec.gs)):
+                        row[key] = " ".join(str(v) for v in vals)
                 for key in ("flops", "params", "e_fit"):
                     if key in rec:
                         row[key] = rec[key]

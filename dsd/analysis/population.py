@@ -45,7 +45,10 @@ def with_column_docs(table):
 
     fields = [f.with_metadata({**(f.metadata or {}), b"description": COLUMN_DOCS[f.name].encode()})
               if f.name in COLUMN_DOCS else f for f in table.schema]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    # same types, new field metadata: rebuilt, not cast (casting list columns of a table made
+    # from a filtered frame failed on their offsets, pyarrow 26)
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields,
+                                                                metadata=table.schema.metadata))
 
 
 def _pick_recipe(res: pd.DataFrame, recipe: str | None, dataset: str | None):

@@ -132,13 +132,13 @@ def info_cmd(
 
 
 def _sampler_text(spec: dict) -> str:
-    """'log_uniform 8…1024 step 8', 'choice 1, 2, 4' (readable, not a dict)."""
+    """'log_uniform 8…1024 q 8' (pycls) or '… step 8' (dsd1), 'choice 1, 2, 4' (not a dict)."""
     kind = spec.get("sampler", "?")
     if "values" in spec:
         return f"{kind} " + ", ".join(str(v) for v in spec["values"])
-    rest = {k: v for k, v in spec.items() if k not in ("sampler", "low", "high", "step")}
-    text = f"{kind} {spec.get('low')}…{spec.get('high')}" + (
-        f" step {spec['step']}" if "step" in spec else "")
+    rest = {k: v for k, v in spec.items() if k not in ("sampler", "low", "high", "step", "q")}
+    text = f"{kind} {spec.get('low')}…{spec.get('high')}" + "".join(
+        f" {k} {spec[k]}" for k in ("q", "step") if k in spec)
     return text + "".join(f", {k} {v}" for k, v in rest.items())
 
 
