@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import StoreOpt, command
+from . import StoreOpt, command, print_table
 
 console = Console()
 
@@ -135,10 +136,8 @@ def status_cmd(store: StoreOpt = None):
     df = load(store).status_counts()
     if df.empty:
         raise DsdError("the store has no sweeps yet; create one with `dsd sample`")
-    table = Table(title="training status")
-    for col in ("sweep", "dataset", "recipe", "models", *STATUSES):
-        table.add_column(col, justify="left" if col in ("sweep", "dataset", "recipe") else "right")
     trained = set(df.loc[df["dataset"].notna(), "sweep"])
+    rows = []
     for (sweep, ds, h), g in df.groupby(["sweep", "dataset", "recipe_hash"], dropna=False,
                                         sort=False):
         if not isinstance(ds, str) and sweep in trained:
@@ -148,6 +147,15 @@ def status_cmd(store: StoreOpt = None):
         counts["pending"] = counts.get("pending", 0) + n - sum(
             v for k, v in counts.items() if isinstance(k, str))
         recipe = "-" if not isinstance(ds, str) else f"{g['recipe'].iloc[0]} ({h[:6]})"
-        table.add_row(sweep, ds if isinstance(ds, str) else "-", recipe, str(n),
-                      *[str(int(counts.get(s, 0))) for s in STATUSES])
-    console.print(table)
+        rows.append((sweep, ds if isinstance(ds, str) else "-", recipe, n, counts))
+    # pending and done always; the other statuses where some model has them (80 columns)
+    shown = [s for s in STATUSES if s in ("pending", "done") or any(r[4].get(s) for r in rows)]
+    table = Table(title="training status", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for col in ("sweep", "dataset", "recipe", "models", *shown):
+        text = col in ("dataset", "recipe")
+        table.add_column(col, justify="left" if text or col == "sweep" else "right",
+                         no_wrap=not text)
+    for sweep, ds, recipe, n, counts in rows:
+        table.add_row(sweep, ds, recipe, str(n), *[str(int(counts.get(s, 0))) for s in shown])
+    print_table(table, console)
