@@ -365,17 +365,19 @@ class Store:
                              " status='running'", (_now(),)).rowcount
 
     def retry_failed(self, sweeps: Iterable[str] | None, *, dataset: str | None,
-                     recipe_json: dict) -> int:
-        """Failed → pending (error cleared) for the selected sweeps under (dataset, recipe)."""
+                     recipe_json: dict, indices: Iterable[int] | None = None) -> int:
+        """Failed → pending (error cleared) for the selected sweeps (and model indices) under
+        (dataset, recipe)."""
         names = self.sweep_names() if sweeps is None else list(sweeps)
         h, ids = recipe_hash(recipe_json), []
+        keep = None if indices is None else set(indices)
         with self.transaction() as c:
             for name in names:
                 s = c.execute("SELECT id, dataset FROM sweeps WHERE name=?", (name,)).fetchone()
                 ids += [r[0] for r in c.execute(
-                    "SELECT r.id FROM results r JOIN models m ON r.model_id = m.id WHERE"
+                    "SELECT r.id, m.idx FROM results r JOIN models m ON r.model_id = m.id WHERE"
                     " m.sweep_id=? AND r.status='failed' AND r.dataset=? AND r.recipe_hash=?",
-                    (s["id"], dataset or s["dataset"], h))]
+                    (s["id"], dataset or s["dataset"], h)) if keep is None or r[1] in keep]
             for rid in ids:
                 c.execute("UPDATE results SET status='pending', error=NULL, epochs_done=0,"
                           " updated=? WHERE id=?", (_now(), rid))

@@ -23,6 +23,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None,  # help texts say "[default: …]" literally
                   help="Design space design: sample, train and compare populations of CNNs.")
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"dsd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+        = False) -> None:
+    """Design space design: sample, train and compare populations of CNNs."""
+
+
 #: The --store option every command shares.
 StoreOpt = Annotated[Optional[Path], typer.Option(
     "--store", help="SQLite results store [default: $DSD_STORE or ./dsd.sqlite].")]
@@ -48,7 +63,11 @@ def _one_line(e: Exception) -> str:
         path = os.fsdecode(e.filename)
         cause = e.strerror or str(e)
         parent = os.path.dirname(os.path.abspath(path))
-        if isinstance(e, FileNotFoundError) and not os.path.isdir(parent):
+        blocker = next((p for p in (path, *map(str, Path(path).parents)) if os.path.isfile(p)),
+                       None)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and blocker:
+            cause += f" ({blocker} is a file, not a folder)"
+        elif isinstance(e, FileNotFoundError) and not os.path.isdir(parent):
             cause += f" (the folder {parent} does not exist)"
         return f"{path}: {cause}"
     if isinstance(e, sqlite3.Error):

@@ -183,7 +183,7 @@ def sample_cmd(
     space_def = load_space(space, spaces_dir)
     window = (Window.around(flops) if flops else
               Window(flops=tuple(parse_count(x) for x in flops_range)) if flops_range else None)
-    name = name or f"{space_def.name}-{dataset}-s{seed}"
+    name = f"{space_def.name}-{dataset}-s{seed}" if name is None else name
     check_sweep_name(name)
     window = window or space_def.window(dataset)
     path = store if store is not None else default_path()
@@ -319,6 +319,8 @@ def export_cmd(
     db = _store(store)
     df = _models_with_status(db, sweep, recipe, dataset)
     suffix = output.suffix.lower()
+    if suffix in (".parquet", ".csv"):
+        output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         df.to_parquet(output, index=False)
     elif suffix == ".csv":
