@@ -19,7 +19,9 @@ search is bounded instead of looping until n are found.
 """
 from __future__ import annotations
 
+import gc
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +118,27 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
         window = Window.parse(window)
     max_draws = default_max_draws(n) if max_draws is None else max_draws
 
+    with _no_cyclic_gc():
+        return _sample(space, n, dataset, window, seed, max_draws, progress)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Pause Python's cyclic garbage collector while sampling. The kept models are many small
+    acyclic objects (freed by reference counting anyway), and each full collection walks all
+    of them, so the time grew quadratically with n (anynetxc, 20,000 models: 109 full
+    collections took 11.8 s of 52.7 s; 30.0 s without them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _sample(space: SpaceDef, n: int, dataset: str, window: Window, seed: int, max_draws: int,
+            progress) -> Sampled:
     rng = space_rng(space.name, seed)
     f_lo, f_hi = window.flops if window.flops is not None else (0, float("inf"))
     kept: list[SampledModel] = []

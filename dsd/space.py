@@ -283,8 +283,9 @@ def _read(path: Path) -> dict:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DsdError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
-                       f"{e.start}); save the file as UTF-8") from None
+        line = e.object[:e.start].count(b"\n") + 1
+        raise DsdError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}, "
+                       f"offset {e.start}); save the file as UTF-8") from None
     except OSError as e:
         raise DsdError(f"{path}: cannot read ({e.strerror})") from None
     try:

@@ -172,8 +172,8 @@ def status_cmd(store: StoreOpt = None):
         rows.append((sweep, ds if isinstance(ds, str) else "-", recipe, n, counts))
     # pending and done always; the other statuses where some model has them (80 columns)
     shown = [s for s in STATUSES if s in ("pending", "done") or any(r[4].get(s) for r in rows)]
-    table = Table(title="training status", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+    table = Table(title="training status", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)
     for col in ("sweep", "dataset", "recipe", "models", *shown):
         text = col in ("dataset", "recipe")
         table.add_column(col, justify="left" if text or col == "sweep" else "right",
