@@ -130,7 +130,10 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys = ON")
             check_dsd_file(self.conn, self.path, create=create)   # before anything is written
             if not memory:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                try:
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError:   # a read-only file or folder: reads still work
+                    pass
             self._migrate()
             validate_schema(self.conn, self.path)
         except sqlite3.DatabaseError as e:
