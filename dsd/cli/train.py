@@ -27,6 +27,12 @@ class Executor(str, Enum):
     ray = "ray"
 
 
+class Loader(str, Enum):
+    auto = "auto"
+    gpu = "gpu"
+    cpu = "cpu"
+
+
 class Precision(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -98,6 +104,10 @@ def train_cmd(
         help="dsd's own layer implementations on CUDA, comma-separated, or none: bn (Triton "
              "fused batch norm + ReLU), nchw (grouped convolutions with <= 2 channels per "
              "group in NCHW) [default: bn,nchw; nchw without Triton].")] = None,
+    loader: Annotated[Loader, typer.Option(
+        help="ImageNet input pipeline: gpu (nvjpeg decode + batched crop/resize on the GPU), "
+             "cpu (PIL in loader processes), auto (gpu on CUDA where nvjpeg works).")
+    ] = Loader.auto,
     executor: Annotated[Executor, typer.Option(
         help="local: this machine; ray: one Ray task per model on a Ray cluster.")
     ] = Executor.local,
@@ -127,7 +137,7 @@ def train_cmd(
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
                     per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
                     whole_models=whole_models, retry_failed=retry_failed, eager=eager, mps=mps,
-                    console=console, executor=executor.value,
+                    console=console, executor=executor.value, loader=loader.value,
                     kernels=None if kernels is None else
                     tuple(k for k in kernels.split(",") if k and k != "none"),
                     ray_opts={"address": address, "max_retries": max_retries,

@@ -162,7 +162,8 @@ class Coordinator:
     def _run_processes(self) -> None:
         ctx = mp.get_context("spawn")
         results, self.stop_event = ctx.Queue(), ctx.Event()
-        loaders = max(1, min(8, (os.cpu_count() or 2) // len(self.slots)))
+        # CPU loader workers: the machine's cores shared by every model training at once
+        loaders = max(1, (os.cpu_count() or 2) // (len(self.slots) * self.streams))
         procs: dict[int, tuple] = {}   # slot -> (process, its task queue); given-up slots leave
 
         def spawn(i: int) -> None:

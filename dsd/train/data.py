@@ -1,14 +1,14 @@
-"""Training data: CIFAR-10 kept on the device as uint8, ImageFolder through workers, synthetic.
+"""Training data: CIFAR-10 kept on the device as uint8, ImageNet trees (`imagenet`), synthetic.
 
 CIFAR-10 (NDS): a whole epoch is augmented at once on the device (per-sample pad-4 random crop
 and horizontal flip as one gather, then per-channel normalization), so the input pipeline costs a
-few kernels per epoch. ImageNet (DDS): torchvision ImageFolder, random-resized crop + flip, test
-resize 256 / centre crop 224, loaded by worker processes. Every source yields fixed-size training
-batches (the last partial batch is dropped, as pycls does), which CUDA graphs need.
+few kernels per epoch. ImageNet (DDS): random-resized crop + flip, test resize 256 / centre crop
+224, decoded on the device or by PIL in worker processes (`imagenet.py`). Every source yields
+fixed-size training batches (the last partial batch is dropped, as pycls does), which CUDA graphs
+need, and names its input pipeline in `loader` (stored with each result).
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import pickle
 from typing import Iterator
 
@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DsdError
-from .paths import CIFAR_FILES, cifar10_dir, imagenet_dir
+from .imagenet import image_data
+from .paths import CIFAR_FILES, cifar10_dir
 
 CIFAR_MEAN = (0.49139968, 0.48215841, 0.44653091)
 CIFAR_STD = (0.24703223, 0.24348513, 0.26158784)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -68,6 +67,7 @@ class CifarData:
     """CIFAR-10 on `device`; `subset` keeps the first N training images."""
 
     synthetic = False
+    loader = "device"
 
     def __init__(self, device, *, batch_size: int, data_dir=None, subset=None, test_subset=None,
                  dtype=torch.float32, arrays=None):
@@ -101,67 +101,11 @@ class CifarData:
             yield self.test_x[i:i + batch_size], self.test_y[i:i + batch_size]
 
 
-def _spread(ds, n):
-    """n evenly spaced items: an ImageFolder is sorted by class, so its first n would not do."""
-    if n is None or n >= len(ds):
-        return ds
-    return torch.utils.data.Subset(ds, np.linspace(0, len(ds) - 1, n).round().astype(int).tolist())
-
-
-class ImageFolderData:
-    """An ImageNet-style tree (train/<class>/*, val/<class>/*) read by DataLoader workers.
-
-    Workers decode, crop and flip, and send uint8 tensors (4× fewer bytes than float); the
-    conversion to float and the normalization run on the device.
-    """
-
-    synthetic = False
-
-    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32, workers: int = 4):
-        from torchvision import datasets, transforms as T
-
-        root = imagenet_dir(data_dir)
-        train = datasets.ImageFolder(str(root / "train"), T.Compose(
-            [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), T.PILToTensor()]))
-        val = datasets.ImageFolder(str(root / "val"), T.Compose(
-            [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), T.PILToTensor()]))
-        self.num_classes = len(train.classes)
-        self.train, self.val = _spread(train, subset), _spread(val, test_subset)
-        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
-        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)
-        self.std = torch.tensor(IMAGENET_STD, device=self.device)
-        self.workers, self.pin = workers, self.device.type == "cuda"
-        self.steps_per_epoch = len(self.train) // batch_size
-        if self.steps_per_epoch == 0:
-            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
-                           f"images in {root / 'train'}")
-
-    def _loader(self, ds, batch_size, **kw):
-        # fork, also inside a spawned dsd worker (whose default would be spawn: slow start-up)
-        ctx = "fork" if self.workers and "fork" in mp.get_all_start_methods() else None
-        return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=self.workers,
-                                           pin_memory=self.pin, multiprocessing_context=ctx, **kw)
-
-    def _to(self, x, y) -> Batch:
-        x = x.to(self.device, non_blocking=True).permute(0, 2, 3, 1)
-        return normalize(x, self.mean, self.std, self.dtype), y.to(self.device, non_blocking=True)
-
-    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
-        g = _epoch_generator(torch.device("cpu"), seed, epoch)
-        for x, y in self._loader(self.train, self.batch_size, shuffle=True, generator=g,
-                                 drop_last=True):
-            yield self._to(x, y)
-
-    def test(self, batch_size: int = 100) -> Iterator[Batch]:
-        for x, y in self._loader(self.val, batch_size):
-            yield self._to(x, y)
-
-
 class SyntheticData:
     """Random images and labels generated on the device (benchmarks, tests; never analysed)."""
 
     synthetic = True
+    loader = "synthetic"
 
     def __init__(self, device, *, batch_size: int, resolution: int, num_classes: int,
                  subset=None, test_subset=None, dtype=torch.float32):
@@ -187,15 +131,16 @@ class SyntheticData:
 
 def make_data(dataset: str, device, *, batch_size: int, resolution: int, num_classes: int,
               data_dir=None, subset=None, test_subset=None, dtype=torch.float32,
-              workers: int = 4, arrays=None):
-    """The data source of a dataset name (cifar10, imagenet or synthetic)."""
+              workers: int = 4, arrays=None, loader: str = "auto"):
+    """The data source of a dataset name (cifar10, imagenet or synthetic); `loader` chooses the
+    ImageNet pipeline (auto, gpu, cpu: `imagenet.image_data`)."""
     sub = {"subset": subset, "test_subset": test_subset}
     if dataset == "cifar10":
         return CifarData(device, batch_size=batch_size, data_dir=data_dir, dtype=dtype,
                          arrays=arrays, **sub)
     if dataset == "imagenet":
-        return ImageFolderData(device, batch_size=batch_size, resolution=resolution,
-                               data_dir=data_dir, dtype=dtype, workers=workers, **sub)
+        return image_data(device, loader=loader, workers=workers, batch_size=batch_size,
+                          resolution=resolution, data_dir=data_dir, dtype=dtype, **sub)
     if dataset == "synthetic":
         return SyntheticData(device, batch_size=batch_size, resolution=resolution,
                              num_classes=num_classes, dtype=dtype, **sub)

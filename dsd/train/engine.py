@@ -53,6 +53,7 @@ class Job:
     eager: bool = False
     crashes: int = 0            # worker processes that died holding this job (coordinator)
     kernels: tuple = ()         # dsd's own layers to use on CUDA (`kernels/`)
+    loader: str = "auto"        # ImageNet input pipeline: auto, gpu, cpu (`imagenet.py`)
     meta: dict = field(default_factory=dict)
 
 
@@ -139,7 +140,9 @@ class Stepper:
         self.opt.zero_grad()
         graph = torch.cuda.CUDAGraph()
         try:
-            with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream()):
+            # thread-local: a loader's producer thread may decode on its own stream meanwhile
+            with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream(),
+                                                         capture_error_mode="thread_local"):
                 self._forward_backward(self.static_x, self.static_y)
         except Exception:  # capture impossible (unsupported op): train eagerly, say so
             torch.cuda.synchronize(self.device)
@@ -226,7 +229,8 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
     step = Stepper(model, opt, amp=torch.bfloat16 if bf16 else None,
                    graph=cuda and not job.eager, device=device)
     spe, total = data.steps_per_epoch, recipe.epochs * data.steps_per_epoch
-    final = {"device": device_name(device, bf16), "exec_path": step.exec_path}
+    final = {"device": device_name(device, bf16), "exec_path": step.exec_path,
+             "loader": getattr(data, "loader", job.dataset)}
     for epoch in range(len(state["history"]), recipe.epochs):
         last = state["history"][-1]["seconds"] if state["history"] else None
         if should_stop() or (deadline and last and time.time() + last > deadline):

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job
+from .imagenet import LOADERS
 from .mps import mps as mps_context
 from .paths import cifar10_dir, imagenet_dir
 from .progress import TrainProgress
@@ -101,7 +102,8 @@ def check_gpus(gpus, count: int) -> None:
 
 
 def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
-         eager: bool = False, kernels: tuple = (), indices=None) -> Plan:
+         eager: bool = False, kernels: tuple = (), loader: str = "auto",
+         indices=None) -> Plan:
     jobs, done = [], {}
     for name, (ds, r) in recipes.items():
         for row in store.training_queue([name], dataset=ds, recipe_json=r.to_dict()):
@@ -111,7 +113,7 @@ def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
                             spec_json=row["spec"], flops=row["flops"],
                             seed=model_seed(row["sweep_seed"], row["index"]), dataset=ds,
                             recipe=r.to_dict(), ckpt="", eager=eager, kernels=kernels,
-                            meta={"model_id": row["model_id"]}))
+                            loader=loader, meta={"model_id": row["model_id"]}))
             done[row["model_id"]] = row["epochs_done"] or 0
     return Plan(jobs, recipes, done)
 
@@ -163,7 +165,7 @@ class Summary:
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
           retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, kernels=None, indices=None) -> Summary:
+          ray_opts=None, kernels=None, loader="auto", indices=None) -> Summary:
     """Train every pending model of `sweeps` (all when None; only the models numbered
     `indices` when given); see the module docstring. Bad settings raise DsdError before the
     store is touched."""
@@ -174,6 +176,8 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
     from .ray_exec import check_executor
 
     kernels = default_kernels() if kernels is None else check_kernels(kernels)
+    if loader not in LOADERS:
+        raise DsdError(f"--loader must be one of {', '.join(LOADERS)}, got {loader!r}")
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
                               **(ray_opts or {}))  # address, max_retries, cpus_per_task
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
@@ -198,7 +202,7 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
                 store.retry_failed([name], dataset=ds, recipe_json=r.to_dict(),
                                    indices=indices)
         clean_checkpoints(store, ckpt_dir)
-        p = plan(store, recipes, ckpt_dir, eager, kernels, indices)
+        p = plan(store, recipes, ckpt_dir, eager, kernels, loader, indices)
         if torch.cuda.is_available():
             ids = gpus if gpus else list(range(torch.cuda.device_count()))
             k = per_gpu or DEFAULT_PER_GPU

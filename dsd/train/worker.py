@@ -39,7 +39,7 @@ class DataCache:
         r = Recipe(**job.recipe)
         bf16 = r.precision == "bf16" or (r.precision == "auto" and self.device.type == "cuda")
         key = (job.dataset, r.batch_size, r.subset, r.test_subset, bf16, spec_resolution,
-               num_classes)
+               num_classes, job.loader)
         if key != self.key:
             self.data = None
             gc.collect()
@@ -48,7 +48,7 @@ class DataCache:
                                   data_dir=self.data_dir, subset=r.subset,
                                   test_subset=r.test_subset,
                                   dtype=torch.bfloat16 if bf16 else torch.float32,
-                                  workers=self.workers)
+                                  workers=self.workers, loader=job.loader)
             if self.device.type == "cuda":  # made on the default stream, read on others
                 torch.cuda.synchronize(self.device)
             self.key = key

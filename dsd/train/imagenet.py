@@ -1,0 +1,373 @@
+"""ImageNet-style trees (train/<class>/*, val/<class>/*): two loaders with the same semantics.
+
+- `gpu` (default on CUDA): reader threads only read file bytes; the training device decodes a
+  whole batch with nvjpeg (torchvision) and crops, resizes, flips and normalizes it with a few
+  batched tensor ops (`resample`). A producer thread prepares each batch on its own CUDA stream a
+  couple of batches ahead, so decoding overlaps training; the consumer's stream waits on an event.
+  Files nvjpeg cannot batch (grayscale, CMYK, PNG under a .JPEG name, arithmetic coding, no end
+  marker) are decoded by PIL on the host and join the same batch.
+- `cpu`: torchvision's ImageFolder transforms (PIL) in DataLoader worker processes.
+
+Both read the same epoch order for the same (seed, epoch), so a resumed run sees the same batches,
+and both name the file when one cannot be decoded (the model fails, not the sweep).
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import queue
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import DsdError
+from .paths import imagenet_dir
+from .resample import eval_geometry, resized_crops, train_geometry
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PREFETCH = 2        # batches a producer thread prepares ahead of training
+READ_THREADS = 6    # threads reading file bytes per data source
+LOADERS = ("auto", "gpu", "cpu")
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The sample order of an epoch; depends only on (seed, epoch): resumed runs see the same."""
+    g = torch.Generator()
+    g.manual_seed(seed * 1009 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def spread(n_all: int, n: int | None) -> list[int]:
+    """n evenly spaced indices of n_all: a tree is sorted by class, so its first n would not do."""
+    if n is None or n >= n_all:
+        return list(range(n_all))
+    return np.linspace(0, n_all - 1, n).round().astype(int).tolist()
+
+
+def samples(split_dir) -> tuple[list[tuple[str, int]], int]:
+    """(path, class index) of every image under split_dir/<class>/, and the number of classes."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    classes, to_idx = find_classes(str(split_dir))
+    return make_dataset(str(split_dir), to_idx, extensions=IMG_EXTENSIONS), len(classes)
+
+
+def pil_rgb(path: str, data: bytes | None = None):
+    """The image as RGB through PIL (grayscale, CMYK, PNG included); a clear error naming the
+    file when it is truncated or not an image."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
+            return im.convert("RGB")
+    except Exception as e:  # noqa: BLE001 — PIL raises OSError, SyntaxError, ValueError…
+        raise DsdError(f"cannot decode image {path}: {type(e).__name__}: {e}") from None
+
+
+def batchable_jpeg(data: bytes) -> bool:
+    """True for a complete 3-component Huffman JPEG (baseline, extended or progressive) in
+    YCbCr: what nvjpeg decodes in a batch. Everything else goes to PIL."""
+    if len(data) < 12 or data[:2] != b"\xff\xd8" or data[-2:] != b"\xff\xd9":
+        return False
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return False
+        m = data[i + 1]
+        if m == 0xFF:
+            i += 1
+            continue
+        size = int.from_bytes(data[i + 2:i + 4], "big")
+        if m == 0xEE and data[i + 4:i + 9] == b"Adobe" and i + 15 < len(data):
+            if data[i + 15] == 0:   # Adobe transform 0: RGB or CMYK samples, not YCbCr
+                return False
+        elif m in (0xC0, 0xC1, 0xC2):
+            return i + 9 < len(data) and data[i + 9] == 3
+        elif 0xC3 <= m <= 0xCF and m not in (0xC4, 0xC8, 0xCC) or m == 0xDA:
+            return False        # lossless, arithmetic or hierarchical frames; scan before frame
+        i += 2 + size
+    return False
+
+
+def _load(path: str) -> tuple[bytes, torch.Tensor, bool]:
+    """A file's bytes, the same as a uint8 tensor, and whether nvjpeg can take it in a batch
+    (done in the reader threads, off the producer's critical path)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DsdError(f"cannot read image {path}: {e.strerror or e}") from None
+    with warnings.catch_warnings():   # bytes are read-only; the decoders only read them
+        warnings.simplefilter("ignore")
+        t = torch.frombuffer(data, dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+    return data, t, batchable_jpeg(data)
+
+
+def _decode_cuda(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    with warnings.catch_warnings():  # torchvision >= 0.29 marks its decoders deprecated
+        warnings.simplefilter("ignore")
+        return decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+
+
+def nvjpeg_available(device: torch.device) -> bool:
+    """Whether torchvision can decode JPEGs on `device` (a tiny image, decoded once)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 60)).save(buf, format="JPEG")
+    try:
+        out = _decode_cuda([torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)],
+                           device)
+        return out[0].shape == (3, 16, 16)
+    except Exception:  # noqa: BLE001 — not compiled with nvjpeg, no hardware, no library…
+        return False
+
+
+class GpuImageData:
+    """An ImageNet-style tree decoded and augmented on the training device (see module doc).
+
+    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads:
+    that is how the tests check it.
+    """
+
+    synthetic = False
+    loader = "gpu"
+
+    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
+                 test_subset=None, dtype=torch.float32):
+        root = imagenet_dir(data_dir)
+        train, self.num_classes = samples(root / "train")
+        val, _ = samples(root / "val")
+        self.train = [train[i] for i in spread(len(train), subset)]
+        self.val = [val[i] for i in spread(len(val), test_subset)]
+        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
+        self.size, self.resize = resolution, round(resolution * 256 / 224)
+        self.cuda = self.device.type == "cuda"
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
+        self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
+        self.steps_per_epoch = len(self.train) // batch_size
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
+
+    # -- one batch: bytes → decoded images → crops → normalized tensor ------------------------
+    def _decode(self, items, loaded) -> list[torch.Tensor]:
+        """(3, H, W) uint8 images on the device, in order; nvjpeg for the batchable JPEGs.
+
+        nvjpeg decodes on a stream of its own; its outputs are allocated on `decode_stream`,
+        where nothing else runs, and marked as used by the current stream, so the allocator
+        never hands nvjpeg memory that queued work still reads."""
+        out: list[torch.Tensor | None] = [None] * len(loaded)
+        fast = [i for i, (_, _, ok) in enumerate(loaded) if self.cuda and ok]
+        if fast:
+            current = torch.cuda.current_stream(self.device)
+            with torch.cuda.stream(self.decode_stream):
+                tensors = [loaded[i][1] for i in fast]
+                try:
+                    decoded = _decode_cuda(tensors, self.device)
+                except RuntimeError:  # one bad file fails the whole call: find it alone
+                    decoded = []
+                    for t in tensors:
+                        try:
+                            decoded.append(_decode_cuda([t], self.device)[0])
+                        except RuntimeError:
+                            decoded.append(None)
+            current.wait_stream(self.decode_stream)
+            for i, im in zip(fast, decoded):
+                if im is not None:
+                    im.record_stream(current)
+                out[i] = im
+        for i, im in enumerate(out):
+            if im is None:
+                out[i] = self._host_decode(items[i][0], loaded[i][0])
+        return out
+
+    def _host_decode(self, path: str, data: bytes) -> torch.Tensor:
+        if not self.cuda and batchable_jpeg(data):
+            from torchvision.io import ImageReadMode, decode_jpeg
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8),
+                                       mode=ImageReadMode.RGB)
+            except RuntimeError:
+                pass  # PIL below names the file if it cannot decode it either
+        arr = np.asarray(pil_rgb(path, data))
+        return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous().to(self.device)
+
+    def _batch(self, items, loaded, geometry) -> Batch:
+        images = self._decode(items, loaded)
+        sizes = np.array([im.shape[1:] for im in images], dtype=np.int64)
+        x = resized_crops(images, geometry(sizes), self.size)
+        x = x.sub_(self.mean).div_(self.std).to(self.dtype)
+        layout = torch.channels_last if self.cuda else torch.contiguous_format  # CPU: see _to
+        x = x.contiguous(memory_format=layout)
+        y = torch.tensor([c for _, c in items], dtype=torch.long).to(self.device)
+        return x, y
+
+    # -- iteration: chunks of items, prepared ahead on a producer thread ----------------------
+    def _chunks(self, items, batch_size: int, drop_last: bool):
+        stop = len(items) - len(items) % batch_size if drop_last else len(items)
+        return [items[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+    def _produce(self, chunks, geometry) -> Iterator[Batch]:
+        """Batches in order; file bytes are read one chunk ahead by the reader threads."""
+        paths = lambda c: [p for p, _ in c]
+        ahead = self.pool.map(_load, paths(chunks[0])) if chunks else None
+        for k, chunk in enumerate(chunks):
+            loaded = list(ahead)
+            if k + 1 < len(chunks):
+                ahead = self.pool.map(_load, paths(chunks[k + 1]))
+            yield self._batch(chunk, loaded, geometry)
+
+    def _iterate(self, chunks, geometry) -> Iterator[Batch]:
+        if not self.cuda:
+            yield from self._produce(chunks, geometry)
+            return
+        yield from _Prefetched(self._produce, chunks, geometry, self.device)
+
+    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+        rng = np.random.default_rng([seed, epoch])
+        order = epoch_order(len(self.train), seed, epoch)
+        items = [self.train[i] for i in order]
+        yield from self._iterate(self._chunks(items, self.batch_size, True),
+                                 lambda sizes: train_geometry(sizes, rng, self.size))
+
+    def test(self, batch_size: int = 100) -> Iterator[Batch]:
+        yield from self._iterate(self._chunks(self.val, batch_size, False),
+                                 lambda sizes: eval_geometry(sizes, self.size, self.resize))
+
+
+class _Prefetched:
+    """Runs a batch generator on a producer thread and its own CUDA stream, PREFETCH batches
+    ahead; the consumer's current stream waits on each batch's event. An exception in the
+    producer is raised in the consumer; closing the consumer stops the producer."""
+
+    def __init__(self, produce, chunks, geometry, device):
+        self.q: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        self.stop, self.device = threading.Event(), device
+        self.thread = threading.Thread(target=self._run, args=(produce, chunks, geometry),
+                                       daemon=True, name="dsd-decode")
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce, chunks, geometry) -> None:
+        stream = torch.cuda.Stream(self.device)
+        try:
+            with torch.cuda.stream(stream):
+                for x, y in produce(chunks, geometry):
+                    ev = torch.cuda.Event()
+                    ev.record(stream)
+                    if not self._put((x, y, ev)):
+                        return
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 — handed to the consumer
+            self._put(e)
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            while (item := self.q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                x, y, ev = item
+                current = torch.cuda.current_stream(self.device)
+                current.wait_event(ev)
+                x.record_stream(current)
+                y.record_stream(current)
+                yield x, y
+        finally:
+            self.stop.set()
+            self.thread.join()
+
+
+class CpuImageData:
+    """The same tree through torchvision's ImageFolder transforms (PIL) in DataLoader workers,
+    which send uint8 tensors; the float conversion and normalization run on the device."""
+
+    synthetic = False
+    loader = "cpu"
+
+    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
+                 test_subset=None, dtype=torch.float32, workers: int = 4):
+        from torchvision import datasets, transforms as T
+
+        root = imagenet_dir(data_dir)
+        train = datasets.ImageFolder(str(root / "train"), T.Compose(
+            [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), T.PILToTensor()]),
+            loader=pil_rgb)
+        val = datasets.ImageFolder(str(root / "val"), T.Compose(
+            [T.Resize(round(resolution * 256 / 224)), T.CenterCrop(resolution), T.PILToTensor()]),
+            loader=pil_rgb)
+        self.num_classes = len(train.classes)
+        sub = torch.utils.data.Subset
+        self.train = sub(train, spread(len(train), subset))
+        self.val = sub(val, spread(len(val), test_subset))
+        self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device)
+        self.workers, self.pin = workers, self.device.type == "cuda"
+        self.steps_per_epoch = len(self.train) // batch_size
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
+
+    def _loader(self, ds, batch_size, **kw):
+        # fork, also inside a spawned dsd worker (whose default would be spawn: slow start-up)
+        ctx = "fork" if self.workers and "fork" in mp.get_all_start_methods() else None
+        return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=self.workers,
+                                           pin_memory=self.pin, multiprocessing_context=ctx, **kw)
+
+    def _to(self, x, y) -> Batch:
+        from .data import normalize
+
+        x = x.to(self.device, non_blocking=True).permute(0, 2, 3, 1)
+        x = normalize(x, self.mean, self.std, self.dtype)
+        if self.device.type == "cpu":  # channels_last input crashed conv backward on the CPU
+            x = x.contiguous()         # (torch 2.14.1, 224² input); the CPU model is NCHW
+        return x, y.to(self.device, non_blocking=True)
+
+    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+        g = torch.Generator()
+        g.manual_seed(seed * 1009 + epoch)   # workers' augmentation seeds
+        order = epoch_order(len(self.train), seed, epoch)
+        for x, y in self._loader(self.train, self.batch_size, sampler=order, generator=g,
+                                 drop_last=True):
+            yield self._to(x, y)
+
+    def test(self, batch_size: int = 100) -> Iterator[Batch]:
+        for x, y in self._loader(self.val, batch_size):
+            yield self._to(x, y)
+
+
+def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
+    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`."""
+    if loader not in LOADERS:
+        raise DsdError(f"unknown loader {loader!r}; allowed: {', '.join(LOADERS)}")
+    device = torch.device(device)
+    if loader == "auto":
+        loader = "gpu" if device.type == "cuda" and nvjpeg_available(device) else "cpu"
+    elif loader == "gpu" and device.type == "cuda" and not nvjpeg_available(device):
+        raise DsdError(f"--loader gpu: torchvision cannot decode JPEGs on {device} (no nvjpeg); "
+                       f"use --loader cpu")
+    if loader == "gpu":
+        return GpuImageData(device, **kw)
+    return CpuImageData(device, workers=workers, **kw)

@@ -1,0 +1,289 @@
+"""ImageNet input pipelines on a GPU (BENCHMARKS.md, issue 17): synthetic input, the `cpu` loader
+(PIL in DataLoader workers) and the `gpu` loader (nvjpeg + batched crop/resize), in one run.
+
+1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
+   500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
+   --val-per-class validation images per class.
+2. Loaders alone (no model): images/s of each pipeline for training and evaluation, and the GPU
+   loader's peak memory.
+3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf alone
+   (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU, 4 processes),
+   each with synthetic, cpu and gpu input. Aggregate img/s = sum over models of their epoch-2 rate
+   (the models run side by side through epoch 2).
+
+    python scripts/bench_imagenet.py --out /tmp/bench          # on a GPU machine, ~6 min
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SHAPES = [(375, 500)] * 7 + [(500, 375)] * 2 + [(333, 500)]   # (height, width), ImageNet's mix
+
+
+def photo(seed: int, h: int, w: int):
+    """An image with detail at four scales (6, 24, 96 and 375 cells), so its JPEG is as heavy
+    as a photograph's (~108 KB at 500×375, quality 90), not a smooth blob (~36 KB)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    acc = np.zeros((h, w, 3), np.float32)
+    for cells, amp in zip((6, 24, 96, 375), (70, 45, 30, 18)):
+        small = rng.normal(0, 1, (max(1, cells * h // 375), max(1, cells * w // 375), 3))
+        small = Image.fromarray((small * 40 + 128).clip(0, 255).astype(np.uint8))
+        acc += (np.asarray(small.resize((w, h), Image.BICUBIC), np.float32) - 128) * amp / 40
+    return (acc + rng.uniform(60, 190, 3)).clip(0, 255).astype(np.uint8)
+
+
+def _write(job) -> int:
+    from PIL import Image
+
+    path, seed = job
+    h, w = SHAPES[seed % len(SHAPES)]
+    buf = io.BytesIO()
+    Image.fromarray(photo(seed, h, w)).save(buf, format="JPEG", quality=90)
+    Path(path).write_bytes(buf.getvalue())
+    return len(buf.getvalue())
+
+
+def make_tree(root: Path, images: int, val_per_class: int, classes: int = 1000) -> dict:
+    jobs, seed = [], 0
+    for split, per in (("train", -(-images // classes)), ("val", val_per_class)):
+        for c in range(classes):
+            d = root / split / f"n{c:08d}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per):
+                jobs.append((str(d / f"{split}_{c}_{i}.JPEG"), seed))
+                seed += 1
+    t0 = time.time()
+    with Pool() as pool:
+        sizes = pool.map(_write, jobs, chunksize=64)
+    return {"files": len(jobs), "mean_kb": sum(sizes) / len(sizes) / 1e3,
+            "min_kb": min(sizes) / 1e3, "max_kb": max(sizes) / 1e3, "write_s": time.time() - t0}
+
+
+def loader_alone(root: Path, loader: str, batches: int) -> dict:
+    """img/s of one data source for training (--batches batches after 3 warm ones) and for one
+    evaluation pass, with nothing else on the GPU; the GPU loader's peak memory."""
+    import torch
+
+    from dsd.train.imagenet import image_data
+
+    dev = torch.device("cuda")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    data = image_data(dev, loader=loader, workers=os.cpu_count(), batch_size=128,
+                      resolution=224, data_dir=root, dtype=torch.bfloat16)
+    it = data.train_epoch(0, 0)
+    for _ in range(3):
+        next(it)
+    torch.cuda.synchronize()
+    t0 = time.time()
+    for _ in range(batches):
+        x, _ = next(it)
+    torch.cuda.synchronize()
+    train_rate = batches * 128 / (time.time() - t0)
+    it.close()
+    t0, n = time.time(), 0
+    for x, y in data.test(batch_size=100):
+        n += len(y)
+    torch.cuda.synchronize()
+    return {"loader": data.loader, "train_img_s": train_rate, "eval_img_s": n / (time.time() - t0),
+            "eval_images": n, "peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20}
+
+
+def check(root: Path) -> dict:
+    """The GPU loader on CUDA against the same pipeline on the CPU (same seed, so the same crops):
+    pixel differences from nvjpeg's IDCT against libjpeg's and float16 resampling."""
+    import numpy as np
+    import torch
+
+    from dsd.train.imagenet import GpuImageData, _load
+    from dsd.train.resample import resized_crops, train_geometry
+
+    kw = {"batch_size": 128, "resolution": 224, "data_dir": root, "subset": 1024}
+    g = GpuImageData("cuda", **kw)
+    c = GpuImageData("cpu", **kw)
+    items = g.train[:64]
+    loaded = [_load(p) for p, _ in items]
+    ig, ic = g._decode(items, loaded), c._decode(items, loaded)
+    dec = max((a.cpu().int() - b.int()).abs().max().item() for a, b in zip(ig, ic))
+    dec_mean = float(np.mean([(a.cpu().float() - b.float()).abs().mean().item()
+                              for a, b in zip(ig, ic)]))
+    geo = train_geometry(np.array([im.shape[1:] for im in ic]), np.random.default_rng(0), 224)
+    rs = (resized_crops([im.cuda() for im in ic], geo, 224).cpu()
+          - resized_crops(ic, geo, 224)).abs()
+    xg, yg = next(iter(g.train_epoch(3, 1)))
+    xc, yc = next(iter(c.train_epoch(3, 1)))
+    d = (xg.float().cpu() - xc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    vg = next(iter(g.test(100)))[0].float().cpu()
+    vc = next(iter(c.test(100)))[0]
+    dv = (vg - vc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    return {"decode_max_abs": dec, "decode_mean_abs": dec_mean,
+            "resample_cuda_vs_cpu_max": rs.max().item(), "resample_mean": rs.mean().item(),
+            "labels_equal": bool(torch.equal(yg.cpu(), yc)), "train_max_abs": d.abs().max().item(),
+            "train_mean_abs": d.abs().mean().item(), "eval_max_abs": dv.abs().max().item(),
+            "eval_mean_abs": dv.abs().mean().item()}
+
+
+def profile(root: Path, batches: int = 20) -> dict:
+    """ms per batch of 128 of each stage of the GPU loader, each synchronized (no overlap)."""
+    import numpy as np
+    import torch
+
+    from dsd.train import resample as R
+    from dsd.train.imagenet import GpuImageData, _decode_cuda, _load
+
+    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
+    t = {k: 0.0 for k in ("read", "decode", "geometry", "canvas",
+                          "weights", "matmul", "whole_resample", "whole_batch")}
+    rng = np.random.default_rng(0)
+
+    def clock(key, fn):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        r = fn()
+        torch.cuda.synchronize()
+        t[key] += (time.perf_counter() - t0) * 1e3 / batches
+        return r
+
+    for b in range(batches + 2):
+        if b == 2:
+            t = dict.fromkeys(t, 0.0)
+        items = g.train[b * 128:(b + 1) * 128]
+        loaded = clock("read", lambda: list(g.pool.map(_load, [p for p, _ in items])))
+        ims = clock("decode", lambda: _decode_cuda([t for _, t, _ in loaded], g.device))
+        sizes = np.array([im.shape[1:] for im in ims])
+        geo = clock("geometry", lambda: R.train_geometry(sizes, rng, 224))
+        parts = R.groups(sizes)
+        for idx in parts:
+            h, w = int(sizes[idx, 0].max()), int(sizes[idx, 1].max())
+            cv = clock("canvas", lambda: R._canvas([ims[i] for i in idx], h, w, torch.float16))
+            wy, wx = clock("weights", lambda: (
+                R.weights(geo.top[idx], geo.height[idx], geo.out_h[idx], geo.off_y[idx], 224, h,
+                          g.device),
+                R.weights(geo.left[idx], geo.width[idx], geo.out_w[idx], geo.off_x[idx], 224, w,
+                          g.device)))
+            clock("matmul", lambda: torch.matmul(wy.half()[:, None], torch.matmul(
+                cv, wx.half().transpose(1, 2)[:, None])))
+        clock("whole_resample", lambda: R.resized_crops(ims, geo, 224))
+        clock("whole_batch", lambda: g._batch(items, loaded,
+                                              lambda s: R.train_geometry(s, rng, 224)))
+    t["groups_per_batch"] = len(parts)
+    return t
+
+
+def one_model(spec):
+    from dsd import complexity
+
+    c = complexity(spec)
+    return SimpleNamespace(index=0, spec=spec, params={}, flops=c["flops"],
+                           params_count=c["params"], acts=c["acts"])
+
+
+def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
+    """One `dsd train` of `models` with `source` input (synthetic, cpu or gpu)."""
+    from dsd import Store
+    from dsd.train import train
+
+    store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
+    store.add_sweep("bench", space="regnetx", space_def={}, dataset="imagenet", window={},
+                    seed=0, draws=len(models), models=models)
+    t0 = time.time()
+    s = train(store, dataset="synthetic" if source == "synthetic" else None, data_dir=str(root),
+              loader="auto" if source == "synthetic" else source, per_gpu=per_gpu,
+              overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
+    wall = time.time() - t0
+    df = store.results(status=None, synthetic=True)
+    ep = store.epochs()
+    n = images // 128 * 128
+    last = ep[ep["epoch"] == epochs]
+    rates = (n / last["seconds"]).tolist()
+    return {"source": source, "per_gpu": per_gpu, "models": len(models), "wall_s": wall,
+            "counts": s.counts, "mps": s.mps, "img_s": sum(rates), "per_model_img_s": rates,
+            "top1": df["top1"].tolist(), "status": df["status"].tolist(),
+            "errors": [e for e in df["error"].tolist() if e]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tree", default="/tmp/inet")
+    p.add_argument("--images", type=int, default=12_800)
+    p.add_argument("--val-per-class", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
+    p.add_argument("--sources", default="synthetic,cpu,gpu")
+    p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
+                   "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
+    p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,alone,train")
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("bench_imagenet.py needs a CUDA GPU (torch sees none)")
+    root, out = Path(a.tree), {"gpu": torch.cuda.get_device_name(0), "cores": os.cpu_count(),
+                               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+
+    def dump():
+        if a.out:
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            (Path(a.out) / "imagenet.json").write_text(json.dumps(out, indent=1, default=str))
+
+    if "tree" not in a.skip:
+        out["tree"] = make_tree(root, a.images, a.val_per_class)
+        print("tree", out["tree"], flush=True)
+        dump()
+    if "check" not in a.skip:
+        out["check"] = check(root)
+        print("check (uint8 levels)", out["check"], flush=True)
+        dump()
+    if "profile" not in a.skip:
+        out["profile"] = profile(root)
+        print("profile (ms per batch of 128)", {k: round(v, 2) for k, v in out["profile"].items()},
+              flush=True)
+        dump()
+    if "alone" not in a.skip:
+        for loader in ("gpu", "cpu"):
+            out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)
+            print(f"alone {loader}: {r}", flush=True)
+            dump()
+    if "train" not in a.skip:
+        from dsd import zoo_spec
+        from dsd.sample import sample
+
+        layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1),
+                   "sampled": (sample("regnetx", 8, dataset="imagenet", window="360MF-400MF",
+                                      seed=0).models, 8)}
+        for name in a.layouts.split(","):
+            models, per_gpu = layouts[name]
+            for source in a.sources.split(","):
+                key = f"{name}-{source}"
+                out[key] = r = train_case(models, root, source, per_gpu, a.images, a.epochs)
+                print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
+                      f" {r['counts']}, mps {r['mps']} {r['errors'][:1]}", flush=True)
+                dump()
+        for name in a.layouts.split(","):
+            syn = out.get(f"{name}-synthetic", {}).get("img_s")
+            for source in ("cpu", "gpu"):
+                r = out.get(f"{name}-{source}")
+                if syn and r:
+                    print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "
+                          f"{r['img_s'] / syn:5.1%} of synthetic {syn:.0f}")
+    dump()
+
+
+if __name__ == "__main__":
+    main()

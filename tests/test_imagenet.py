@@ -1,0 +1,228 @@
+"""ImageNet loaders on CPU: the GPU pipeline's crop distribution and pixels against torchvision's,
+real odd files (grayscale, CMYK, PNG named .JPEG, truncated), epoch order, end-to-end training.
+
+The `gpu` loader runs on a CPU device with torchvision's CPU decoder: the same geometry, batching
+and resampling code as on CUDA, only the decoder differs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import stats
+from test_train import add_sweep
+
+from dsd import Store
+from dsd.errors import DsdError
+from dsd.train import train
+from dsd.train.imagenet import CpuImageData, GpuImageData, batchable_jpeg, epoch_order
+from dsd.train.resample import (WASTE, eval_geometry, groups, resized_crops, rrc_params,
+                                train_geometry)
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    """Detail at several scales (not a smooth blob), uint8 HWC."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+    a = np.asarray(Image.fromarray(coarse).resize((w, h), Image.BICUBIC)).astype(np.int16)
+    return np.clip(a + rng.integers(-50, 50, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _crop_ref(arr: np.ndarray, i, j, h, w, flip: bool, size=224):
+    """torchvision's RandomResizedCrop pixels for fixed parameters: PIL and tensor paths."""
+    import torchvision.transforms.functional as TF
+
+    pil = TF.resized_crop(Image.fromarray(arr), i, j, h, w, [size, size])
+    pil = torch.from_numpy(np.array(pil)).permute(2, 0, 1).float()
+    ten = TF.resized_crop(torch.from_numpy(arr).permute(2, 0, 1).float(), i, j, h, w,
+                          [size, size], antialias=True)
+    return (pil.flip(-1), ten.flip(-1)) if flip else (pil, ten)
+
+
+# ---- crop parameters: torchvision's distribution ----------------------------------------
+@pytest.mark.parametrize("hw", [(375, 500), (500, 333), (100, 600)])
+def test_crop_parameters_follow_torchvision(hw):
+    """20,000 draws of ours against 20,000 of RandomResizedCrop.get_params (KS on h, w, top,
+    left and the fallback rate); the last size forces the central-crop fallback often."""
+    import torchvision.transforms as T
+
+    n = 20_000
+    torch.manual_seed(0)
+    img = torch.empty(3, *hw)
+    ref = np.array([T.RandomResizedCrop.get_params(img, (0.08, 1.0), (3 / 4, 4 / 3))
+                    for _ in range(n)])
+    top, left, h, w = rrc_params(np.tile(hw, (n, 1)), np.random.default_rng(1))
+    ours = np.stack([top, left, h, w], axis=1)
+    for k, name in enumerate(("top", "left", "h", "w")):
+        p = stats.ks_2samp(ours[:, k], ref[:, k]).pvalue
+        assert p > 1e-3, (name, p)
+    full = lambda a: np.mean((a[:, 2] == hw[0]) | (a[:, 3] == hw[1]))
+    assert abs(full(ours) - full(ref)) < 0.02
+    assert (ours[:, 0] + ours[:, 2] <= hw[0]).all() and (ours[:, 1] + ours[:, 3] <= hw[1]).all()
+
+
+def test_crop_fallback_is_torchvisions_central_crop():
+    # a 10×1000 strip: no try fits (h ≥ 10·√(0.08·…) fails rarely): every fallback is central
+    top, left, h, w = rrc_params(np.array([[10, 1000]] * 500), np.random.default_rng(0))
+    fb = w == 13   # round(10 · 4/3)
+    assert fb.mean() > 0.5
+    assert (h[fb] == 10).all() and (top[fb] == 0).all() and (left[fb] == (1000 - 13) // 2).all()
+
+
+# ---- pixels: batched resampling against torchvision --------------------------------------
+def test_resized_crops_equal_torchvision_pixels():
+    """Fixed crops of differently sized images in one batch: equal to torchvision's tensor path
+    (antialias=True) to float rounding, and to its PIL path within PIL's uint8 rounding."""
+    shapes = [(375, 500), (500, 375), (333, 500), (90, 120), (640, 480), (375, 500)]
+    arrs = [_photo(h, w, i) for i, (h, w) in enumerate(shapes)]
+    images = [torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in arrs]
+    geo = train_geometry(np.array(shapes), np.random.default_rng(3), 224)
+    out = resized_crops(images, geo, 224)
+    assert out.shape == (6, 3, 224, 224)
+    flips = set()
+    for k, a in enumerate(arrs):
+        box = int(geo.top[k]), int(geo.left[k]), int(geo.height[k]), int(geo.width[k])
+        pil, ten = _crop_ref(a, *box, bool(geo.flip[k]))
+        flips.add(bool(geo.flip[k]))
+        assert (out[k] - ten).abs().max() < 0.01, k
+        assert (out[k] - pil).abs().max() <= 1.01 and (out[k] - pil).abs().mean() < 0.4, k
+    assert flips == {True, False}
+
+
+def test_eval_resize_and_center_crop_equal_torchvision():
+    import torchvision.transforms as T
+
+    shapes = [(375, 500), (500, 333), (256, 256), (300, 1000)]
+    arrs = [_photo(h, w, 10 + i) for i, (h, w) in enumerate(shapes)]
+    out = resized_crops([torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in arrs],
+                        eval_geometry(np.array(shapes), 224, 256), 224)
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.PILToTensor()])
+    for k, a in enumerate(arrs):
+        ref = tf(Image.fromarray(a)).float()
+        assert (out[k] - ref).abs().max() <= 1.01 and (out[k] - ref).abs().mean() < 0.4, k
+
+
+def test_groups_cover_the_batch_with_bounded_padding():
+    rng = np.random.default_rng(0)
+    sizes = np.stack([rng.integers(60, 900, 128), rng.integers(60, 900, 128)], axis=1)
+    parts = groups(sizes)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(128))
+    for g in parts:
+        canvas = sizes[g, 0].max() * sizes[g, 1].max() * len(g)
+        assert len(g) == 1 or canvas <= WASTE * (sizes[g, 0] * sizes[g, 1]).sum()
+    assert len(groups(np.array([[375, 500]] * 100 + [[500, 375]] * 28))) == 1  # ≤ 1.35× waste
+    assert len(groups(np.array([[375, 500]] * 64 + [[1000, 1500]] * 64))) == 2
+
+
+# ---- real files ---------------------------------------------------------------------------
+def _save(path: Path, arr: np.ndarray, kind: str = "rgb") -> None:
+    im = Image.fromarray(arr)
+    if kind == "gray":
+        im.convert("L").save(path, format="JPEG", quality=90)
+    elif kind == "cmyk":
+        im.convert("CMYK").save(path, format="JPEG", quality=90)
+    elif kind == "png":
+        im.save(path, format="PNG")   # a PNG under a .JPEG name, as ImageNet has
+    elif kind == "progressive":
+        im.save(path, format="JPEG", quality=90, progressive=True)
+    else:
+        im.save(path, format="JPEG", quality=90)
+
+
+def _tree(root: Path, classes=3, train=12, val=4, odd=True) -> None:
+    """Real JPEG files whose class is their dominant colour; the first images of class 0 are a
+    grayscale JPEG, a CMYK JPEG, a PNG named .JPEG and a progressive JPEG."""
+    rng = np.random.default_rng(0)
+    kinds = ["gray", "cmyk", "png", "progressive"] if odd else []
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            (root / split / f"n{c:04d}").mkdir(parents=True)
+            for i in range(n):
+                h, w = (60, 80) if i % 2 else (80, 56)
+                img = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
+                img[..., c] += 160
+                kind = kinds[i] if c == 0 and i < len(kinds) else "rgb"
+                _save(root / split / f"n{c:04d}" / f"{i}.JPEG", img, kind)
+
+
+def test_batchable_jpeg_sends_odd_files_to_the_host(tmp_path):
+    arr = _photo(40, 50, 0)
+    expect = {"rgb": True, "progressive": True, "gray": False, "cmyk": False, "png": False}
+    for kind, ok in expect.items():
+        _save(tmp_path / f"{kind}.JPEG", arr, kind)
+        assert batchable_jpeg((tmp_path / f"{kind}.JPEG").read_bytes()) is ok, kind
+    data = (tmp_path / "rgb.JPEG").read_bytes()
+    assert not batchable_jpeg(data[: len(data) // 2])   # truncated: no end marker
+    assert not batchable_jpeg(b"")
+
+
+def test_gpu_pipeline_decodes_odd_files_in_whole_batches(tmp_path):
+    _tree(tmp_path)
+    data = GpuImageData("cpu", batch_size=12, resolution=64, data_dir=tmp_path)
+    batches = list(data.train_epoch(seed=0, epoch=0))
+    assert len(batches) == 3 and data.loader == "gpu"
+    for x, y in batches:
+        assert x.shape == (12, 3, 64, 64) and y.shape == (12,) and torch.isfinite(x).all()
+    test = list(data.test(batch_size=5))
+    assert [len(y) for _, y in test] == [5, 5, 2]   # evaluation keeps the last partial batch
+    # the CMYK file decodes to the same colours as PIL's RGB conversion of it
+    path = str(tmp_path / "train" / "n0000" / "1.JPEG")
+    img = data._host_decode(path, Path(path).read_bytes())
+    ref = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(img.permute(1, 2, 0).numpy(), ref)
+
+
+def test_truncated_file_names_itself(tmp_path):
+    _tree(tmp_path, odd=False)
+    bad = tmp_path / "train" / "n0001" / "3.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    for cls in (GpuImageData, CpuImageData):
+        kw = {"workers": 0} if cls is CpuImageData else {}
+        data = cls("cpu", batch_size=36, resolution=32, data_dir=tmp_path, **kw)
+        with pytest.raises(DsdError, match=r"cannot decode image .*n0001/3\.JPEG"):
+            list(data.train_epoch(seed=0, epoch=0))
+
+
+def test_both_loaders_read_the_same_epoch_order(tmp_path):
+    _tree(tmp_path, odd=False)
+    gpu = GpuImageData("cpu", batch_size=6, resolution=32, data_dir=tmp_path)
+    cpu = CpuImageData("cpu", batch_size=6, resolution=32, data_dir=tmp_path, workers=0)
+    for epoch in (0, 1):
+        labels = [torch.cat([y for _, y in d.train_epoch(7, epoch)]).tolist()
+                  for d in (gpu, cpu)]
+        assert labels[0] == labels[1]
+    assert epoch_order(36, 7, 0) == epoch_order(36, 7, 0) != epoch_order(36, 7, 1)
+    # the same (seed, epoch) gives the same pixels: a resumed epoch sees the same batches
+    a, b = (next(iter(gpu.train_epoch(7, 1)))[0] for _ in range(2))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("loader", ["gpu", "cpu"])
+def test_train_imagenet_end_to_end(tmp_path, loader):
+    """`dsd train` on a tiny tree with odd files; the loader that ran is in the final record."""
+    _tree(tmp_path / "data", train=16)
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1, dataset="imagenet")
+    finals = []
+    from dsd.train import coordinator
+
+    orig = coordinator.Coordinator.handle
+
+    def spy(self, kind, rid, rec):
+        if kind == "final":
+            finals.append(rec)
+        return orig(self, kind, rid, rec)
+
+    coordinator.Coordinator.handle = spy
+    try:
+        summary = train(store, overrides={"epochs": 2, "batch_size": 8},
+                        data_dir=tmp_path / "data", loader=loader)
+    finally:
+        coordinator.Coordinator.handle = orig
+    df = store.results(status=None)
+    assert summary.counts == {"done": 1}, df["error"].tolist()
+    assert finals[0]["loader"] == loader
+    assert df["top1"].iloc[0] < 100 * 2 / 3   # below chance with 3 classes
