@@ -41,7 +41,8 @@ def piped(*args) -> subprocess.CompletedProcess:
 
 # ---- set-up ---------------------------------------------------------------------------------
 def make_n(target: str, **env) -> str:
-    full = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PY")}
+    outer = ("VIRTUAL_ENV", "PY", "PYTHON3", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # `make test`'s
+    full = {k: v for k, v in os.environ.items() if k not in outer}
     r = subprocess.run(["make", "-n", "-C", str(REPO), target], env={**full, **env},
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
