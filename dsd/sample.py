@@ -126,8 +126,8 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
 def _no_cyclic_gc():
     """Pause Python's cyclic garbage collector while sampling. The kept models are many small
     acyclic objects (freed by reference counting anyway), and each full collection walks all
-    of them, so the time grew quadratically with n (anynetxc, 20,000 models: 109 full
-    collections took 11.8 s of 52.7 s; 30.0 s without them)."""
+    of them, so the time grew quadratically with n (AnyNetXC, 50,000 models, 2.4M candidates:
+    91 s of CPU with 245 full collections, 51 s without; 2-core machine, BENCHMARKS.md)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
