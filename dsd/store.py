@@ -467,7 +467,8 @@ def validate_schema(conn: sqlite3.Connection, path: str) -> None:
 
 def _window_text(window_json: str) -> str:
     w = json.loads(window_json)
-    return " ".join(f"{k}=[{_short(lo)}, {_short(hi)}]" for k, (lo, hi) in w.items() if lo is not None)
+    return ", ".join(f"{k} {_short(lo)}–{_short(hi)}" for k, (lo, hi) in w.items()
+                     if lo is not None)
 
 
 def _short(x: float) -> str:

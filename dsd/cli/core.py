@@ -50,7 +50,7 @@ def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
         _print_json(rows + [{"file": str(path), "error": msg} for path, msg in bad])
     else:
         table = Table(title="design spaces", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, collapse_padding=True)
+                      pad_edge=False, collapse_padding=True)
         for col in ("name", "type", "constraints", "size"):
             table.add_column(col, no_wrap=col in ("name", "size"),
                              justify="right" if col == "size" else "left")
@@ -279,8 +279,6 @@ def show_cmd(
 def _print_sweeps(df, path) -> None:
     """The sweeps table: names and counts never truncate; statuses nobody has are left out
     (seeds and creation times: `dsd show --json`)."""
-    import re
-
     from ..store import STATUSES
 
     shown = [s for s in STATUSES if s in ("pending", "done") or df[s].any()]
@@ -291,9 +289,8 @@ def _print_sweeps(df, path) -> None:
         table.add_column(col, no_wrap=not text, justify="left" if text or col == "name"
                          else "right")
     for r in df.itertuples(index=False):
-        window = re.sub(r"(\w+)=\[([^,\]]+), ([^\]]+)\]", r"\1 \2–\3", r.window)
         table.add_row(r.name, r.space, r.dataset, str(r.models),
-                      *[str(getattr(r, s)) for s in shown], window)
+                      *[str(getattr(r, s)) for s in shown], r.window)
     print_table(table, console)
 
 

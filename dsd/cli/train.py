@@ -53,8 +53,8 @@ def parse_gpus(text: str | None) -> list[int] | None:
     return gpus
 
 
-#: Exit codes of `dsd train` (README, Training).
-EXIT_OK, EXIT_ERROR, EXIT_MODELS_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
+#: Exit codes of `dsd train` besides 0 (success) and 1 (an error; README, Training).
+EXIT_MODELS_FAILED, EXIT_INTERRUPTED = 3, 130
 
 
 @command("train")
