@@ -245,11 +245,26 @@ def load_space(name_or_path, spaces_dir=None) -> SpaceDef:
 
 
 def list_spaces(spaces_dir=None) -> list[SpaceDef]:
-    """Every *.yaml space in the directory, sorted by name."""
+    """Every *.yaml space in the directory, sorted by name (the first bad file raises)."""
+    spaces, bad = scan_spaces(spaces_dir)
+    if bad:
+        raise DsdError(bad[0][1])
+    return spaces
+
+
+def scan_spaces(spaces_dir=None) -> tuple[list[SpaceDef], list[tuple[Path, str]]]:
+    """(the spaces that load, [(file, error line)] of those that do not), sorted by file name:
+    one broken file does not hide the others."""
     d = Path(spaces_dir) if spaces_dir else default_spaces_dir()
     if not d.is_dir():
-        raise DsdError(f"spaces directory not found: {d}")
-    return [load_space(p) for p in sorted(d.glob("*.y*ml"))]
+        raise DsdError(f"spaces directory not found: {d} (set --spaces-dir or DSD_SPACES)")
+    spaces, bad = [], []
+    for p in sorted(d.glob("*.y*ml")):
+        try:
+            spaces.append(load_space(p))
+        except DsdError as e:
+            bad.append((p, str(e)))
+    return spaces, bad
 
 
 def _resolve(name: str, spaces_dir: Path) -> Path:
@@ -276,16 +291,47 @@ def _fail(file, path, value, allowed: str) -> NoReturn:
     raise DsdError(f"{file}: {key or '(top level)'}: {got}; {allowed}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        first: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first:
+                    raise _DuplicateKey(key, line, first[key])
+            except TypeError:   # an unhashable key: let PyYAML report it
+                continue
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int, first: int):
+        self.key, self.line, self.first = key, line, first
+
+
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise DsdError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {line}, "
+                       f"offset {e.start}); save the file as UTF-8") from None
+    except OSError as e:
+        raise DsdError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise DsdError(f"{path}: line {e.line}: key {e.key!r} given twice (first at line "
+                       f"{e.first}); each key may appear once per mapping") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise DsdError(f"{path}: YAML syntax error at {where}{problem}") from None
-    except OSError as e:
-        raise DsdError(f"{path}: cannot read ({e.strerror})") from None
     if not isinstance(data, dict):
         _fail(path, (), data, "a space file must be a YAML mapping of keys")
     for key in data:

@@ -9,9 +9,11 @@ Status of a (model, dataset, recipe): pending → running → done | failed | di
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +96,17 @@ MIGRATIONS = {
 }
 
 
+#: What a sweep name may hold: it appears in commands, file names and figure legends.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_sweep_name(name: str) -> None:
+    """A sweep name is letters, digits, '.', '_' and '-' (starting with a letter or digit)."""
+    if not isinstance(name, str) or not SWEEP_NAME.fullmatch(name) or len(name) > 100:
+        raise DsdError(f"sweep name {name!r} is not allowed: use up to 100 letters, digits, '.', "
+                       f"'_' and '-', starting with a letter or digit (no '/' or spaces)")
+
+
 def default_path() -> Path:
     """`DSD_STORE`, else ./dsd.sqlite."""
     return Path(os.environ.get("DSD_STORE", "dsd.sqlite"))
@@ -108,22 +121,33 @@ def _now() -> str:
 
 
 class Store:
-    """A dsd results store in one SQLite file (created on first use); `:memory:` for tests.
+    """A dsd results store in one SQLite file; `:memory:` for tests. A missing file is created
+    unless `create=False`; a file that is not a dsd store, or lacks part of SCHEMA, is refused.
 
     Connections are per process; one coordinator process writes, workers send it records.
     """
 
-    def __init__(self, path: str | os.PathLike = ":memory:"):
+    def __init__(self, path: str | os.PathLike = ":memory:", *, create: bool = True):
         self.path = str(path)
-        if self.path != ":memory:":
+        memory = self.path == ":memory:"
+        if not memory and not Path(self.path).exists():
+            if not create:
+                raise DsdError(f"{self.path}: no such store (the path does not exist); "
+                               f"`dsd sample --store {self.path}` creates one")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).touch()   # an unwritable folder fails here, naming the path
         try:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA foreign_keys = ON")
-            if self.path != ":memory:":
-                self.conn.execute("PRAGMA journal_mode = WAL")
+            check_dsd_file(self.conn, self.path, create=create)   # before anything is written
+            if not memory:
+                try:
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError:   # a read-only file or folder: reads still work
+                    pass
             self._migrate()
+            validate_schema(self.conn, self.path)
         except sqlite3.DatabaseError as e:
             raise DsdError(f"{self.path}: not a dsd store ({e})") from None
 
@@ -169,6 +193,7 @@ class Store:
 
         `models` items have: index, spec (ModelSpec), params (dict), flops, params_count, acts.
         """
+        check_sweep_name(name)
         if self.has_sweep(name):
             raise DsdError(f"sweep {name!r} already exists in {self.path}; nothing written "
                            f"(choose another --name, or inspect it with `dsd show {name}`)")
@@ -421,17 +446,19 @@ class Store:
                              " status='running'", (_now(),)).rowcount
 
     def retry_failed(self, sweeps: Iterable[str] | None, *, dataset: str | None,
-                     recipe_json: dict) -> int:
-        """Failed → pending (error cleared) for the selected sweeps under (dataset, recipe)."""
+                     recipe_json: dict, indices: Iterable[int] | None = None) -> int:
+        """Failed → pending (error cleared) for the selected sweeps (and model indices) under
+        (dataset, recipe)."""
         names = self.sweep_names() if sweeps is None else list(sweeps)
         h, ids = recipe_hash(recipe_json), []
+        keep = None if indices is None else set(indices)
         with self.transaction() as c:
             for name in names:
                 s = c.execute("SELECT id, dataset FROM sweeps WHERE name=?", (name,)).fetchone()
                 ids += [r[0] for r in c.execute(
-                    "SELECT r.id FROM results r JOIN models m ON r.model_id = m.id WHERE"
+                    "SELECT r.id, m.idx FROM results r JOIN models m ON r.model_id = m.id WHERE"
                     " m.sweep_id=? AND r.status='failed' AND r.dataset=? AND r.recipe_hash=?",
-                    (s["id"], dataset or s["dataset"], h))]
+                    (s["id"], dataset or s["dataset"], h)) if keep is None or r[1] in keep]
             for rid in ids:
                 c.execute("UPDATE results SET status='pending', error=NULL, epochs_done=0,"
                           " updated=? WHERE id=?", (_now(), rid))
@@ -472,9 +499,54 @@ class Store:
         return pd.read_sql_query(sql + " ORDER BY result_id, epoch", self.conn, params=args)
 
 
+def _tables(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """{table: [columns]} of a database (SQLite's own tables left out)."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                        " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    return {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t!r})")] for t in names}
+
+
+@functools.lru_cache(maxsize=1)
+def schema_tables() -> dict[str, list[str]]:
+    """The tables and columns that SCHEMA creates (read from SCHEMA itself)."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    return _tables(conn)
+
+
+def check_dsd_file(conn: sqlite3.Connection, path: str, *, create: bool) -> None:
+    """Refuse a SQLite file that is not a dsd store (unversioned, with other tables) before
+    anything is written into it; without `create`, refuse an empty one too."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version:
+        return
+    tables = _tables(conn)
+    if tables:
+        raise DsdError(f"{path}: not a dsd store (an SQLite file with tables "
+                       f"{', '.join(tables)}); nothing written; use another --store")
+    if not create:
+        raise DsdError(f"{path}: an empty file, not a dsd store yet; "
+                       f"`dsd sample --store {path}` creates one")
+
+
+def validate_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Every table and column of SCHEMA must exist (after migration): one line naming what is
+    missing, instead of an SQL error at the first query that needs it."""
+    have = _tables(conn)
+    for table, cols in schema_tables().items():
+        if table not in have:
+            raise DsdError(f"{path}: damaged dsd store: table {table!r} is missing; "
+                           f"use another --store")
+        missing = [c for c in cols if c not in have[table]]
+        if missing:
+            raise DsdError(f"{path}: damaged dsd store: table {table!r} lacks column(s) "
+                           f"{', '.join(missing)}; use another --store")
+
+
 def _window_text(window_json: str) -> str:
     w = json.loads(window_json)
-    return " ".join(f"{k}=[{_short(lo)}, {_short(hi)}]" for k, (lo, hi) in w.items() if lo is not None)
+    return ", ".join(f"{k} {_short(lo)}–{_short(hi)}" for k, (lo, hi) in w.items()
+                     if lo is not None)
 
 
 def _short(x: float) -> str:
@@ -511,6 +583,7 @@ def _model_row(sweep: str, r: sqlite3.Row) -> dict:
     return row
 
 
-def load(path: str | os.PathLike | None = None) -> Store:
-    """Open (or create) a store: `path`, else `DSD_STORE`, else ./dsd.sqlite."""
-    return Store(path if path is not None else default_path())
+def load(path: str | os.PathLike | None = None, *, create: bool = False) -> Store:
+    """Open a store: `path`, else `DSD_STORE`, else ./dsd.sqlite; a missing one is an error
+    unless `create` (what writing commands pass)."""
+    return Store(path if path is not None else default_path(), create=create)

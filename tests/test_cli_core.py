@@ -87,6 +87,7 @@ def test_sample_flops_range_and_cifar(db):
     (["info", "regnetz-1gf"], "regnetz-1gf"),
 ])
 def test_bad_input_is_one_line_error(db, args, message):
+    Store(db).close()   # an empty store: `show` reads only an existing one
     r = invoke(*args, "--store", db) if args[0] in ("sample", "show") else invoke(*args)
     assert r.exit_code == 1, r.output
     assert message in r.output

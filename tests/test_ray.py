@@ -89,6 +89,7 @@ def test_cli_passes_ray_options(tmp_path, monkeypatch):
         return Summary({"done": 1}, None, 0, 1.0)
 
     monkeypatch.setattr("dsd.train.train", fake_train)
+    Store(tmp_path / "s.sqlite").close()   # `dsd train` opens an existing store only
     res = CliRunner().invoke(app, ["train", "s", "--executor", "ray", "--address", "auto",
                                    "--per-gpu", "2", "--max-retries", "5",
                                    "--store", str(tmp_path / "s.sqlite")])

@@ -2,12 +2,15 @@
 
 Commands live in `core` (spaces, info, sample, show, export), `train` (train, status),
 `analysis` (edf, analyze, fit, search-efficiency, report), `results` (export-population,
-summarize) and `imports` (import). `DsdError` becomes one red line on stderr and exit code 1,
-in one place (`command`).
+summarize) and `imports` (import). `DsdError`, and an OSError or SQLite error the library did
+not anticipate (an unwritable -o path, a full disk), become one red line on stderr and exit
+code 1, in one place (`command`).
 """
 from __future__ import annotations
 
 import functools
+import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,6 +22,21 @@ from ..errors import DsdError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,  # help texts say "[default: …]" literally
                   help="Design space design: sample, train and compare populations of CNNs.")
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"dsd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+        = False) -> None:
+    """Design space design: sample, train and compare populations of CNNs."""
+
 
 #: The --store option every command shares.
 StoreOpt = Annotated[Optional[Path], typer.Option(
@@ -32,11 +50,44 @@ def command(*args, **kwargs):
         def run(*a, **kw):
             try:
                 return fn(*a, **kw)
-            except DsdError as e:
-                typer.secho(f"error: {e}", fg="red", err=True)
+            except (DsdError, OSError, sqlite3.Error) as e:
+                typer.secho(f"error: {_one_line(e)}", fg="red", err=True)
                 raise typer.Exit(1) from None
         return app.command(*args, **kwargs)(run)
     return wrap
+
+
+def _one_line(e: Exception) -> str:
+    """The message of a user-facing error: an OSError names its path and cause."""
+    if isinstance(e, OSError) and e.filename is not None:
+        path = os.fsdecode(e.filename)
+        cause = e.strerror or str(e)
+        parent = os.path.dirname(os.path.abspath(path))
+        blocker = next((p for p in (path, *map(str, Path(path).parents)) if os.path.isfile(p)),
+                       None)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and blocker:
+            cause += f" ({blocker} is a file, not a folder)"
+        elif isinstance(e, FileNotFoundError) and not os.path.isdir(parent):
+            cause += f" (the folder {parent} does not exist)"
+        return f"{path}: {cause}"
+    if isinstance(e, sqlite3.Error):
+        return f"store: {e}"
+    if isinstance(e, OSError):
+        return " ".join(str(e).split()) or type(e).__name__
+    return str(e)
+
+
+def print_table(table, console=None) -> None:
+    """Print a rich table at the terminal's width (80 when piped), or wider when its no-wrap
+    columns (names, counts) need it: those never truncate."""
+    from rich.console import Console
+
+    console = console or Console()
+    need = console.measure(table, options=console.options.update_width(10_000)).minimum
+    if need > console.width:    # print(width=) only narrows: a wider console of the same file
+        console = Console(file=console.file, width=need, force_terminal=console.is_terminal,
+                          no_color=console.no_color)
+    console.print(table)
 
 
 def main() -> None:

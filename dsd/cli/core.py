@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import StoreOpt, command
+from . import StoreOpt, command, print_table
 
 console = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -18,10 +20,11 @@ SpacesOpt = Annotated[Optional[Path], typer.Option(
     "--spaces-dir", help="Folder of space YAML files [default: $DSD_SPACES or the repo's spaces/].")]
 
 
-def _store(path: Optional[Path]):
+def _store(path: Optional[Path], create: bool = False):
+    """The store at `path` (default $DSD_STORE or ./dsd.sqlite); only writers `create` one."""
     from ..store import load
 
-    return load(path)
+    return load(path, create=create)
 
 
 def _si(x: float) -> str:
@@ -59,23 +62,43 @@ def _print_json(obj) -> None:
 
 @command("spaces")
 def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
-    """List every design space (one line each)."""
-    from ..space import list_spaces
+    """List every design space (one line each); a space file that fails to load is listed with
+    its error (exit code 1 when any did)."""
+    from ..space import scan_spaces
 
-    spaces = list_spaces(spaces_dir)
+    spaces, bad = scan_spaces(spaces_dir)
     rows = [_space_summary(s) for s in spaces]
-    if as_json:  # windows as numbers per dataset, not the table's text
-        return _print_json([{**r, "window": {ds: s.window(ds) for ds in
-                                             s.to_dict().get("window", {})}}
-                            for r, s in zip(rows, spaces)])
-    table = Table(title="design spaces")
-    for col in ("name", "kind", "block", "constraints", "size", "default window"):
-        table.add_column(col, no_wrap=col in ("name", "size"))
-    for r in rows:
-        table.add_row(r["name"], r["kind"], r["block"], r["constraints"],
-                      ("≤ " if not r["size_exact"] else "") + f"{r['size']:.3g}",
-                      r["window"].replace("; ", "\n"))
-    console.print(table)
+    if as_json:
+        _print_json([{**{k: v for k, v in r.items() if k != "windows"},   # windows as numbers
+                      "window": {ds: s.window(ds) for ds in s.to_dict().get("window", {})}}
+                     for r, s in zip(rows, spaces)]
+                    + [{"file": str(path), "error": msg} for path, msg in bad])
+    else:
+        table = Table(title="design spaces", box=box.SIMPLE_HEAD, show_edge=False,
+                      pad_edge=False, collapse_padding=True)
+        for col in ("name", "type", "constraints", "size"):
+            table.add_column(col, no_wrap=col in ("name", "size"),
+                             justify="right" if col == "size" else "left")
+        windows = {tuple(r["windows"].items()) for r in rows}
+        datasets = list(dict.fromkeys(ds for r in rows for ds in r["windows"]))
+        if len(windows) > 1:    # only where the spaces differ: else one line below the table
+            for ds in datasets:
+                table.add_column(f"{ds} window")
+        for r in rows:
+            cells = [r["name"], f"{r['kind']} {r['block']}",
+                     r["constraints"].replace("non-decreasing", "non-decr."),
+                     ("≤ " if not r["size_exact"] else "") + f"{r['size']:.3g}"]
+            if len(windows) > 1:
+                cells += [r["windows"].get(ds, "-") for ds in datasets]
+            table.add_row(*cells)
+        print_table(table, console)
+        if len(windows) == 1 and datasets:
+            console.print("windows (every space): " + "; ".join(
+                f"{ds} {w}" for ds, w in rows[0]["windows"].items()), highlight=False)
+    for path, msg in bad:
+        typer.secho(f"error: {msg}", fg="red", err=True)
+    if bad:
+        raise typer.Exit(1)
 
 
 def _space_summary(s) -> dict:
@@ -84,11 +107,11 @@ def _space_summary(s) -> dict:
     cons = [f"shared {','.join(d.get('shared', []))}" if d.get("shared") else "",
             f"non-decreasing {','.join(d.get('non_decreasing', []))}"
             if d.get("non_decreasing") else ""]
-    windows = "; ".join(f"{ds} {s.window(ds)}" for ds in d.get("window", {}))
+    windows = {ds: str(s.window(ds)) for ds in d.get("window", {})}
     return {"name": s.name, "kind": kind, "block": d["block"],
-            "constraints": ", ".join(c for c in cons if c) or "-", "size": s.size(),
-            "size_exact": s.size_exact, "window": windows,
-            "description": d.get("description", "")}
+            "constraints": "; ".join(c for c in cons if c) or "-", "size": s.size(),
+            "size_exact": s.size_exact, "window": "; ".join(f"{k} {v}" for k, v in windows.items()),
+            "windows": windows, "description": d.get("description", "")}
 
 
 @command("info")
@@ -172,7 +195,7 @@ def sample_cmd(
     space: Annotated[Optional[str], typer.Option(
         "--space", help="Space name (spaces/NAME.yaml) or path.")] = None,
     n: Annotated[Optional[int], typer.Option(
-        "--n", min=1, help="Number of models to keep [default: 100; pycls: NUM_CONFIGS].")]
+        "--n", help="Number of models to keep, >= 1 [default: 100; pycls: NUM_CONFIGS].")]
     = None,
     flops: Annotated[Optional[str], typer.Option(
         help="Budget F: keep models in the paper's window [0.9·F, F], e.g. 400MF.")] = None,
@@ -197,9 +220,11 @@ def sample_cmd(
     """Draw N models of a space inside a complexity window into the store (one transaction)."""
     import time
 
-    from ..sample import sample
+    from ..sample import check_sample_args, sample
     from ..space import Window, load_space, parse_count
+    from ..store import check_sweep_name, default_path
 
+    check_sample_args(n, seed, max_draws, flag="--")
     if flops and flops_range:
         raise DsdError("give either --flops or --flops-range, not both")
     if (space is None) == (from_pycls is None):
@@ -222,9 +247,12 @@ def sample_cmd(
         space_def = space_def.with_samplers(samplers)
     window = (Window.around(flops) if flops else
               Window(flops=tuple(parse_count(x) for x in flops_range)) if flops_range else None)
-    name = name or f"{space_def.name}-{dataset}-s{seed}"
+    name = f"{space_def.name}-{dataset}-s{seed}" if name is None else name
+    check_sweep_name(name)
     window = window or space_def.window(dataset)
-    db = _store(store)
+    path = store if store is not None else default_path()
+    new_store = str(path) != ":memory:" and not Path(path).exists()
+    db = _store(path, create=True)
     if db.has_sweep(name):
         old = db.sweep(name)
         from ..samplers import LEGACY
@@ -241,7 +269,16 @@ def sample_cmd(
                        f"{old_conv}); choose "
                        f"another --name")
     t0 = time.perf_counter()
-    result = sample(space_def, n, dataset=dataset, window=window, seed=seed, max_draws=max_draws)
+    try:
+        with sampling_progress(n) as progress:
+            result = sample(space_def, n, dataset=dataset, window=window, seed=seed,
+                            max_draws=max_draws, progress=progress)
+    except BaseException:
+        if new_store:   # a failed first sample leaves no empty store behind
+            db.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
     secs = time.perf_counter() - t0
     db.add_sweep(name, space=space_def.name, space_def=space_def.to_dict(), dataset=dataset,
                  window=window.to_dict(), seed=seed, draws=result.draws, models=result.models)
@@ -249,6 +286,24 @@ def sample_cmd(
                f"samplers {space_def.samplers}) in "
                f"{result.window}, {result.draws:,} candidates drawn (acceptance "
                f"{100 * result.acceptance:.2f}%), {secs:.2f} s → {db.path}")
+
+
+@contextmanager
+def sampling_progress(n: int):
+    """A rich progress bar on stderr (models kept of n, candidates drawn) while sampling, only
+    on a terminal; yields the callback `sample` calls after each batch (None when off)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("[bold]sample"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("models, {task.fields[draws]:,} drawn"), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("sample", total=n, draws=0)
+        yield lambda kept, draws: bar.update(task, completed=kept, draws=draws)
 
 
 SHOW_COLS = ["index", "hash", "flops", "params", "acts", "d1", "d2", "d3", "d4", "w1", "w2",
@@ -278,8 +333,7 @@ def show_cmd(
         if df.empty:
             typer.echo(f"no sweeps in {db.path}; create one with `dsd sample --space NAME`")
             return
-        typer.echo(f"sweeps in {db.path}")
-        return typer.echo(df.drop(columns=["created"]).to_string(index=False))
+        return _print_sweeps(df, db.path)
     df = _models_with_status(db, sweep, recipe, dataset)
     if "top1" in df and df["top1"].notna().any():
         df = df.sort_values("top1", na_position="last")
@@ -298,6 +352,24 @@ def show_cmd(
     for c in shown.columns[shown.dtypes == object]:  # untrained: None, not a number
         shown[c] = shown[c].where(shown[c].notna(), "-")
     typer.echo(shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.2f}"))
+
+
+def _print_sweeps(df, path) -> None:
+    """The sweeps table: names and counts never truncate; statuses nobody has are left out
+    (seeds and creation times: `dsd show --json`)."""
+    from ..store import STATUSES
+
+    shown = [s for s in STATUSES if s in ("pending", "done") or df[s].any()]
+    table = Table(title=f"sweeps in {path}", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)
+    for col in ("name", "space", "dataset", "models", *shown, "window"):
+        text = col in ("space", "dataset", "window")
+        table.add_column(col, no_wrap=not text, justify="left" if text or col == "name"
+                         else "right")
+    for r in df.itertuples(index=False):
+        table.add_row(r.name, r.space, r.dataset, str(r.models),
+                      *[str(getattr(r, s)) for s in shown], r.window)
+    print_table(table, console)
 
 
 def _models_with_status(db, sweep: str, recipe: Optional[str], dataset: Optional[str]):
@@ -325,6 +397,8 @@ def export_cmd(
     db = _store(store)
     df = _models_with_status(db, sweep, recipe, dataset)
     suffix = output.suffix.lower()
+    if suffix in (".parquet", ".csv"):
+        output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":  # with each result column's meaning in its field metadata
         import pyarrow as pa
         import pyarrow.parquet as pq

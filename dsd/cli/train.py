@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import StoreOpt, command
+from . import StoreOpt, command, print_table
 
 console = Console()
 
@@ -48,15 +49,26 @@ def parse_gpus(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(g) for g in text.split(",") if g.strip()]
+        gpus = [int(g) for g in text.split(",") if g.strip()]
     except ValueError:
         raise DsdError(f"--gpus takes GPU indices like 0,1, got {text!r}") from None
+    for g in gpus:
+        if g < 0:
+            raise DsdError(f"--gpus: invalid GPU index {g}; indices are integers >= 0, like 0,1")
+    return gpus
+
+
+#: Exit codes of `dsd train` besides 0 (success) and 1 (an error; README, Training).
+EXIT_MODELS_FAILED, EXIT_INTERRUPTED = 3, 130
 
 
 @command("train")
 def train_cmd(
     sweep: Annotated[Optional[list[str]], typer.Argument(
         help="Sweeps to train [default: every sweep in the store].")] = None,
+    index: Annotated[Optional[list[int]], typer.Option(
+        "--index", help="Train only the model with this index (repeat for several: "
+        "--index 3 --index 7) in each chosen sweep.", show_default=False)] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Override the base learning rate.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
@@ -117,7 +129,11 @@ def train_cmd(
         help="CPUs per model on a cluster without GPUs (--executor ray).")] = 1.0,
     store: StoreOpt = None,
 ):
-    """Train every pending model of SWEEP (default: all sweeps); safe to stop and rerun."""
+    """Train every pending model of SWEEP (default: all sweeps); safe to stop and rerun.
+
+    Exit code: 0 when every model trained finished (done or collapsed) or the time limit
+    stopped the run, 1 on an error (nothing trained), 3 when a model ended failed or diverged,
+    130 when interrupted."""
     from ..store import load
     from ..train import parse_duration, train
 
@@ -135,16 +151,23 @@ def train_cmd(
                     kernels=None if kernels is None else
                     tuple(k for k in kernels.split(",") if k and k != "none"),
                     ray_opts={"address": address, "max_retries": max_retries,
-                              "cpus_per_task": cpus_per_task})
+                              "cpus_per_task": cpus_per_task},
+                    indices=sorted(set(index)) if index else None)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing new"
     console.print(f"trained: {counts}; pending {summary.pending}; "
                   f"{summary.seconds:.0f}s{' (workers under MPS)' if summary.mps else ''}",
                   highlight=False)
     if summary.stopped == "interrupted":
         console.print("interrupted: run `dsd train` again to continue", highlight=False)
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if summary.stopped == "time":
         console.print("time limit reached: run `dsd train` again to continue", highlight=False)
+    bad = {k: v for k, v in summary.counts.items() if k in ("failed", "diverged") and v}
+    if bad:
+        console.print(f"[red]{' and '.join(f'{v} {k}' for k, v in bad.items())}[/] (messages "
+                      f"above); `dsd train --retry-failed` trains failed models again",
+                      highlight=False)
+        raise typer.Exit(EXIT_MODELS_FAILED)
 
 
 @command("status")
@@ -155,10 +178,8 @@ def status_cmd(store: StoreOpt = None):
     df = load(store).status_counts()
     if df.empty:
         raise DsdError("the store has no sweeps yet; create one with `dsd sample`")
-    table = Table(title="training status")
-    for col in ("sweep", "dataset", "recipe", "models", *STATUSES):
-        table.add_column(col, justify="left" if col in ("sweep", "dataset", "recipe") else "right")
     trained = set(df.loc[df["dataset"].notna(), "sweep"])
+    rows = []
     for (sweep, ds, h), g in df.groupby(["sweep", "dataset", "recipe_hash"], dropna=False,
                                         sort=False):
         if not isinstance(ds, str) and sweep in trained:
@@ -168,6 +189,15 @@ def status_cmd(store: StoreOpt = None):
         counts["pending"] = counts.get("pending", 0) + n - sum(
             v for k, v in counts.items() if isinstance(k, str))
         recipe = "-" if not isinstance(ds, str) else f"{g['recipe'].iloc[0]} ({h[:6]})"
-        table.add_row(sweep, ds if isinstance(ds, str) else "-", recipe, str(n),
-                      *[str(int(counts.get(s, 0))) for s in STATUSES])
-    console.print(table)
+        rows.append((sweep, ds if isinstance(ds, str) else "-", recipe, n, counts))
+    # pending and done always; the other statuses where some model has them (80 columns)
+    shown = [s for s in STATUSES if s in ("pending", "done") or any(r[4].get(s) for r in rows)]
+    table = Table(title="training status", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, collapse_padding=True)
+    for col in ("sweep", "dataset", "recipe", "models", *shown):
+        text = col in ("dataset", "recipe")
+        table.add_column(col, justify="left" if text or col == "sweep" else "right",
+                         no_wrap=not text)
+    for sweep, ds, recipe, n, counts in rows:
+        table.add_row(sweep, ds, recipe, str(n), *[str(int(counts.get(s, 0))) for s in shown])
+    print_table(table, console)

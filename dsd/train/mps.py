@@ -1,11 +1,13 @@
 """A private CUDA MPS daemon for one `dsd train`: with it, the kernels of a GPU's worker processes
 run side by side instead of in time slices, and a small CNN's kernels fill little of an H100
-(+42 % img/s at 8 models in 4 processes on one H100, BENCHMARKS.md)."""
+(+42 % img/s at 8 models in 4 processes on one H100, BENCHMARKS.md). A watcher process quits
+the daemon when its `dsd train` dies without doing so (SIGKILL)."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -46,6 +48,7 @@ def mps(mode: bool | None, note=print, devices: int = 1):
         note(f"{e}; worker processes time-share each GPU instead")
         yield False
         return
+    watcher = _watch(exe, root)
     saved = {k: os.environ.get(k) for k in (*env, "CUDA_VISIBLE_DEVICES")}
     try:
         os.environ.update(env)
@@ -58,6 +61,7 @@ def mps(mode: bool | None, note=print, devices: int = 1):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        _unwatch(watcher)
         _quit(exe, root)
 
 
@@ -77,6 +81,38 @@ def _start(exe: str | None) -> tuple[Path, dict[str, str]]:
         raise DsdError(f"--mps: `{CONTROL} -d` failed ({r.returncode}): "
                        f"{(r.stderr or r.stdout).strip() or 'no message'}")
     return root, env
+
+
+#: The watcher: waits on a pipe from this process; at EOF without "done" (this process died,
+#: SIGKILL included) it quits the daemon and removes its folders.
+_WATCHER = """
+import os, shutil, subprocess, sys
+exe, root = sys.argv[1], sys.argv[2]
+if sys.stdin.read().strip() != "done":
+    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": os.path.join(root, "pipe"),
+           "CUDA_MPS_LOG_DIRECTORY": os.path.join(root, "log")}
+    try:
+        subprocess.run([exe], input="quit\\n", env=env, capture_output=True, timeout=60,
+                       text=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+"""
+
+
+def _watch(exe: str, root: Path) -> subprocess.Popen:
+    """A small process tied to this one's lifetime through a pipe only this one writes: the
+    daemon does not outlive its `dsd train`. Its own session: Ctrl-C does not reach it."""
+    return subprocess.Popen([sys.executable, "-c", _WATCHER, exe, str(root)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+
+
+def _unwatch(watcher: subprocess.Popen) -> None:
+    """A clean exit: the watcher leaves the daemon to `_quit`."""
+    try:
+        watcher.communicate("done\n", timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        watcher.kill()
 
 
 def _env(root: Path) -> dict[str, str]:

@@ -24,10 +24,11 @@ class TrainProgress:
         self.models_done = self.models_total = 0
         self.bar: Progress | None = None
         self.task = None
+        self.started = time.time()
 
     @contextmanager
     def live(self, models: int, epochs: int):
-        self.models_total = models
+        self.models_total, self.started = models, time.time()
         self.bar = Progress(TextColumn("[bold]train"), BarColumn(),
                             TextColumn("models {task.fields[done]}/{task.fields[models]}"),
                             TextColumn("{task.fields[ips]} img/s"), TimeElapsedColumn(),
@@ -42,14 +43,20 @@ class TrainProgress:
         self.bar.advance(self.task)
 
     def images(self, n: int) -> None:
+        """`n` more images trained since the last report: img/s over the last 15 s.
+
+        A report covers the time since the one before it (or since the bar started), so the
+        rate shows from the first report on, also when a resumed run reports rarely."""
         now = time.time()
         self.images_total += n
         self.window.append((now, n))
-        while self.window and now - self.window[0][0] > 15:
-            self.window.popleft()
-        span = now - self.window[0][0]
-        if span > 1:
-            self.bar.update(self.task, ips=f"{sum(k for _, k in self.window) / span:,.0f}")
+        while len(self.window) > 1 and now - self.window[1][0] > 15:
+            self.window.popleft()   # window[0] only marks where the span starts
+        start = self.window[0][0] if len(self.window) > 1 else self.started
+        images = sum(k for _, k in self.window) - (self.window[0][1] if len(self.window) > 1
+                                                   else 0)
+        if now - start > 0.2:
+            self.bar.update(self.task, ips=f"{images / (now - start):,.0f}")
 
     def model_done(self, sweep: str, index: int, flops: int, final: dict) -> None:
         status = final["status"]

@@ -67,11 +67,54 @@ def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tu
     return out
 
 
+#: Training images of the datasets whose size is known without reading them.
+TRAIN_IMAGES = {"cifar10": 50_000}
+
+
+def check_recipes(recipes: dict[str, tuple[str, Recipe]]) -> None:
+    """Settings that would make every model fail are one error before anything is written:
+    a batch larger than the training images (`--subset`)."""
+    for name, (ds, r) in recipes.items():
+        sizes = [x for x in (r.subset, TRAIN_IMAGES.get(ds)) if x]
+        if ds == "synthetic" or not sizes or r.batch_size <= min(sizes):
+            continue
+        given = f" (--subset {r.subset})" if r.subset == min(sizes) else ""
+        raise DsdError(f"sweep {name!r}: batch size {r.batch_size} exceeds the {min(sizes):,} "
+                       f"training images of {ds}{given}; every model would fail: use "
+                       f"--subset >= {r.batch_size} or --batch-size <= {min(sizes)}")
+
+
+def check_indices(store: Store, names, indices) -> None:
+    """`--index` values must name models of every chosen sweep."""
+    for name in names:
+        n = store.sweep(name)["n"]
+        bad = [i for i in indices if not 0 <= i < n]
+        if bad:
+            raise DsdError(f"--index {bad[0]}: sweep {name!r} has models 0..{n - 1}")
+
+
+def check_gpus(gpus, count: int) -> None:
+    """Each --gpus index is one of the `count` devices torch sees, given once."""
+    if not gpus:
+        return
+    if count == 0:
+        raise DsdError(f"--gpus {','.join(map(str, gpus))} given, but torch sees no CUDA device")
+    for g in gpus:
+        if not 0 <= g < count:
+            raise DsdError(f"--gpus: invalid GPU index {g}; torch sees {count} GPU"
+                           f"{'s' * (count != 1)} (indices 0..{count - 1})")
+    if len(set(gpus)) != len(gpus):
+        raise DsdError(f"--gpus {','.join(map(str, gpus))}: each GPU may be given once")
+
+
 def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
-         eager: bool = False, kernels: tuple = (), loader: str = "auto") -> Plan:
+         eager: bool = False, kernels: tuple = (), loader: str = "auto",
+         indices=None) -> Plan:
     jobs, done = [], {}
     for name, (ds, r) in recipes.items():
         for row in store.training_queue([name], dataset=ds, recipe_json=r.to_dict()):
+            if indices is not None and row["index"] not in indices:
+                continue
             jobs.append(Job(result_id=row["result_id"] or -1, sweep=name, index=row["index"],
                             spec_json=row["spec"], flops=row["flops"],
                             seed=model_seed(row["sweep_seed"], row["index"]), dataset=ds,
@@ -128,9 +171,11 @@ class Summary:
 def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
           gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
           retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, kernels=None, loader="auto", order="longest") -> Summary:
-    """Train every pending model of `sweeps` (all when None), in `order` (longest: estimated
-    time left, longest first; store: sweep, then index); see the module docstring."""
+          ray_opts=None, kernels=None, loader="auto", order="longest",
+          indices=None) -> Summary:
+    """Train every pending model of `sweeps` (all when None; only the models numbered `indices`
+    when given), in `order` (longest: estimated time left, longest first; store: sweep, then
+    index); see the module docstring. Bad settings raise DsdError before the store is touched."""
     import torch
 
     from .cost import check_order, order_jobs
@@ -146,9 +191,11 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
     ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
                               **(ray_opts or {}))  # address, max_retries, cpus_per_task
     recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
+    check_recipes(recipes)
+    if indices is not None:
+        check_indices(store, recipes, indices)
     check_data({ds for ds, _ in recipes.values()}, data_dir)
-    if gpus and not torch.cuda.is_available():
-        raise DsdError(f"--gpus {','.join(map(str, gpus))} given, but torch sees no CUDA device")
+    check_gpus(gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0)
     if per_gpu is not None and per_gpu < 1:
         raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
     if procs_per_gpu is not None and procs_per_gpu < 1:
@@ -162,9 +209,10 @@ def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=Non
         store.reset_running()
         if retry_failed:
             for name, (ds, r) in recipes.items():
-                store.retry_failed([name], dataset=ds, recipe_json=r.to_dict())
+                store.retry_failed([name], dataset=ds, recipe_json=r.to_dict(),
+                                   indices=indices)
         clean_checkpoints(store, ckpt_dir)
-        p = plan(store, recipes, ckpt_dir, eager, kernels, loader)
+        p = plan(store, recipes, ckpt_dir, eager, kernels, loader, indices)
         p.jobs = order_jobs(p.jobs, order, p.done_epochs)
         if torch.cuda.is_available():
             ids = gpus if gpus else list(range(torch.cuda.device_count()))
