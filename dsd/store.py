@@ -486,6 +486,20 @@ class Store:
                             columns=["sweep", "models", "dataset", "recipe", "recipe_hash",
                                      "status", "count"])
 
+    def loader_counts(self) -> dict[str, dict[str, int]]:
+        """Per sweep: how many results each ImageNet input pipeline (provenance `loader`:
+        gpu, cpu) produced; sweeps without such results are absent."""
+        rows = self.conn.execute(
+            "SELECT s.name AS sweep, json_extract(r.provenance, '$.loader') AS loader,"
+            " COUNT(*) AS n FROM results r JOIN models m ON r.model_id = m.id"
+            " JOIN sweeps s ON m.sweep_id = s.id WHERE r.provenance IS NOT NULL"
+            " AND json_extract(r.provenance, '$.loader') IN ('gpu', 'cpu')"
+            " GROUP BY s.id, loader ORDER BY s.id, loader").fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["sweep"], {})[r["loader"]] = r["n"]
+        return out
+
     def epochs(self, result_ids: Iterable[int] | None = None) -> "pd.DataFrame":
         """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds)."""
         import pandas as pd

@@ -202,30 +202,29 @@ def test_both_loaders_read_the_same_epoch_order(tmp_path):
 
 @pytest.mark.parametrize("loader", ["gpu", "cpu"])
 def test_train_imagenet_end_to_end(tmp_path, loader):
-    """`dsd train` on a tiny tree with odd files; the loader that ran is in the final record."""
+    """`dsd train` on a tiny tree with odd files; the loader that ran is in the training line,
+    the result's provenance and `dsd status`."""
+    import io
+
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    import dsd.cli.train  # noqa: F401  (registers the commands)
+    from dsd.cli import app
+
     _tree(tmp_path / "data", train=16)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=1, dataset="imagenet")
-    finals = []
-    from dsd.train import coordinator
-
-    orig = coordinator.Coordinator.handle
-
-    def spy(self, kind, rid, rec):
-        if kind == "final":
-            finals.append(rec)
-        return orig(self, kind, rid, rec)
-
-    coordinator.Coordinator.handle = spy
-    try:
-        summary = train(store, overrides={"epochs": 2, "batch_size": 8},
-                        data_dir=tmp_path / "data", loader=loader)
-    finally:
-        coordinator.Coordinator.handle = orig
+    out = io.StringIO()
+    summary = train(store, overrides={"epochs": 2, "batch_size": 8}, data_dir=tmp_path / "data",
+                    loader=loader, console=Console(file=out, width=120))
     df = store.results(status=None)
     assert summary.counts == {"done": 1}, df["error"].tolist()
-    assert finals[0]["loader"] == loader
     assert df["top1"].iloc[0] < 100 * 2 / 3   # below chance with 3 classes
+    assert f"{loader} loader" in out.getvalue()
+    assert store.loader_counts() == {"tiny": {loader: 1}}
+    r = CliRunner().invoke(app, ["status", "--store", str(tmp_path / "s.sqlite")])
+    assert r.exit_code == 0 and f"tiny: 1 with the {loader} loader" in r.output, r.output
 
 
 def test_benchmark_tree_is_imagenet_heavy(tmp_path):

@@ -175,7 +175,8 @@ def status_cmd(store: StoreOpt = None):
     """Models per sweep and (dataset, recipe): pending / running / done / failed / diverged."""
     from ..store import STATUSES, load
 
-    df = load(store).status_counts()
+    db = load(store)
+    df = db.status_counts()
     if df.empty:
         raise DsdError("the store has no sweeps yet; create one with `dsd sample`")
     trained = set(df.loc[df["dataset"].notna(), "sweep"])
@@ -201,3 +202,6 @@ def status_cmd(store: StoreOpt = None):
     for sweep, ds, recipe, n, counts in rows:
         table.add_row(sweep, ds, recipe, str(n), *[str(int(counts.get(s, 0))) for s in shown])
     print_table(table, console)
+    for sweep, loaders in db.loader_counts().items():  # which ImageNet input pipeline ran
+        console.print(f"{sweep}: " + ", ".join(f"{n} with the {k} loader"
+                                               for k, n in loaders.items()), highlight=False)

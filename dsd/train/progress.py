@@ -67,7 +67,10 @@ class TrainProgress:
         err = f"error {top1:6.2f}%" if top1 is not None else "error    -   "
         secs = final.get("seconds")
         secs = f"{secs:7.1f}s" if secs is not None else "      -"
-        note = f" ({final['exec_path']})" if final.get("exec_path") and status != "failed" else ""
+        # the execution path, and for ImageNet the input pipeline that ran (gpu or cpu loader)
+        path = ", ".join(v for v in (final.get("exec_path"), final.get("loader") in ("gpu", "cpu")
+                                     and f"{final['loader']} loader") if v)
+        note = f" ({path})" if path and status != "failed" else ""
         if status == "failed":
             note = f": {final.get('error', '').splitlines()[0][:100]}"
         if status == "diverged":
