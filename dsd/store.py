@@ -132,8 +132,8 @@ class Store:
         memory = self.path == ":memory:"
         if not memory and not Path(self.path).exists():
             if not create:
-                raise DsdError(f"{self.path}: no such store (the path does not exist); "
-                               f"`dsd sample --store {self.path}` creates one")
+                raise DsdError(f"{self.path}: no such store (the path does not exist); `dsd "
+                               f"sample` or `dsd import` with `--store {self.path}` creates one")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             Path(self.path).touch()   # an unwritable folder fails here, naming the path
         try:
@@ -540,7 +540,7 @@ def check_dsd_file(conn: sqlite3.Connection, path: str, *, create: bool) -> None
                        f"{', '.join(tables)}); nothing written; use another --store")
     if not create:
         raise DsdError(f"{path}: an empty file, not a dsd store yet; "
-                       f"`dsd sample --store {path}` creates one")
+                       f"`dsd sample` or `dsd import` with `--store {path}` creates one")
 
 
 def validate_schema(conn: sqlite3.Connection, path: str) -> None:

@@ -224,7 +224,7 @@ def sample_cmd(
     from ..space import Window, load_space, parse_count
     from ..store import check_sweep_name, default_path
 
-    check_sample_args(n, seed, max_draws, flag="--")
+    check_sample_args(1 if n is None else n, seed, max_draws, flag="--")  # before any file
     if flops and flops_range:
         raise DsdError("give either --flops or --flops-range, not both")
     if (space is None) == (from_pycls is None):
@@ -233,7 +233,7 @@ def sample_cmd(
         from ..pycls_config import load_pycls_sweep
 
         sweep = load_pycls_sweep(from_pycls)
-        space_def, n = sweep.space, n or sweep.n
+        space_def, n = sweep.space, sweep.n if n is None else n
         if dataset != sweep.dataset:
             typer.echo(f"{from_pycls}: layout {sweep.dataset} (its STEM_TYPE)")
             dataset = sweep.dataset
@@ -242,7 +242,7 @@ def sample_cmd(
                        f"recipes): {', '.join(sweep.ignored)}")
     else:
         space_def = load_space(space, spaces_dir)
-    n = n or 100
+    n = 100 if n is None else n
     if samplers is not None:
         space_def = space_def.with_samplers(samplers)
     window = (Window.around(flops) if flops else

@@ -41,7 +41,7 @@ def import_cmd(
     from ..store import load
 
     imp = read(file, fmt.value, name=name, dataset=dataset, error=error.value)
-    db = load(store)
+    db = load(store, create=True)   # an import, like a sample, may start a store
     if db.has_sweep(imp.name):
         old = db.sweep(imp.name)
         if (old.get("source_info") or "").find(imp.source_info["sha1"]) >= 0:
