@@ -145,6 +145,7 @@ def test_cli_passes_the_order(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr("dsd.train.train", lambda store, **kw: seen.update(kw) or Summary(
         {"done": 1}, None, 0, 1.0))
+    Store(tmp_path / "s.sqlite").close()   # train opens an existing store only
     store = ["--store", str(tmp_path / "s.sqlite")]
     for args, expect in (([], "longest"), (["--order", "store"], "store")):
         res = CliRunner().invoke(app, ["train", *args, *store])
