@@ -588,3 +588,22 @@ def test_mps_auto_falls_back_with_a_note_and_explicit_mps_fails(tmp_path, monkey
     if not torch.cuda.is_available():
         with pytest.raises(DsdError, match="--mps needs the local executor and a CUDA GPU"):
             train(store, dataset="synthetic", mps=True)
+
+
+def test_train_takes_one_frozen_options_value(tmp_path):
+    """`train(store, TrainOptions(...))` and keyword fields are the same call; fields override."""
+    import dataclasses
+
+    from dsd.train import TrainOptions
+
+    opts = TrainOptions(dataset="synthetic", overrides={**QUICK, "epochs": 1, "subset": 200,
+                                                        "test_subset": 100})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.eager = True
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    summary = train(store, opts, indices=[1])
+    df = store.results(status=None, synthetic=True)
+    assert sum(summary.counts.values()) == 1 and df["index"].tolist() == [1]  # random input
+    with pytest.raises(TypeError):
+        train(store, opts, epochs=3)   # not a field: recipe fields go in overrides

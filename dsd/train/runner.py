@@ -14,12 +14,13 @@ import fcntl
 import hashlib
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job
+from .options import TrainOptions
 from .imagenet import LOADERS
 from .mps import mps as mps_context
 from .paths import cifar10_dir, imagenet_dir
@@ -168,67 +169,68 @@ class Summary:
     mps: bool = False       # the GPU workers ran under a private MPS daemon
 
 
-def train(store: Store, *, sweeps=None, dataset=None, recipe=None, overrides=None, data_dir=None,
-          gpus=None, per_gpu=None, procs_per_gpu=None, max_time=None, whole_models=False,
-          retry_failed=False, eager=False, mps=None, console=None, executor="local",
-          ray_opts=None, kernels=None, loader="auto", order="longest",
-          indices=None) -> Summary:
-    """Train every pending model of `sweeps` (all when None; only the models numbered `indices`
-    when given), in `order` (longest: estimated time left, longest first; store: sweep, then
-    index); see the module docstring. Bad settings raise DsdError before the store is touched."""
+def train(store: Store, options: TrainOptions | None = None, *, console=None,
+          **fields) -> Summary:
+    """Train every pending model under `options` (a `TrainOptions`, or its fields as keyword
+    arguments): the chosen sweeps (all when None; only the models numbered `indices` when
+    given), in `order` (longest: estimated time left first; store: sweep, then index); see the
+    module docstring. Bad settings raise DsdError before the store is touched."""
+    o = replace(options or TrainOptions(), **fields)
     import torch
 
     from .cost import check_order, order_jobs
 
     t_start = time.time()
-    check_order(order)
+    check_order(o.order)
     from .kernels import check_kernels, default_kernels
     from .ray_exec import check_executor
 
-    kernels = default_kernels() if kernels is None else check_kernels(kernels)
-    if loader not in LOADERS:
-        raise DsdError(f"--loader must be one of {', '.join(LOADERS)}, got {loader!r}")
-    ray_opts = check_executor(executor, gpus=gpus, per_gpu=per_gpu or DEFAULT_PER_GPU,
-                              **(ray_opts or {}))  # address, max_retries, cpus_per_task
-    recipes = resolve(store, sweeps, dataset=dataset, recipe=recipe, overrides=overrides or {})
+    kernels = default_kernels() if o.kernels is None else check_kernels(o.kernels)
+    if o.loader not in LOADERS:
+        raise DsdError(f"--loader must be one of {', '.join(LOADERS)}, got {o.loader!r}")
+    ray_opts = check_executor(o.executor, gpus=o.gpus, per_gpu=o.per_gpu or DEFAULT_PER_GPU,
+                              **(o.ray_opts or {}))  # address, max_retries, cpus_per_task
+    recipes = resolve(store, o.sweeps, dataset=o.dataset, recipe=o.recipe,
+                      overrides=o.overrides or {})
     check_recipes(recipes)
-    if indices is not None:
-        check_indices(store, recipes, indices)
-    check_data({ds for ds, _ in recipes.values()}, data_dir)
-    check_gpus(gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0)
-    if per_gpu is not None and per_gpu < 1:
-        raise DsdError(f"--per-gpu must be >= 1, got {per_gpu}")
-    if procs_per_gpu is not None and procs_per_gpu < 1:
-        raise DsdError(f"--procs-per-gpu must be >= 1, got {procs_per_gpu}")
-    local_gpu = executor == "local" and torch.cuda.is_available()
-    if mps and not local_gpu:
+    if o.indices is not None:
+        check_indices(store, recipes, o.indices)
+    check_data({ds for ds, _ in recipes.values()}, o.data_dir)
+    check_gpus(o.gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if o.per_gpu is not None and o.per_gpu < 1:
+        raise DsdError(f"--per-gpu must be >= 1, got {o.per_gpu}")
+    if o.procs_per_gpu is not None and o.procs_per_gpu < 1:
+        raise DsdError(f"--procs-per-gpu must be >= 1, got {o.procs_per_gpu}")
+    local_gpu = o.executor == "local" and torch.cuda.is_available()
+    if o.mps and not local_gpu:
         raise DsdError("--mps needs the local executor and a CUDA GPU")
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
         store.reset_running()
-        if retry_failed:
+        if o.retry_failed:
             for name, (ds, r) in recipes.items():
                 store.retry_failed([name], dataset=ds, recipe_json=r.to_dict(),
-                                   indices=indices)
+                                   indices=o.indices)
         clean_checkpoints(store, ckpt_dir)
-        p = plan(store, recipes, ckpt_dir, eager, kernels, loader, indices)
-        p.jobs = order_jobs(p.jobs, order, p.done_epochs)
+        p = plan(store, recipes, ckpt_dir, o.eager, kernels, o.loader, o.indices)
+        p.jobs = order_jobs(p.jobs, o.order, p.done_epochs)
         if torch.cuda.is_available():
-            ids = gpus if gpus else list(range(torch.cuda.device_count()))
-            k = per_gpu or DEFAULT_PER_GPU
-            procs = min(k, procs_per_gpu or DEFAULT_PROCS_PER_GPU)
+            ids = o.gpus if o.gpus else list(range(torch.cuda.device_count()))
+            k = o.per_gpu or DEFAULT_PER_GPU
+            procs = min(k, o.procs_per_gpu or DEFAULT_PROCS_PER_GPU)
             slots, streams = [f"cuda:{g}" for g in ids for _ in range(procs)], -(-k // procs)
         else:
             slots, streams = ["cpu"], 1
-        deadline = t_start + max_time - min(30.0, 0.1 * max_time) if max_time else None
+        deadline = t_start + o.max_time - min(30.0, 0.1 * o.max_time) if o.max_time else None
         from .coordinator import Coordinator
 
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
-                            data_dir=data_dir, progress=TrainProgress(console), streams=streams,
-                            whole_models=whole_models, ray=ray_opts)
+                            data_dir=o.data_dir, progress=TrainProgress(console),
+                            streams=streams,
+                            whole_models=o.whole_models, ray=ray_opts)
         say = console.print if console else print
-        with mps_context(mps if local_gpu else False, note=lambda m: say(f"note: {m}"),
+        with mps_context(o.mps if local_gpu else False, note=lambda m: say(f"note: {m}"),
                          devices=torch.cuda.device_count() if local_gpu else 1) as mps_on:
             stopped = coord.run()
     finally:
