@@ -144,7 +144,7 @@ def profile(root: Path, batches: int = 20) -> dict:
     import torch
 
     from dsd.train import resample as R
-    from dsd.train.imagenet import GpuImageData, _decode_cuda, _load
+    from dsd.train.imagenet import GpuImageData, _decode_jpeg, _load
 
     g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
     t = {k: 0.0 for k in ("read", "decode", "geometry", "canvas",
@@ -164,7 +164,7 @@ def profile(root: Path, batches: int = 20) -> dict:
             t = dict.fromkeys(t, 0.0)
         items = g.train[b * 128:(b + 1) * 128]
         loaded = clock("read", lambda: list(g.pool.map(_load, [p for p, _ in items])))
-        ims = clock("decode", lambda: _decode_cuda([t for _, t, _ in loaded], g.device))
+        ims = clock("decode", lambda: _decode_jpeg([t for _, t, _ in loaded], g.device))
         sizes = np.array([im.shape[1:] for im in ims])
         geo = clock("geometry", lambda: R.train_geometry(sizes, rng, 224))
         parts = R.groups(sizes)

@@ -109,7 +109,8 @@ def _load(path: str) -> tuple[bytes, torch.Tensor, bool]:
     return data, t, batchable_jpeg(data)
 
 
-def _decode_cuda(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
+def _decode_jpeg(datas: list[torch.Tensor], device) -> list[torch.Tensor]:
+    """torchvision's decoder as RGB: nvjpeg on a CUDA device (one batched call), else libjpeg."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
     with warnings.catch_warnings():  # torchvision >= 0.29 marks its decoders deprecated
@@ -124,7 +125,7 @@ def nvjpeg_available(device: torch.device) -> bool:
     buf = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 30, 60)).save(buf, format="JPEG")
     try:
-        out = _decode_cuda([torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)],
+        out = _decode_jpeg([torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)],
                            device)
         return out[0].shape == (3, 16, 16)
     except Exception:  # noqa: BLE001 — not compiled with nvjpeg, no hardware, no library…
@@ -174,12 +175,12 @@ class GpuImageData:
             with torch.cuda.stream(self.decode_stream):
                 tensors = [loaded[i][1] for i in fast]
                 try:
-                    decoded = _decode_cuda(tensors, self.device)
+                    decoded = _decode_jpeg(tensors, self.device)
                 except RuntimeError:  # one bad file fails the whole call: find it alone
                     decoded = []
                     for t in tensors:
                         try:
-                            decoded.append(_decode_cuda([t], self.device)[0])
+                            decoded.append(_decode_jpeg([t], self.device)[0])
                         except RuntimeError:
                             decoded.append(None)
             current.wait_stream(self.decode_stream)
@@ -194,13 +195,9 @@ class GpuImageData:
 
     def _host_decode(self, path: str, data: bytes) -> torch.Tensor:
         if not self.cuda and batchable_jpeg(data):
-            from torchvision.io import ImageReadMode, decode_jpeg
-
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8),
-                                       mode=ImageReadMode.RGB)
+                return _decode_jpeg([torch.frombuffer(bytearray(data), dtype=torch.uint8)],
+                                    self.device)[0]
             except RuntimeError:
                 pass  # PIL below names the file if it cannot decode it either
         arr = np.asarray(pil_rgb(path, data))
