@@ -4,8 +4,9 @@
 1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
    500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
    --val-per-class validation images per class.
-2. Loaders alone (no model): images/s of each pipeline for training and evaluation, and the GPU
-   loader's peak memory.
+2. The GPU loader's stages, its GPU kernel time, and nvjpeg's decoding rate with 1–8 processes
+   decoding at once. Loaders alone (no model): images/s of each pipeline for training and
+   evaluation, and the GPU loader's peak memory.
 3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf alone
    (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU, 4 processes),
    each with synthetic, cpu and gpu input. Aggregate img/s = sum over models of their epoch-2 rate
@@ -106,11 +107,13 @@ def loader_alone(root: Path, loader: str, batches: int) -> dict:
 
 def check(root: Path) -> dict:
     """The GPU loader on CUDA against the same pipeline on the CPU (same seed, so the same crops):
-    pixel differences from nvjpeg's IDCT against libjpeg's and float16 resampling."""
+    pixel differences from nvjpeg's IDCT against libjpeg's, and of the crop kernels (CUDA)
+    against the tensor path (CPU, float32) on the same decoded images."""
     import numpy as np
     import torch
 
-    from dsd.train.imagenet import GpuImageData, _load
+    from dsd.train import resample_kernel as K
+    from dsd.train.imagenet import IMAGENET_MEAN, IMAGENET_STD, GpuImageData, _load
     from dsd.train.resample import resized_crops, train_geometry
 
     kw = {"batch_size": 128, "resolution": 224, "data_dir": root, "subset": 1024}
@@ -123,33 +126,39 @@ def check(root: Path) -> dict:
     dec_mean = float(np.mean([(a.cpu().float() - b.float()).abs().mean().item()
                               for a, b in zip(ig, ic)]))
     geo = train_geometry(np.array([im.shape[1:] for im in ic]), np.random.default_rng(0), 224)
-    rs = (resized_crops([im.cuda() for im in ic], geo, 224).cpu()
-          - resized_crops(ic, geo, 224)).abs()
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+    kern = K.crops([im.cuda() for im in ic], geo, 224, IMAGENET_MEAN, IMAGENET_STD,
+                   dtype=torch.float32).cpu()
+    rs = (kern * std + mean - resized_crops(ic, geo, 224)).abs()
     xg, yg = next(iter(g.train_epoch(3, 1)))
     xc, yc = next(iter(c.train_epoch(3, 1)))
-    d = (xg.float().cpu() - xc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    d = (xg.float().cpu() - xc) * std
     vg = next(iter(g.test(100)))[0].float().cpu()
     vc = next(iter(c.test(100)))[0]
-    dv = (vg - vc) * torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+    dv = (vg - vc) * std
     return {"decode_max_abs": dec, "decode_mean_abs": dec_mean,
-            "resample_cuda_vs_cpu_max": rs.max().item(), "resample_mean": rs.mean().item(),
+            "kernel_vs_cpu_max": rs.max().item(), "kernel_vs_cpu_mean": rs.mean().item(),
             "labels_equal": bool(torch.equal(yg.cpu(), yc)), "train_max_abs": d.abs().max().item(),
             "train_mean_abs": d.abs().mean().item(), "eval_max_abs": dv.abs().max().item(),
             "eval_mean_abs": dv.abs().mean().item()}
 
 
 def profile(root: Path, batches: int = 20) -> dict:
-    """ms per batch of 128 of each stage of the GPU loader, each synchronized (no overlap)."""
+    """ms per batch of 128 of each stage of the GPU loader, each synchronized (no overlap), and
+    the loader's GPU kernel time per batch under the PyTorch profiler (decoding included)."""
     import numpy as np
     import torch
 
     from dsd.train import resample as R
-    from dsd.train.imagenet import GpuImageData, _decode_jpeg, _load
+    from dsd.train import resample_kernel as K
+    from dsd.train.imagenet import IMAGENET_MEAN, IMAGENET_STD, GpuImageData, _decode_jpeg, _load
 
-    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
-    t = {k: 0.0 for k in ("read", "decode", "geometry", "canvas",
-                          "weights", "matmul", "whole_resample", "whole_batch")}
+    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root,
+                     dtype=torch.bfloat16)
+    t = dict.fromkeys(("read", "decode", "crops_kernel", "crops_tensor_ops", "whole_batch"), 0.0)
     rng = np.random.default_rng(0)
+    geometry = lambda s: R.train_geometry(s, rng, 224)
 
     def clock(key, fn):
         torch.cuda.synchronize()
@@ -159,30 +168,76 @@ def profile(root: Path, batches: int = 20) -> dict:
         t[key] += (time.perf_counter() - t0) * 1e3 / batches
         return r
 
+    chunk = lambda b: g.train[b * 128:(b + 1) * 128]
     for b in range(batches + 2):
         if b == 2:
             t = dict.fromkeys(t, 0.0)
-        items = g.train[b * 128:(b + 1) * 128]
+        items = chunk(b)
         loaded = clock("read", lambda: list(g.pool.map(_load, [p for p, _ in items])))
         ims = clock("decode", lambda: _decode_jpeg([t for _, t, _ in loaded], g.device))
-        sizes = np.array([im.shape[1:] for im in ims])
-        geo = clock("geometry", lambda: R.train_geometry(sizes, rng, 224))
-        parts = R.groups(sizes)
-        for idx in parts:
-            h, w = int(sizes[idx, 0].max()), int(sizes[idx, 1].max())
-            cv = clock("canvas", lambda: R._canvas([ims[i] for i in idx], h, w, torch.float16))
-            p = R.to_device(np.stack([geo.top, geo.height, geo.out_h, geo.off_y, geo.left,
-                                      geo.width, geo.out_w, geo.off_x], 1)[idx].astype(np.float32),
-                            g.device)
-            wy, wx = clock("weights", lambda: (R.weights(p[:, :4], 6, 224, h),
-                                               R.weights(p[:, 4:], 6, 224, w)))
-            clock("matmul", lambda: torch.matmul(wy.half()[:, None], torch.matmul(
-                cv, wx.half().transpose(1, 2)[:, None])))
-        clock("whole_resample", lambda: R.resized_crops(ims, geo, 224))
-        clock("whole_batch", lambda: g._batch(items, loaded,
-                                              lambda s: R.train_geometry(s, rng, 224)))
-    t["groups_per_batch"] = len(parts)
+        geo = geometry(np.array([im.shape[1:] for im in ims]))
+        clock("crops_kernel", lambda: K.crops(ims, geo, 224, IMAGENET_MEAN, IMAGENET_STD))
+        clock("crops_tensor_ops", lambda: R.resized_crops(ims, geo, 224))
+        clock("whole_batch", lambda: g._batch(items, loaded, geometry))
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    n = 10
+    batch = [list(g.pool.map(_load, [p for p, _ in chunk(b)])) for b in range(n)]
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for b in range(n):
+            g._batch(chunk(b), batch[b], geometry)
+        torch.cuda.synchronize()
+    kinds = {"crop_kernels": 0.0, "copies": 0.0, "other_kernels": 0.0}
+    for e in prof.events():   # device events only: each kernel or copy once
+        if e.device_type != DeviceType.CUDA:
+            continue
+        us, name = e.time_range.elapsed_us(), e.name.lower()
+        kinds["crop_kernels" if name.startswith(("_rows", "_cols")) else
+              "copies" if "memcpy" in name or "memset" in name else "other_kernels"] += us
+    t.update({f"gpu_{k}_ms": v / n / 1e3 for k, v in kinds.items()})
+    t["gpu_ms_per_batch"] = sum(kinds.values()) / n / 1e3
     return t
+
+
+def _decode_worker(args) -> float:
+    """Decode `batches` batches of 128 of a tree's files with nvjpeg after two warm ones, all
+    workers starting together; returns the seconds taken."""
+    root, k, batches, barrier = args
+    import torch
+
+    from dsd.train.imagenet import _decode_jpeg, _load, samples
+
+    train, _ = samples(Path(root) / "train")
+    data = [[_load(p)[1] for p, _ in train[(k * batches + b) * 128 % 12_800:][:128]]
+            for b in range(batches)]
+    for b in range(2):
+        _decode_jpeg(data[b], "cuda")
+    torch.cuda.synchronize()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for b in range(batches):
+        _decode_jpeg(data[b], "cuda")
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def decode_capacity(root: Path, procs=(1, 2, 4, 8), batches: int = 20) -> dict:
+    """img/s of nvjpeg decoding alone (no crops, no training) summed over 1–8 processes that
+    decode at once: where the shared JPEG decoder saturates."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    out = {}
+    for n in procs:
+        with ctx.Manager() as m:
+            barrier = m.Barrier(n)
+            with ctx.Pool(n) as pool:
+                secs = pool.map(_decode_worker, [(str(root), k, batches, barrier)
+                                                 for k in range(n)])
+        out[str(n)] = n * batches * 128 / max(secs)
+    return out
 
 
 def one_model(spec):
@@ -224,7 +279,7 @@ def main() -> None:
     p.add_argument("--sources", default="synthetic,cpu,gpu")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
-    p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,alone,train")
+    p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,decode,alone,train")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
@@ -249,6 +304,10 @@ def main() -> None:
         out["profile"] = profile(root)
         print("profile (ms per batch of 128)", {k: round(v, 2) for k, v in out["profile"].items()},
               flush=True)
+        save()
+    if "decode" not in a.skip:
+        out["decode_capacity_img_s"] = decode_capacity(root)
+        print("nvjpeg decode img/s by processes", out["decode_capacity_img_s"], flush=True)
         save()
     if "alone" not in a.skip:
         for loader in ("gpu", "cpu"):

@@ -105,6 +105,42 @@ def test_eval_resize_and_center_crop_equal_torchvision():
         assert (out[k] - ref).abs().max() <= 1.01 and (out[k] - ref).abs().mean() < 0.4, k
 
 
+_KERNEL_CHECK = """
+import numpy as np, torch
+from dsd.train import resample_kernel as K
+from dsd.train.resample import eval_geometry, resized_crops, train_geometry
+rng = np.random.default_rng(0)
+shapes = [(90, 120), (37, 50), (200, 150), (20, 30), (64, 64)]   # down- and upscaled windows
+ims = [torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)) for h, w in shapes]
+sizes = np.array(shapes)
+mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+M, S = torch.tensor(mean).view(1, 3, 1, 1) * 255, torch.tensor(std).view(1, 3, 1, 1) * 255
+for geo in (train_geometry(sizes, rng, 32), eval_geometry(sizes, 32, 36)):
+    ref = (resized_crops(ims, geo, 32) - M) / S
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        got = K.crops(ims, geo, 32, mean, std, dtype=torch.float32, memory_format=fmt)
+        assert got.is_contiguous(memory_format=fmt)
+        print(float(((got - ref) * S).abs().max()), int(geo.flip.sum()))
+"""
+
+
+def test_triton_kernel_equals_tensor_path():
+    """The CUDA crop kernels, run by Triton's interpreter on the CPU, give the tensor path's
+    normalized pixels for train crops (flips included, windows down- and upscaled) and eval."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    out = subprocess.run([sys.executable, "-c", _KERNEL_CHECK], capture_output=True, text=True,
+                         env={**os.environ, "TRITON_INTERPRET": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split() for line in out.stdout.split("\n") if line]
+    assert len(rows) == 4
+    assert all(float(d) < 1e-3 for d, _ in rows), rows   # uint8 levels
+    assert int(rows[0][1]) > 0   # the train batch has flipped crops
+
+
 def test_groups_cover_the_batch_with_bounded_padding():
     rng = np.random.default_rng(0)
     sizes = np.stack([rng.integers(60, 900, 128), rng.integers(60, 900, 128)], axis=1)

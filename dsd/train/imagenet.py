@@ -1,8 +1,9 @@
 """ImageNet-style trees (train/<class>/*, val/<class>/*): two loaders with the same semantics.
 
 - `gpu` (default on CUDA): reader threads only read file bytes; the training device decodes a
-  whole batch with nvjpeg (torchvision) and crops, resizes, flips and normalizes it with a few
-  batched tensor ops (`resample`). A producer thread prepares each batch on its own CUDA stream a
+  whole batch with nvjpeg (torchvision) and crops, resizes, flips and normalizes it with two
+  Triton kernels (`resample_kernel`; the batched tensor ops of `resample` where Triton is
+  missing and on the CPU). A producer thread prepares each batch on its own CUDA stream a
   couple of batches ahead, so decoding overlaps training; the consumer's stream waits on an event.
   Files nvjpeg cannot batch (grayscale, CMYK, PNG under a .JPEG name, arithmetic coding, no end
   marker) are decoded by PIL on the host and join the same batch.
@@ -26,7 +27,8 @@ import torch
 
 from ..errors import DsdError
 from .paths import imagenet_dir
-from .resample import eval_geometry, resized_crops, train_geometry
+from . import resample_kernel
+from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -206,12 +208,15 @@ class GpuImageData:
     def _batch(self, items, loaded, geometry) -> Batch:
         images = self._decode(items, loaded)
         sizes = np.array([im.shape[1:] for im in images], dtype=np.int64)
-        x = resized_crops(images, geometry(sizes), self.size)
+        geo = geometry(sizes)
+        y = to_device(np.array([c for _, c in items], dtype=np.int64), self.device)
+        if resample_kernel.available(self.device):
+            return resample_kernel.crops(images, geo, self.size, IMAGENET_MEAN, IMAGENET_STD,
+                                         self.dtype), y
+        x = resized_crops(images, geo, self.size)
         x = x.sub_(self.mean).div_(self.std).to(self.dtype)
         layout = torch.channels_last if self.cuda else torch.contiguous_format  # CPU: see _to
-        x = x.contiguous(memory_format=layout)
-        y = torch.tensor([c for _, c in items], dtype=torch.long).to(self.device)
-        return x, y
+        return x.contiguous(memory_format=layout), y
 
     # -- iteration: chunks of items, prepared ahead on a producer thread ----------------------
     def _chunks(self, items, batch_size: int, drop_last: bool):
