@@ -7,7 +7,8 @@ worker processes (BENCHMARKS.md) did not silently change results. The sample is 
 that space's models (round-robin over devices, random within a device; seeded), so every space
 and every device is covered. The copies keep their model index and sweep seed, so each trains
 from the same initialisation, data order and recipe; on the CPU the errors match exactly, on a
-GPU they differ by run-to-run noise only (bf16, atomics).
+GPU they differ by run-to-run noise (bf16, atomics; in results/cifar10/recheck.json, 42 models
+on one H200: mean +0.007 points, sd 0.52).
 
   python scripts/recheck_cifar10.py --per-space 6 --max-time 9m     # sample (first call), train
   python scripts/recheck_cifar10.py --store results/cifar10/population.parquet --per-space 6

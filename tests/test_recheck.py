@@ -1,6 +1,7 @@
 """scripts/recheck_cifar10.py: retrained copies of a study's models keep their seeds and recipe,
 so on the CPU they reproduce the stored errors exactly (real training, real SQLite stores); the
-stratified sample covers every space and every device of the published population."""
+stratified sample covers every space and every device of the published population, and the
+published recheck.json is such a sample whose summary numbers are those of its models."""
 from __future__ import annotations
 
 import json
@@ -105,3 +106,45 @@ def test_stratified_pick_rejects_an_empty_study():
     with pytest.raises(recheck_cifar10.DsdError, match="no finished models"):
         recheck_cifar10.stratified_pick(pd.DataFrame({"sweep": [], "status": [], "top1": []}),
                                         6, 0)
+
+
+RECHECK = POPULATION.parent / "recheck.json"
+
+
+@pytest.mark.skipif(not RECHECK.exists() or not POPULATION.exists(),
+                    reason="published recheck or population not in checkout")
+def test_published_recheck_is_the_stratified_sample_and_its_summary_adds_up():
+    """results/cifar10/recheck.json: >= 6 done copies in every space of the population, covering
+    every device that trained that space; stored errors and devices are the population's; the
+    summary, per-space and per-device numbers are those of its `models` list."""
+    import numpy as np
+
+    from dsd.analysis.population import read_population
+
+    pop = read_population(POPULATION)[0]
+    pop = pop[pop["status"] == "done"].set_index(["sweep", "index"])
+    out = json.loads(RECHECK.read_text())
+    models = pd.DataFrame(out["models"])
+    assert {"space", "stored_device", "retrained", "stored", "status"} <= set(models.columns)
+    done = models[models["status"] == "done"]
+    for space, trained in pop.groupby("space"):
+        mine = done[done["space"] == space]
+        assert len(mine) >= 6, space
+        assert set(mine["stored_device"]) >= set(trained["device"]), space
+    for _, m in models.iterrows():
+        assert pop.loc[(m["sweep"], m["index"]), "top1"] == pytest.approx(m["stored"])
+        assert pop.loc[(m["sweep"], m["index"]), "device"] == m["stored_device"]
+
+    def numbers(rows):
+        d = (rows["retrained"] - rows["stored"]).to_numpy()
+        return {"copies": len(rows), "done": len(d), "mean_diff": pytest.approx(d.mean()),
+                "sd_diff": pytest.approx(d.std(ddof=1)),
+                "max_abs_diff": pytest.approx(np.abs(d).max()),
+                "over_1_point": int((np.abs(d) > 1).sum())}
+
+    assert len(done) == len(models)  # every copy finished, so copies == done below
+    assert {k: out["summary"][k] for k in numbers(done)} == numbers(done)
+    for key, col in (("per_space", "space"), ("per_device", "stored_device")):
+        assert set(out[key]) == set(done[col])
+        for name, rows in done.groupby(col):
+            assert out[key][name] == numbers(rows), (key, name)
