@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts fast
 
 SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
+IMAGE_LOADERS = ("gpu", "gpu-process", "cpu")   # ImageNet input pipelines a result can name
 
 SCHEMA = """
 CREATE TABLE sweeps (
@@ -487,14 +488,14 @@ class Store:
                                      "status", "count"])
 
     def loader_counts(self) -> dict[str, dict[str, int]]:
-        """Per sweep: how many results each ImageNet input pipeline (provenance `loader`:
-        gpu, cpu) produced; sweeps without such results are absent."""
+        """Per sweep: how many results each ImageNet input pipeline (provenance `loader`, one
+        of IMAGE_LOADERS) produced; sweeps without such results are absent."""
         rows = self.conn.execute(
             "SELECT s.name AS sweep, json_extract(r.provenance, '$.loader') AS loader,"
             " COUNT(*) AS n FROM results r JOIN models m ON r.model_id = m.id"
             " JOIN sweeps s ON m.sweep_id = s.id WHERE r.provenance IS NOT NULL"
-            " AND json_extract(r.provenance, '$.loader') IN ('gpu', 'cpu')"
-            " GROUP BY s.id, loader ORDER BY s.id, loader").fetchall()
+            f" AND json_extract(r.provenance, '$.loader') IN ({','.join('?' * len(IMAGE_LOADERS))})"
+            " GROUP BY s.id, loader ORDER BY s.id, loader", IMAGE_LOADERS).fetchall()
         out: dict[str, dict[str, int]] = {}
         for r in rows:
             out.setdefault(r["sweep"], {})[r["loader"]] = r["n"]

@@ -1,5 +1,6 @@
 """ImageNet input pipelines on a GPU (BENCHMARKS.md, issue 17): synthetic input, the `cpu` loader
-(PIL in DataLoader workers) and the `gpu` loader (nvjpeg + batched crop/resize), in one run.
+(PIL in DataLoader workers), the `gpu` loader (nvjpeg + crop kernels, producer thread) and
+`gpu-process` (the same, producer process), in one run.
 
 1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
    500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
@@ -9,10 +10,10 @@
    evaluation, and the GPU loader's peak memory.
 3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf alone
    (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU, 4 processes),
-   each with synthetic, cpu and gpu input. Aggregate img/s = sum over models of their epoch-2 rate
+   each with synthetic, cpu, gpu and gpu-process input. Aggregate img/s = sum over models of their epoch-2 rate
    (the models run side by side through epoch 2).
 
-    python scripts/bench_imagenet.py --out /tmp/bench          # on a GPU machine, ~6 min
+    python scripts/bench_imagenet.py --out /tmp/bench          # on a GPU machine, ~8 min
 """
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ def one_model(spec):
 
 
 def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
-    """One `dsd train` of `models` with `source` input (synthetic, cpu or gpu)."""
+    """One `dsd train` of `models` with `source` input (synthetic or a loader name)."""
     from dsd.train import train
 
     store = make_store(models, dataset="imagenet")
@@ -276,7 +277,7 @@ def main() -> None:
     p.add_argument("--val-per-class", type=int, default=5)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
-    p.add_argument("--sources", default="synthetic,cpu,gpu")
+    p.add_argument("--sources", default="synthetic,cpu,gpu,gpu-process")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
     p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,decode,alone,train")
@@ -310,7 +311,7 @@ def main() -> None:
         print("nvjpeg decode img/s by processes", out["decode_capacity_img_s"], flush=True)
         save()
     if "alone" not in a.skip:
-        for loader in ("gpu", "cpu"):
+        for loader in ("gpu", "gpu-process", "cpu"):
             out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)
             print(f"alone {loader}: {r}", flush=True)
             save()
@@ -331,7 +332,7 @@ def main() -> None:
                 save()
         for name in a.layouts.split(","):
             syn = out.get(f"{name}-synthetic", {}).get("img_s")
-            for source in ("cpu", "gpu"):
+            for source in ("cpu", "gpu", "gpu-process"):
                 r = out.get(f"{name}-{source}")
                 if syn and r:
                     print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "

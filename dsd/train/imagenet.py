@@ -5,6 +5,7 @@
   Triton kernels (`resample_kernel`; the batched tensor ops of `resample` where Triton is
   missing and on the CPU). A producer thread prepares each batch on its own CUDA stream a
   couple of batches ahead, so decoding overlaps training; the consumer's stream waits on an event.
+  `gpu-process`: the same pipeline with the producer in a process of its own (`producer`).
   Files nvjpeg cannot batch (grayscale, CMYK, PNG under a .JPEG name, arithmetic coding, no end
   marker) are decoded by PIL on the host and join the same batch.
 - `cpu`: torchvision's ImageFolder transforms (PIL) in DataLoader worker processes.
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
-import queue
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -26,15 +25,16 @@ import numpy as np
 import torch
 
 from ..errors import DsdError
-from .paths import imagenet_dir
 from . import resample_kernel
+from .paths import imagenet_dir
+from .producer import Prefetched, ProducerProcess
 from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PREFETCH = 2        # batches a producer thread prepares ahead of training
 READ_THREADS = 6    # threads reading file bytes per data source
-LOADERS = ("auto", "gpu", "cpu")
+LOADERS = ("auto", "gpu", "gpu-process", "cpu")
+PRODUCERS = {"thread": "gpu", "process": "gpu-process"}   # GpuImageData producer → loader name
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -137,31 +137,51 @@ def nvjpeg_available(device: torch.device) -> bool:
 class GpuImageData:
     """An ImageNet-style tree decoded and augmented on the training device (see module doc).
 
-    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads:
-    that is how the tests check it.
+    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads
+    (producer `thread`) or in a producer process (`process`): that is how the tests check it.
     """
 
     synthetic = False
-    loader = "gpu"
 
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32):
+                 test_subset=None, dtype=torch.float32, producer: str = "thread"):
         root = imagenet_dir(data_dir)
-        train, self.num_classes = samples(root / "train")
+        train, num_classes = samples(root / "train")
         val, _ = samples(root / "val")
-        self.train = [train[i] for i in spread(len(train), subset)]
-        self.val = [val[i] for i in spread(len(val), test_subset)]
+        self._setup(device, [train[i] for i in spread(len(train), subset)],
+                    [val[i] for i in spread(len(val), test_subset)], num_classes, batch_size,
+                    resolution, dtype, producer)
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
+
+    def _setup(self, device, train, val, num_classes, batch_size, resolution, dtype, producer):
+        if producer not in PRODUCERS:
+            raise DsdError(f"unknown producer {producer!r}; allowed: {', '.join(PRODUCERS)}")
+        self.train, self.val, self.num_classes = train, val, num_classes
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.size, self.resize = resolution, round(resolution * 256 / 224)
+        self.producer, self.loader = producer, PRODUCERS[producer]
         self.cuda = self.device.type == "cuda"
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
         self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.steps_per_epoch = len(self.train) // batch_size
-        if self.steps_per_epoch == 0:
-            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
-                           f"images in {root / 'train'}")
+        self._process = None
+
+    def state(self) -> dict:
+        """What a producer process needs to rebuild this source (`from_state`) without
+        scanning the tree again; it produces batches itself (producer `thread`)."""
+        return {"device": str(self.device), "train": self.train, "val": self.val,
+                "num_classes": self.num_classes, "batch_size": self.batch_size,
+                "resolution": self.size, "dtype": self.dtype, "producer": "thread"}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "GpuImageData":
+        data = cls.__new__(cls)
+        data._setup(**state)
+        return data
 
     # -- one batch: bytes → decoded images → crops → normalized tensor ------------------------
     def _decode(self, items, loaded) -> list[torch.Tensor]:
@@ -233,72 +253,46 @@ class GpuImageData:
                 ahead = self.pool.map(_load, paths(chunks[k + 1]))
             yield self._batch(chunk, loaded, geometry)
 
-    def _iterate(self, chunks, geometry) -> Iterator[Batch]:
-        if not self.cuda:
-            yield from self._produce(chunks, geometry)
-            return
-        yield from _Prefetched(self._produce, chunks, geometry, self.device)
+    def passes(self, kind: str, *args):
+        """(chunks of items, geometry) of one pass: ("train", seed, epoch) or ("test",
+        batch_size). Depends only on the arguments, so a producer process makes the same."""
+        if kind == "train":
+            seed, epoch = args
+            rng = np.random.default_rng([seed, epoch])
+            items = [self.train[i] for i in epoch_order(len(self.train), seed, epoch)]
+            return (self._chunks(items, self.batch_size, True),
+                    lambda sizes: train_geometry(sizes, rng, self.size))
+        (batch_size,) = args
+        return (self._chunks(self.val, batch_size, False),
+                lambda sizes: eval_geometry(sizes, self.size, self.resize))
+
+    def _iterate(self, kind: str, *args) -> Iterator[Batch]:
+        if self.producer == "process":
+            if self._process is None:
+                self._process = ProducerProcess(self.state())
+            yield from self._process.run(kind, args)
+        elif self.cuda:
+            yield from Prefetched(self._produce, *self.passes(kind, *args), self.device)
+        else:
+            yield from self._produce(*self.passes(kind, *args))
 
     def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
-        rng = np.random.default_rng([seed, epoch])
-        order = epoch_order(len(self.train), seed, epoch)
-        items = [self.train[i] for i in order]
-        yield from self._iterate(self._chunks(items, self.batch_size, True),
-                                 lambda sizes: train_geometry(sizes, rng, self.size))
+        yield from self._iterate("train", seed, epoch)
 
     def test(self, batch_size: int = 100) -> Iterator[Batch]:
-        yield from self._iterate(self._chunks(self.val, batch_size, False),
-                                 lambda sizes: eval_geometry(sizes, self.size, self.resize))
+        yield from self._iterate("test", batch_size)
 
+    def close(self) -> None:
+        """Stops the producer process, if one runs (also when the source is collected)."""
+        if self._process is not None:
+            self._process.close()
+            self._process = None
 
-class _Prefetched:
-    """Runs a batch generator on a producer thread and its own CUDA stream, PREFETCH batches
-    ahead; the consumer's current stream waits on each batch's event. An exception in the
-    producer is raised in the consumer; closing the consumer stops the producer."""
-
-    def __init__(self, produce, chunks, geometry, device):
-        self.q: queue.Queue = queue.Queue(maxsize=PREFETCH)
-        self.stop, self.device = threading.Event(), device
-        self.thread = threading.Thread(target=self._run, args=(produce, chunks, geometry),
-                                       daemon=True, name="dsd-decode")
-        self.thread.start()
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, produce, chunks, geometry) -> None:
-        stream = torch.cuda.Stream(self.device)
+    def __del__(self):
         try:
-            with torch.cuda.stream(stream):
-                for x, y in produce(chunks, geometry):
-                    ev = torch.cuda.Event()
-                    ev.record(stream)
-                    if not self._put((x, y, ev)):
-                        return
-            self._put(None)
-        except BaseException as e:  # noqa: BLE001 — handed to the consumer
-            self._put(e)
-
-    def __iter__(self) -> Iterator[Batch]:
-        try:
-            while (item := self.q.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                x, y, ev = item
-                current = torch.cuda.current_stream(self.device)
-                current.wait_event(ev)
-                x.record_stream(current)
-                y.record_stream(current)
-                yield x, y
-        finally:
-            self.stop.set()
-            self.thread.join()
+            self.close()
+        except Exception:  # noqa: BLE001 — at interpreter exit, modules may be gone
+            pass
 
 
 class CpuImageData:
@@ -361,15 +355,16 @@ class CpuImageData:
 
 
 def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
-    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`."""
+    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`;
+    `gpu-process` is the gpu loader with its producer in a process of its own."""
     if loader not in LOADERS:
         raise DsdError(f"unknown loader {loader!r}; allowed: {', '.join(LOADERS)}")
     device = torch.device(device)
     if loader == "auto":
         loader = "gpu" if device.type == "cuda" and nvjpeg_available(device) else "cpu"
-    elif loader == "gpu" and device.type == "cuda" and not nvjpeg_available(device):
-        raise DsdError(f"--loader gpu: torchvision cannot decode JPEGs on {device} (no nvjpeg); "
-                       f"use --loader cpu")
-    if loader == "gpu":
-        return GpuImageData(device, **kw)
-    return CpuImageData(device, workers=workers, **kw)
+    elif loader != "cpu" and device.type == "cuda" and not nvjpeg_available(device):
+        raise DsdError(f"--loader {loader}: torchvision cannot decode JPEGs on {device} (no "
+                       f"nvjpeg); use --loader cpu")
+    if loader == "cpu":
+        return CpuImageData(device, workers=workers, **kw)
+    return GpuImageData(device, producer="process" if loader == "gpu-process" else "thread", **kw)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..store import IMAGE_LOADERS
+
 STYLE = {"done": "green", "collapsed": "yellow", "diverged": "yellow", "failed": "red",
          "pending": "dim"}
 
@@ -67,8 +69,8 @@ class TrainProgress:
         err = f"error {top1:6.2f}%" if top1 is not None else "error    -   "
         secs = final.get("seconds")
         secs = f"{secs:7.1f}s" if secs is not None else "      -"
-        # the execution path, and for ImageNet the input pipeline that ran (gpu or cpu loader)
-        path = ", ".join(v for v in (final.get("exec_path"), final.get("loader") in ("gpu", "cpu")
+        # the execution path, and for ImageNet the input pipeline that ran (e.g. gpu loader)
+        path = ", ".join(v for v in (final.get("exec_path"), final.get("loader") in IMAGE_LOADERS
                                      and f"{final['loader']} loader") if v)
         note = f" ({path})" if path and status != "failed" else ""
         if status == "failed":
