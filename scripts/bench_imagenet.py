@@ -6,12 +6,13 @@
    500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
    --val-per-class validation images per class.
 2. The GPU loader's stages, its GPU kernel time, and nvjpeg's decoding rate with 1–8 processes
-   decoding at once. Loaders alone (no model): images/s of each pipeline for training and
-   evaluation, and the GPU loader's peak memory.
-3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf alone
-   (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU, 4 processes),
-   each with synthetic, cpu, gpu and gpu-process input. Aggregate img/s = sum over models of their epoch-2 rate
-   (the models run side by side through epoch 2).
+   decoding at once; its decode and crop times while a Python thread, a GPU-load thread or a
+   GPU load in another process runs. Loaders alone (no model): images/s of each pipeline for
+   training and evaluation, and the GPU loader's peak memory.
+3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf
+   alone (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU,
+   4 processes), each with synthetic, cpu, gpu and gpu-process input. Aggregate img/s = sum
+   over models of their epoch-2 rate (the models run side by side through epoch 2).
 
     python scripts/bench_imagenet.py --out /tmp/bench          # on a GPU machine, ~8 min
 """
@@ -241,6 +242,107 @@ def decode_capacity(root: Path, procs=(1, 2, 4, 8), batches: int = 20) -> dict:
     return out
 
 
+def _gpu_load(stop, ready, ahead: int = 3) -> None:
+    """A training-like GPU load: a CUDA graph of 700 bf16 2048² matrix products (~17 ms on an
+    H200) replayed on a stream of its own, at most `ahead` replays queued, until `stop`."""
+    import collections
+
+    import torch
+
+    a = torch.randn(2048, 2048, device="cuda", dtype=torch.bfloat16)
+    c, s = torch.empty_like(a), torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        torch.matmul(a, a, out=c)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g, stream=s, capture_error_mode="thread_local"):
+        for _ in range(700):
+            torch.matmul(a, a, out=c)
+    ready.set()
+    queued = collections.deque()
+    with torch.cuda.stream(s):
+        while not stop.is_set():
+            g.replay()
+            queued.append(torch.cuda.Event())
+            queued[-1].record(s)
+            if len(queued) > ahead:
+                queued.popleft().synchronize()
+    torch.cuda.synchronize()
+
+
+def _spin(stop, ready) -> None:
+    ready.set()
+    while not stop.is_set():
+        sum(range(1000))
+
+
+def _contention_case(args) -> dict:
+    """Median ms per batch of 128 of the GPU loader's decode and crops (in this process, on a
+    stream of its own) while `load` runs: nothing, a Python thread, a GPU-load thread in this
+    process, or a GPU load in another process (already running: `ready` is set)."""
+    root, load, stop, ready = args
+    import threading
+
+    import numpy as np
+    import torch
+
+    from dsd.train import resample as R
+    from dsd.train import resample_kernel as K
+    from dsd.train.imagenet import IMAGENET_MEAN, IMAGENET_STD, GpuImageData, _decode_jpeg, _load
+
+    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
+    loaded = [list(g.pool.map(_load, [p for p, _ in g.train[b * 128:(b + 1) * 128]]))
+              for b in range(14)]
+    rng, stream = np.random.default_rng(0), torch.cuda.Stream(priority=-1)
+
+    def batch(b):
+        with torch.cuda.stream(stream):
+            t0 = time.perf_counter()
+            ims = _decode_jpeg([t for _, t, _ in loaded[b]], g.device)
+            t1 = time.perf_counter()
+            K.crops(ims, R.train_geometry(np.array([im.shape[1:] for im in ims]), rng, 224),
+                    224, IMAGENET_MEAN, IMAGENET_STD)
+            stream.synchronize()
+            return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
+
+    batch(0), batch(1)
+    here = threading.Event()
+    if load in ("python-thread", "gpu-thread"):
+        threading.Thread(target=_spin if load == "python-thread" else _gpu_load,
+                         args=(here, threading.Event() if load == "python-thread" else ready),
+                         daemon=True).start()
+    ready.wait()
+    time.sleep(0.3)
+    ms = np.median([batch(b) for b in range(2, 14)], axis=0)
+    here.set()
+    stop.set()
+    return {"decode_ms": float(ms[0]), "crops_ms": float(ms[1])}
+
+
+def contention(root: Path) -> dict:
+    """Where the GPU loader's time goes when it shares its process (`_contention_case`), under
+    dsd's MPS daemon as in `dsd train`; run in fresh spawned processes."""
+    import multiprocessing as mp
+
+    from dsd.train.mps import mps
+
+    ctx, out = mp.get_context("spawn"), {}
+    with mps(None, print), ctx.Manager() as m:
+        for load in ("none", "python-thread", "gpu-thread", "gpu-process"):
+            stop, ready = m.Event(), m.Event()
+            if load in ("none", "python-thread"):
+                ready.set()
+            other = None
+            if load == "gpu-process":
+                other = ctx.Process(target=_gpu_load, args=(stop, ready))
+                other.start()
+            with ctx.Pool(1) as pool:
+                out[load] = pool.apply(_contention_case, ((str(root), load, stop, ready),))
+            if other:
+                other.join()
+    return out
+
+
 def one_model(spec):
     from dsd import complexity
 
@@ -280,7 +382,8 @@ def main() -> None:
     p.add_argument("--sources", default="synthetic,cpu,gpu,gpu-process")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
-    p.add_argument("--skip", default="", help="parts to skip: tree,check,profile,decode,alone,train")
+    p.add_argument("--skip", default="", help="parts to skip, comma-separated: tree, check, "
+                   "profile, decode, contention, alone, train")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
@@ -309,6 +412,10 @@ def main() -> None:
     if "decode" not in a.skip:
         out["decode_capacity_img_s"] = decode_capacity(root)
         print("nvjpeg decode img/s by processes", out["decode_capacity_img_s"], flush=True)
+        save()
+    if "contention" not in a.skip:
+        out["contention"] = contention(root)
+        print("gpu loader ms per batch under loads", out["contention"], flush=True)
         save()
     if "alone" not in a.skip:
         for loader in ("gpu", "gpu-process", "cpu"):
