@@ -263,6 +263,24 @@ def test_producer_process_gives_the_threads_batches(tmp_path):
         GpuImageData("cpu", producer="fork", **kw)
 
 
+def test_producer_stops_offering_when_unwanted():
+    """A producer process blocked on a full queue gives the batch up once its pass is no longer
+    wanted or its consumer's process is gone (no orphan spinning forever)."""
+    import queue
+    from types import SimpleNamespace
+
+    from dsd.train.producer import _offer
+
+    full = queue.Queue(maxsize=1)
+    full.put("old")
+    current = SimpleNamespace(value=5)
+    assert _offer(queue.Queue(), current, 5, "batch") is True
+    assert _offer(full, current, 5, "batch", SimpleNamespace(is_alive=lambda: False)) is False
+    current.value = 6
+    assert _offer(full, current, 5, "batch") is False
+    assert full.qsize() == 1
+
+
 @pytest.mark.parametrize("loader", ["gpu", "gpu-process", "cpu"])
 def test_train_imagenet_end_to_end(tmp_path, loader):
     """`dsd train` on a tiny tree with odd files; the loader that ran is in the training line,

@@ -46,7 +46,7 @@ def _formula_population(path: str, n: int = 8) -> Store:
     recipe = RECIPES["nds"].to_dict()
     rng = np.random.default_rng(0)
     for k, name in enumerate(SPACES):
-        space = load_space(name)
+        space = load_space(name).with_samplers("dsd1")   # as the study and its script
         s = sample(space, n, dataset="cifar10", seed=0)
         sweep = f"{name}-cifar10-s0"
         store.add_sweep(sweep, space=name, space_def=space.to_dict(), dataset="cifar10",
@@ -128,7 +128,7 @@ def test_summarize_numbers(population):
     for space in SPACES:
         e = done.loc[done["space"] == space, "top1"]
         row = rows[f"{space}-cifar10-s0"]
-        assert row[2] == "pycls" and int(row[4]) == len(e)  # sampler convention, done
+        assert row[2] == "dsd1" and int(row[4]) == len(e)  # sampler convention, done
         assert float(row[-3]) == pytest.approx(e.min(), abs=1e-2)
         assert float(row[-2]) == pytest.approx(e.mean(), abs=1e-2)
         assert float(row[-1]) == pytest.approx(e.median(), abs=1e-2)
@@ -206,6 +206,19 @@ def test_analysis_commands_read_a_population(population):
                               str(html), "--resamples", "200"])
     assert res.exit_code == 0, res.output
     assert "data:image/png;base64" in html.read_text() and "1 pending" in res.output
+
+
+def test_summarize_a_population_without_finished_models(population, tmp_path):
+    """Every model collapsed or failed: the summary still has its counts, and says why the
+    statistics are missing (exit 0, not 'no results to analyse')."""
+    _, out, _ = population
+    df, runs = read_population(out)
+    df.loc[df["status"] == "done", "status"] = "collapsed"
+    from dsd.analysis.summary import summary_markdown
+
+    text = summary_markdown(df, runs, resamples=200)
+    assert "## Models and errors per space" in text
+    assert "Not computed: no finished model" in text
 
 
 def test_export_errors_are_one_line(tmp_path, population):

@@ -215,6 +215,9 @@ def _sweep(st: Stats, space: str) -> str | None:
 def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table, *, resamples: int = 10_000,
              seed: int = 0) -> list[str]:
     """The markdown lines of the statistics sections (md_table renders a frame)."""
+    if ok.empty:
+        return ["## Findings", "", "Not computed: no finished model (the counts above say why).",
+                ""]
     st = compute(ok, firsts, resamples=resamples, seed=seed)
     out = ["## Findings", "",
            "One row per claim of the paper, computed from the tables below. Pair claims: the "

@@ -149,9 +149,10 @@ class ProducerProcess:
             self.proc.join()
 
 
-def _offer(out, current, pid: int, payload) -> bool:
-    """Put (pid, payload) while pass `pid` is still wanted; False once the consumer moved on."""
-    while current.value == pid:
+def _offer(out, current, pid: int, payload, parent=None) -> bool:
+    """Put (pid, payload) while pass `pid` is still wanted; False once the consumer moved on
+    or its process is gone."""
+    while current.value == pid and (parent is None or parent.is_alive()):
         try:
             out.put((pid, payload), timeout=0.1)
             return True
@@ -190,13 +191,13 @@ def _serve(state: dict, cmd, out, current) -> None:
             for x, y in data._produce(*data.passes(kind, *args)):
                 if data.cuda:   # sent once complete: the pickling thread is not on our stream
                     torch.cuda.current_stream(data.device).synchronize()
-                ok = _offer(out, current, pid, (x, y))
+                ok = _offer(out, current, pid, (x, y), parent)
                 del x, y
                 if data.cuda:
                     torch.cuda.ipc_collect()   # free sent batches the consumer has released
                 if not ok:
                     break
             else:
-                _offer(out, current, pid, None)
+                _offer(out, current, pid, None, parent)
         except BaseException as e:  # noqa: BLE001 — raised in the consumer
-            _offer(out, current, pid, _picklable(e))
+            _offer(out, current, pid, _picklable(e), parent)
