@@ -5,7 +5,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from dsd.analysis import compare, plots, synthetic
+from dsd.analysis import compare, plots, stats, synthetic
 from dsd.analysis.selection import select
 from dsd.errors import DsdError
 from dsd.store import Store
@@ -42,6 +42,7 @@ def test_edf_data_numbers(sel):
         c = d.curves[d.curves["sweep"] == s]
         assert np.all(np.diff(c["F"]) > 0) and c["F"].iloc[-1] == pytest.approx(1.0)
     assert len(d.ks) == 3 and d.ks["D"].between(0, 1).all() and d.band is None
+    assert np.allclose(d.ks["p_holm"], stats.holm(d.ks["p"])) and (d.ks["p_holm"] >= d.ks["p"]).all()
 
 
 def test_edf_data_normalized_and_band(sel):

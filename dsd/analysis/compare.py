@@ -118,8 +118,9 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
     for a, b in combinations(order, 2):
         r = stats.ks(samples[a][0], samples[b][0], samples[a][1], samples[b][1])
         pairs.append({"a": a, "b": b, "D": r.D, "p": r.p, "method": r.method})
-    return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary),
-                   pd.DataFrame(pairs, columns=["a", "b", "D", "p", "method"]),
+    ks = pd.DataFrame(pairs, columns=["a", "b", "D", "p", "method"])
+    ks.insert(4, "p_holm", stats.holm(ks["p"]) if len(ks) else [])  # the family: all pairs
+    return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary), ks,
                    pd.concat(bands, ignore_index=True) if band else None,
                    weights, normalize, bins if normalize else None, rng_range, _synthetic(df))
 

@@ -162,7 +162,10 @@ def edf_cmd(
     if len(data.ks):
         method = ("scipy.stats.ks_2samp" if not data.normalize else
                   "weighted: asymptotic, Kish effective sizes")
-        _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})")
+        _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})\n"
+                    f"p_holm: Holm-adjusted over the {len(data.ks)} pair"
+                    f"{'s' if len(data.ks) > 1 else ''} shown; effect sizes, "
+                    f"intervals and power: dsd compare")
     _save(plot_edf(data, caption=sel.caption()) if output is not None else None, output)
 
 
