@@ -396,27 +396,16 @@ def main() -> None:
         if a.out:
             dump(Path(a.out) / "imagenet.json", out)
 
-    if "tree" not in a.skip:
-        out["tree"] = make_tree(root, a.images, a.val_per_class)
-        print("tree", out["tree"], flush=True)
-        save()
-    if "check" not in a.skip:
-        out["check"] = check(root)
-        print("check (uint8 levels)", out["check"], flush=True)
-        save()
-    if "profile" not in a.skip:
-        out["profile"] = profile(root)
-        print("profile (ms per batch of 128)", {k: round(v, 2) for k, v in out["profile"].items()},
-              flush=True)
-        save()
-    if "decode" not in a.skip:
-        out["decode_capacity_img_s"] = decode_capacity(root)
-        print("nvjpeg decode img/s by processes", out["decode_capacity_img_s"], flush=True)
-        save()
-    if "contention" not in a.skip:
-        out["contention"] = contention(root)
-        print("gpu loader ms per batch under loads", out["contention"], flush=True)
-        save()
+    parts = [("tree", "tree", lambda: make_tree(root, a.images, a.val_per_class)),
+             ("check", "check (uint8 levels)", lambda: check(root)),
+             ("profile", "profile (ms per batch of 128)", lambda: profile(root)),
+             ("decode", "nvjpeg decode img/s by processes", lambda: decode_capacity(root)),
+             ("contention", "gpu loader ms per batch under loads", lambda: contention(root))]
+    for key, label, part in parts:
+        if key not in a.skip:
+            out[key] = part()
+            print(label, out[key], flush=True)
+            save()
     if "alone" not in a.skip:
         for loader in ("gpu", "gpu-process", "cpu"):
             out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)

@@ -38,6 +38,14 @@ if triton is not None:
         return lo, hi, center, support
 
     @triton.jit
+    def _add3(a0, a1, a2, p, plane, mask, w):
+        """Accumulate w × the three channel planes (`plane` apart) at pointers p."""
+        a0 += tl.load(p, mask=mask, other=0).to(tl.float32) * w
+        a1 += tl.load(p + plane, mask=mask, other=0).to(tl.float32) * w
+        a2 += tl.load(p + 2 * plane, mask=mask, other=0).to(tl.float32) * w
+        return a0, a1, a2
+
+    @triton.jit
     def _weight(x, hi, center, support):
         w = tl.maximum(1.0 - tl.abs((x.to(tl.float32) - center + 0.5) / support), 0.0)
         return tl.where(x < hi, w, 0.0)
@@ -66,11 +74,8 @@ if triton is not None:
             x = lo + k
             w = _weight(x, hi, center, support)
             wsum += w
-            p = row + tl.minimum(x, ww - 1)[None, :]
-            mk = keep & (x < hi)[None, :]
-            a0 += tl.load(p, mask=mk, other=0).to(tl.float32) * w[None, :]
-            a1 += tl.load(p + plane, mask=mk, other=0).to(tl.float32) * w[None, :]
-            a2 += tl.load(p + 2 * plane, mask=mk, other=0).to(tl.float32) * w[None, :]
+            a0, a1, a2 = _add3(a0, a1, a2, row + tl.minimum(x, ww - 1)[None, :], plane,
+                               keep & (x < hi)[None, :], w[None, :])
         inv = (1.0 / tl.where(wsum > 0, wsum, 1.0))[None, :]
         t = tmp + (tl.load(m + 12) + r)[:, None] * SIZE + o[None, :]
         tl.store(t, a0 * inv, mask=keep)
@@ -97,10 +102,7 @@ if triton is not None:
             w = _weight(y, hi, center, support)
             wsum += w
             p = tmp + (first + tl.minimum(y, hh - 1))[:, None] * SIZE + ox[None, :]
-            mk = keep & (y < hi)[:, None]
-            a0 += tl.load(p, mask=mk, other=0.0) * w[:, None]
-            a1 += tl.load(p + hh * SIZE, mask=mk, other=0.0) * w[:, None]
-            a2 += tl.load(p + 2 * hh * SIZE, mask=mk, other=0.0) * w[:, None]
+            a0, a1, a2 = _add3(a0, a1, a2, p, hh * SIZE, keep & (y < hi)[:, None], w[:, None])
         inv = (1.0 / tl.where(wsum > 0, wsum, 1.0))[:, None]
         q = out + b * sb + oy[:, None] * sy + ox[None, :] * sx
         ty = out.dtype.element_ty
