@@ -168,6 +168,40 @@ def test_status_and_show_keep_names_and_counts_at_80_columns(two_sweeps):
         assert rows["anynetxa-cifar10-s0"][3:] == ["3", "2", "0", "1"]
 
 
+def test_show_sweep_fits_80_columns(tmp_path):
+    """`dsd show SWEEP` for real CIFAR-10 samples of AnyNetXD and RegNetX: every line within
+    80 columns, per-stage values as one column, RegNet's parameters instead of its stage
+    lists, columns equal for every model told once, errors where trained."""
+    from dsd.sample import sample
+    from dsd.space import load_space
+
+    path = tmp_path / "s.sqlite"
+    s = Store(path)
+    for name in ("anynetxd", "regnetx"):
+        sm = sample(name, 40, dataset="cifar10", seed=0)
+        s.add_sweep(name, space=name, space_def=load_space(name).to_dict(), dataset="cifar10",
+                    window=sm.window.to_dict(), seed=0, draws=sm.draws, models=sm.models)
+    mid = int(s.models("regnetx").loc[3, "model_id"])
+    s.finish_result(s.start_result(mid, dataset="cifar10", recipe="nds",
+                                   recipe_json={"name": "nds"}), "done", top1=12.345, top5=0.5)
+    s.close()
+    for out in (invoke("show", "anynetxd", "--store", path),
+                piped("show", "anynetxd", "--store", path).stdout):
+        lines = out.splitlines()
+        assert all(len(line) <= 80 for line in lines), out
+        assert lines[1].split() == ["#", "flops", "params", "acts", "d1-4", "w1-4", "b1-4",
+                                    "g1-4", "status"]
+        assert len(lines) == 42 and "error" not in lines[1]
+    out = invoke("show", "regnetx", "--store", path)
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    header = lines[1].split()
+    assert {"d", "w0", "wa", "wm", "error"} <= set(header) and "w1-4" not in header
+    row = next(line.split() for line in lines[2:] if line.split()[0] == "3")
+    assert row[header.index("error")] == "12.35" and row[header.index("status")] == "done"
+    assert "every field: --json" in lines[0]
+
+
 def test_a_long_sweep_name_is_never_truncated(tmp_path):
     name = "a-very-long-sweep-name-that-alone-takes-most-of-an-eighty-column-terminal-x"
     path = store_with(tmp_path / "s.sqlite", n=2, name=name)

@@ -306,9 +306,6 @@ def sampling_progress(n: int):
         yield lambda kept, draws: bar.update(task, completed=kept, draws=draws)
 
 
-SHOW_COLS = ["index", "hash", "flops", "params", "acts", "d1", "d2", "d3", "d4", "w1", "w2",
-             "w3", "w4", "b1", "b2", "b3", "b4", "g1", "g2", "g3", "g4", "d", "w0", "wa", "wm",
-             "status", "top1", "top5"]
 #: the store's column names → what tables say (they hold errors, not accuracies)
 ERROR_LABELS = {"top1": "error", "top5": "error5"}
 
@@ -341,17 +338,43 @@ def show_cmd(
         df = df.head(top)
     if as_json:
         return _print_json(df.drop(columns=["spec"], errors="ignore").to_dict(orient="records"))
-    # per-stage b/g columns only where they differ across stages somewhere in the sweep
-    varying = {k for k in "bg" if (df[[f"{k}{i}" for i in range(1, 5) if f"{k}{i}" in df]]
-                                   .nunique(axis=1) > 1).any()}
-    cols = [c for c in SHOW_COLS if c in df.columns
-            and not (c[0] in "bg" and c[1:] in "234" and c[0] not in varying)]
-    typer.echo(f"{sweep}: {len(df)} models" + ("; error = final top-1 test error (%), error5 = "
-                                               "top-5" if "top1" in cols else ""))
-    shown = df[cols].rename(columns=ERROR_LABELS)
-    for c in shown.columns[shown.dtypes == object]:  # untrained: None, not a number
-        shown[c] = shown[c].where(shown[c].notna(), "-")
-    typer.echo(shown.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.2f}"))
+    shown, same = _model_table(df)
+    typer.echo(f"{sweep}: {len(df)} models" + ("; error = final top-1 test error (%)"
+                                               if "error" in shown else "")
+               + "".join(f"; {k} = {v} for all" for k, v in same.items())
+               + "; every field: --json")
+    typer.echo(shown.to_string(index=False))
+
+
+def _model_table(df):
+    """The models of `dsd show SWEEP` in about 80 columns, and the columns that are the same
+    for every model (told once, above the table): the index (#), complexity in K/M/G,
+    per-stage values as one column each (one value where a model's stages agree; RegNets: d,
+    w0, wa, wm instead of stage depths and widths), the error where trained (error5 and every
+    other field: --json)."""
+    import pandas as pd
+
+    out = pd.DataFrame({"#": df["index"].astype(int)})   # the index, as training lines write it
+    regnet = "wa" in df and df["wa"].notna().any()   # stage depths and widths follow from these
+    for c in ("flops", "params", "acts"):
+        if c in df:
+            out[c] = df[c].map(lambda v: "-" if pd.isna(v) else _si(float(v)))
+    for k in "bg" if regnet else "dwbg":
+        stages = [f"{k}{i}" for i in range(1, 5) if f"{k}{i}" in df]
+        if stages:
+            out[f"{k}1-{len(stages)}"] = [
+                "-" if any(pd.isna(v) for v in row) else
+                str(int(row[0])) if len(set(row)) == 1 and k in "bg" else
+                ",".join(str(int(v)) for v in row) for row in df[stages].itertuples(index=False)]
+    for c, fmt in (("d", "{:.0f}"), ("w0", "{:.0f}"), ("wa", "{:.1f}"), ("wm", "{:.2f}")):
+        if c in df and df[c].notna().any():
+            out[c] = df[c].map(lambda v: "-" if pd.isna(v) else fmt.format(v))
+    out["status"] = df["status"].to_numpy()
+    if "top1" in df and df["top1"].notna().any():
+        out["error"] = df["top1"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
+    same = {c: out[c].iloc[0] for c in out.columns[1:] if len(out) > 1
+            and c not in ("status", "error") and out[c].nunique() == 1}
+    return out.drop(columns=list(same)), same
 
 
 def _print_sweeps(df, path) -> None:
