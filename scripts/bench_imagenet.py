@@ -1,20 +1,24 @@
 """ImageNet input pipelines on a GPU (BENCHMARKS.md, issue 17): synthetic input, the `cpu` loader
-(PIL in DataLoader workers), the `gpu` loader (nvjpeg + crop kernels, producer thread) and
-`gpu-process` (the same, producer process), in one run.
+(PIL in DataLoader workers), the `gpu` loader (nvjpeg + crop kernels, producer thread), `gpu-32`
+(the same with 32 CUDA hardware queues per process) and `gpu-process` (producer process).
 
 1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
    500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
    --val-per-class validation images per class.
 2. The GPU loader's stages, its GPU kernel time, and nvjpeg's decoding rate with 1–8 processes
-   decoding at once; its decode and crop times while a Python thread, a GPU-load thread or a
-   GPU load in another process runs. Loaders alone (no model): images/s of each pipeline for
-   training and evaluation, and the GPU loader's peak memory.
+   decoding at once; its decode and crop times while a Python thread, a GPU-load thread (8 or
+   32 hardware queues) or a GPU load in another process runs. Loaders alone (no model):
+   images/s of each pipeline for training and evaluation, and the GPU loader's peak memory.
 3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf
    alone (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU,
-   4 processes), each with synthetic, cpu, gpu and gpu-process input. Aggregate img/s = sum
-   over models of their epoch-2 rate (the models run side by side through epoch 2).
+   4 processes), each with every source. Aggregate img/s = sum over models of their epoch-2
+   rate (the models run side by side through epoch 2).
 
-    python scripts/bench_imagenet.py --out /tmp/bench          # on a GPU machine, ~8 min
+All of it takes about 10 minutes; in two calls of a 10-minute limit, on the same tree:
+
+    python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~4 min
+    python scripts/bench_imagenet.py --skip tree,check,profile,decode,contention,alone \
+        --out /tmp/b                                                             # ~6.5 min
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import io
 import os
 import sys
 import time
+from contextlib import contextmanager
 from multiprocessing import Pool
 from pathlib import Path
 from types import SimpleNamespace
@@ -319,16 +324,40 @@ def _contention_case(args) -> dict:
     return {"decode_ms": float(ms[0]), "crops_ms": float(ms[1])}
 
 
+#: CUDA's hardware work queues per process (default 8): streams beyond them share queues, and
+#: work on one can wait behind another's (a likely cause of the in-process slow-down, untested)
+CONNECTIONS = "CUDA_DEVICE_MAX_CONNECTIONS"
+
+
+@contextmanager
+def env(name: str, value: str | None):
+    """`name`=`value` in os.environ for processes spawned inside (None: unchanged)."""
+    old = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if value is not None and old is None:
+            del os.environ[name]
+        elif value is not None:
+            os.environ[name] = old
+
+
 def contention(root: Path) -> dict:
     """Where the GPU loader's time goes when it shares its process (`_contention_case`), under
-    dsd's MPS daemon as in `dsd train`; run in fresh spawned processes."""
+    dsd's MPS daemon as in `dsd train`; run in fresh spawned processes. `gpu-thread-32`: the
+    GPU-load thread with 32 hardware queues per process instead of 8."""
     import multiprocessing as mp
 
     from dsd.train.mps import mps
 
     ctx, out = mp.get_context("spawn"), {}
+    cases = [("none", None), ("python-thread", None), ("gpu-thread", None),
+             ("gpu-thread-32", "32"), ("gpu-process", None)]
     with mps(None, print), ctx.Manager() as m:
-        for load in ("none", "python-thread", "gpu-thread", "gpu-process"):
+        for case, connections in cases:
+            load = case.removesuffix("-32")
             stop, ready = m.Event(), m.Event()
             if load in ("none", "python-thread"):
                 ready.set()
@@ -336,8 +365,8 @@ def contention(root: Path) -> dict:
             if load == "gpu-process":
                 other = ctx.Process(target=_gpu_load, args=(stop, ready))
                 other.start()
-            with ctx.Pool(1) as pool:
-                out[load] = pool.apply(_contention_case, ((str(root), load, stop, ready),))
+            with env(CONNECTIONS, connections), ctx.Pool(1) as pool:
+                out[case] = pool.apply(_contention_case, ((str(root), load, stop, ready),))
             if other:
                 other.join()
     return out
@@ -352,14 +381,18 @@ def one_model(spec):
 
 
 def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
-    """One `dsd train` of `models` with `source` input (synthetic or a loader name)."""
+    """One `dsd train` of `models` with `source` input: synthetic, a loader name, or
+    `gpu-32`: the gpu loader with 32 hardware queues per worker process (CONNECTIONS)."""
     from dsd.train import train
 
     store = make_store(models, dataset="imagenet")
+    loader = source.removesuffix("-32")
     t0 = time.time()
-    s = train(store, dataset="synthetic" if source == "synthetic" else None, data_dir=str(root),
-              loader="auto" if source == "synthetic" else source, per_gpu=per_gpu,
-              overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
+    with env(CONNECTIONS, "32" if source.endswith("-32") else None):
+        s = train(store, dataset="synthetic" if source == "synthetic" else None,
+                  data_dir=str(root), loader="auto" if source == "synthetic" else loader,
+                  per_gpu=per_gpu,
+                  overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
     wall = time.time() - t0
     df = store.results(status=None, synthetic=True)
     ep = store.epochs()
@@ -379,7 +412,7 @@ def main() -> None:
     p.add_argument("--val-per-class", type=int, default=5)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
-    p.add_argument("--sources", default="synthetic,cpu,gpu,gpu-process")
+    p.add_argument("--sources", default="synthetic,cpu,gpu,gpu-32,gpu-process")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: tree, check, "
@@ -428,7 +461,7 @@ def main() -> None:
                 save()
         for name in a.layouts.split(","):
             syn = out.get(f"{name}-synthetic", {}).get("img_s")
-            for source in ("cpu", "gpu", "gpu-process"):
+            for source in ("cpu", "gpu", "gpu-32", "gpu-process"):
                 r = out.get(f"{name}-{source}")
                 if syn and r:
                     print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "
