@@ -16,6 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sst
 from typer.testing import CliRunner
@@ -219,6 +220,32 @@ def test_summarize_a_population_without_finished_models(population, tmp_path):
     text = summary_markdown(df, runs, resamples=200)
     assert "## Models and errors per space" in text
     assert "Not computed: no finished model" in text
+
+
+def test_fit_population_rewrites_only_the_fits(population, tmp_path):
+    """`dsd fit SWEEP --population FILE` recomputes that sweep's fits with the current rule and
+    keeps everything else in the file: other sweeps' fits, errors, curves, training runs."""
+    import shutil
+
+    from dsd.analysis.fit import fit_frame
+    from dsd.analysis.population import write_population
+
+    _, out, _ = population
+    path = tmp_path / "pop.parquet"
+    shutil.copy(out, path)
+    df, runs = read_population(path)
+    df["e_fit"] = 9.0                      # stale fits everywhere
+    write_population(df, path, runs)
+    res = runner.invoke(app, ["fit", "regnetx-cifar10-s0", "--population", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "rewrote the fits of 8 models" in res.output and "(8 changed" in res.output
+    new, new_runs = read_population(path)
+    rx = new["sweep"] == "regnetx-cifar10-s0"
+    expect = fit_frame(df[rx])
+    assert np.allclose(new.loc[rx, "e_fit"], expect["e_fit"]) and (new.loc[rx, "e_fit"] == 0).all()
+    assert (new.loc[~rx, "e_fit"] == 9.0).all() and new_runs == runs
+    cols = [c for c in df.columns if c not in ("fit_w0", "fit_wa", "fit_wm", "e_fit")]
+    pd.testing.assert_frame_equal(new[cols], df[cols])
 
 
 def test_export_errors_are_one_line(tmp_path, population):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
@@ -169,6 +170,26 @@ def read_population(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
         df[col] = [list(v) if v is not None else [] for v in df[col]]
     runs = json.loads((table.schema.metadata or {}).get(RUNS_KEY, b"[]"))
     return df, runs
+
+
+FIT_COLUMNS = ("fit_w0", "fit_wa", "fit_wm", "e_fit")
+
+
+def refit_population(path: str | Path, sweeps: list[str] | None = None) -> pd.DataFrame:
+    """Recompute the RegNet-rule fits (`analysis.fit`, dsd's current rule) of the models of
+    `sweeps` (default: all) in a population file and rewrite the file with them; everything
+    else in it is kept. Returns the refitted rows (sweep, index, old and new e_fit)."""
+    from .fit import fit_frame
+
+    df, runs = read_population(path)
+    sel = df["sweep"].isin(sweeps) if sweeps else pd.Series(True, index=df.index)
+    old = df.loc[sel, "e_fit"].copy() if "e_fit" in df else pd.Series(np.nan, index=df.index[sel])
+    fits = fit_frame(df[sel])
+    for c in FIT_COLUMNS:
+        df.loc[sel, c] = fits[c].to_numpy()
+    write_population(df, path, runs)
+    return pd.DataFrame({"sweep": df.loc[sel, "sweep"], "index": df.loc[sel, "index"],
+                         "e_fit_before": old, "e_fit": df.loc[sel, "e_fit"]})
 
 
 class PopulationStore:

@@ -217,6 +217,10 @@ def analyze_cmd(
 def fit_cmd(
     names: Names,
     store: StoreOpt = None,
+    population: Annotated[Optional[Path], typer.Option(
+        "--population", help="Refit the models of a population .parquet instead, with dsd's "
+        "current rule, and rewrite its fit columns (the rest of the file is kept).",
+        show_default=False)] = None,
 ):
     """Fit the RegNet rule to every model of sweeps (e_fit, DDS §3.3) and store the fits."""
     import pandas as pd
@@ -224,12 +228,22 @@ def fit_cmd(
     from ..analysis.fit import fit_sweeps
     from ..analysis.selection import resolve_sweeps
 
-    db = _open_store(store)
-    sweeps = resolve_sweeps(db, names)
     t0 = time.time()
-    total = sum(len(db.models(s)) for s in sweeps)
-    with progress_bar("fit", total) as advance:
-        fits = fit_sweeps(db, sweeps, progress=lambda sweep, done, n: advance(sweep))
+    if population is not None:
+        from ..analysis.population import PopulationStore, refit_population
+
+        sweeps = resolve_sweeps(PopulationStore.open(population), names)
+        fits = refit_population(population, sweeps)
+        changed = len(fits) - int(((fits["e_fit"] - fits["e_fit_before"]).abs() <= 1e-9).sum())
+        where = (f"rewrote the fits of {len(fits)} models in {population} ({changed} changed; "
+                 f"{time.time() - t0:.1f} s)")
+    else:
+        db = _open_store(store)
+        sweeps = resolve_sweeps(db, names)
+        total = sum(len(db.models(s)) for s in sweeps)
+        with progress_bar("fit", total) as advance:
+            fits = fit_sweeps(db, sweeps, progress=lambda sweep, done, n: advance(sweep))
+        where = f"stored {len(fits)} fits in {db.path} ({time.time() - t0:.1f} s)"
     rows = []
     for s in sweeps:
         f = fits[fits["sweep"] == s]["e_fit"]
@@ -237,8 +251,7 @@ def fit_cmd(
                      "median": f.median(), "q75": f.quantile(0.75), "max": f.max(),
                      "e_fit=0": int((f < 1e-9).sum())})
     _echo_frame(pd.DataFrame(rows), "e_fit (mean |log(predicted / observed width)| per block)")
-    typer.echo(f"\nstored {len(fits)} fits in {db.path} ({time.time() - t0:.1f} s); use "
-               f"`dsd analyze SWEEP --param e_fit`")
+    typer.echo(f"\n{where}; use `dsd analyze SWEEP --param e_fit`")
 
 
 @command("search-efficiency")
