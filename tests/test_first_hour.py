@@ -168,6 +168,34 @@ def test_status_and_show_keep_names_and_counts_at_80_columns(two_sweeps):
         assert rows["anynetxa-cifar10-s0"][3:] == ["3", "2", "0", "1"]
 
 
+def test_every_status_folds_into_one_column_at_80_columns(tmp_path):
+    """With all six statuses the per-status columns would pass 80: `dsd status` and `dsd show`
+    then list the counts in one wrapping `results` column; names and counts stay whole."""
+    from test_cli_errors import tiny_models
+
+    path = tmp_path / "s.sqlite"
+    s = Store(path)
+    name = "regnety-cifar10-s12345"
+    s.add_sweep(name, space="test", space_def={}, dataset="cifar10",
+                window={"flops": [1e6, 2e6]}, seed=0, draws=12, models=tiny_models(12))
+    for i, m in enumerate(s.models(name).to_dict("records")):
+        status = ("done", "failed", "diverged", "collapsed", "running", "pending")[i % 6]
+        if status != "pending":
+            rid = s.start_result(m["model_id"], dataset="cifar10", recipe="nds",
+                                 recipe_json={"name": "nds"})
+            if status != "running":
+                s.finish_result(rid, status, top1=10.0 if status == "done" else None)
+    s.close()
+    for args in (("status",), ("show",)):
+        for out in (invoke(*args, "--store", path), piped(*args, "--store", path).stdout):
+            lines = out.splitlines()
+            assert all(len(line.rstrip()) <= 80 for line in lines), out
+            assert any("results" in line.split() for line in lines) and name in out
+            text = " ".join(out.replace("flops 1M–2M", "").split())   # show's window column
+            for status in ("pending", "running", "done", "failed", "diverged", "collapsed"):
+                assert f"2 {status}" in text, (status, out)
+
+
 def test_show_sweep_fits_80_columns(tmp_path):
     """`dsd show SWEEP` for real CIFAR-10 samples of AnyNetXD and RegNetX: every line within
     80 columns, per-stage values as one column, RegNet's parameters instead of its stage

@@ -77,6 +77,39 @@ def _one_line(e: Exception) -> str:
     return str(e)
 
 
+def status_table(title: str, head: list[tuple[str, bool]], rows: list[tuple[list, dict]],
+                 shown: list[str], tail: list[str] = (), console=None):
+    """A table of per-status counts: one column per status in `shown`, or, where those would
+    not fit the terminal (80 columns when piped), one wrapping `results` column ("2 done,
+    1 failed"). `head`: (name, is_text) of the columns before the counts; `rows`: (cells before,
+    counts by status, then cells after for `tail`)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+
+    def build(compact: bool) -> Table:
+        table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True)
+        for col, text in head:
+            table.add_column(col, justify="left" if text or col in ("sweep", "name") else "right",
+                             no_wrap=not text)
+        for col in ["results"] if compact else shown:
+            table.add_column(col, justify="left" if compact else "right", no_wrap=not compact)
+        for col in tail:
+            table.add_column(col, justify="left")
+        for before, counts, *after in rows:
+            cells = ([", ".join(f"{int(counts[s])} {s}" for s in shown if counts.get(s)) or "-"]
+                     if compact else [str(int(counts.get(s, 0))) for s in shown])
+            table.add_row(*before, *cells, *(after[0] if after else []))
+        return table
+
+    wide = build(False)
+    fits = console.measure(wide, options=console.options.update_width(10_000)).minimum
+    print_table(wide if fits <= console.width else build(True), console)
+
+
 def print_table(table, console=None) -> None:
     """Print a rich table at the terminal's width (80 when piped), or wider when its no-wrap
     columns (names, counts) need it: those never truncate."""

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import DsdError
-from . import StoreOpt, command, print_table
+from . import StoreOpt, command, print_table, status_table
 
 console = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -383,16 +383,11 @@ def _print_sweeps(df, path) -> None:
     from ..store import STATUSES
 
     shown = [s for s in STATUSES if s in ("pending", "done") or df[s].any()]
-    table = Table(title=f"sweeps in {path}", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, collapse_padding=True)
-    for col in ("name", "space", "dataset", "models", *shown, "window"):
-        text = col in ("space", "dataset", "window")
-        table.add_column(col, no_wrap=not text, justify="left" if text or col == "name"
-                         else "right")
-    for r in df.itertuples(index=False):
-        table.add_row(r.name, r.space, r.dataset, str(r.models),
-                      *[str(getattr(r, s)) for s in shown], r.window)
-    print_table(table, console)
+    status_table(f"sweeps in {path}", [("name", False), ("space", True), ("dataset", True),
+                                       ("models", False)],
+                 [([r.name, r.space, r.dataset, str(r.models)], {s: getattr(r, s) for s in shown},
+                   [r.window]) for r in df.itertuples(index=False)],
+                 shown, ["window"], console=console)
 
 
 def _models_with_status(db, sweep: str, recipe: Optional[str], dataset: Optional[str]):

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import DsdError
-from . import StoreOpt, command, print_table
+from . import StoreOpt, command, status_table
 
 console = Console()
 
@@ -195,15 +193,10 @@ def status_cmd(store: StoreOpt = None):
         rows.append((sweep, ds if isinstance(ds, str) else "-", recipe, n, counts))
     # pending and done always; the other statuses where some model has them (80 columns)
     shown = [s for s in STATUSES if s in ("pending", "done") or any(r[4].get(s) for r in rows)]
-    table = Table(title="training status", box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, collapse_padding=True)
-    for col in ("sweep", "dataset", "recipe", "models", *shown):
-        text = col in ("dataset", "recipe")
-        table.add_column(col, justify="left" if text or col == "sweep" else "right",
-                         no_wrap=not text)
-    for sweep, ds, recipe, n, counts in rows:
-        table.add_row(sweep, ds, recipe, str(n), *[str(int(counts.get(s, 0))) for s in shown])
-    print_table(table, console)
+    status_table("training status", [("sweep", False), ("dataset", True), ("recipe", True),
+                                      ("models", False)],
+                 [([sweep, ds, recipe, str(n)], counts) for sweep, ds, recipe, n, counts in rows],
+                 shown, console=console)
     for sweep, loaders in db.loader_counts().items():  # which ImageNet input pipeline ran
         console.print(f"{sweep}: " + ", ".join(f"{n} with the {k} loader"
                                                for k, n in loaders.items()), highlight=False)
