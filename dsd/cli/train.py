@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import DsdError
+from ..store import IMAGE_LOADERS
 from . import StoreOpt, command, status_table
 
 console = Console()
@@ -25,11 +26,8 @@ class Executor(str, Enum):
     ray = "ray"
 
 
-class Loader(str, Enum):
-    auto = "auto"
-    gpu = "gpu"
-    gpu_process = "gpu-process"
-    cpu = "cpu"
+#: --loader's choices: auto and the ImageNet pipelines a result can name (store.IMAGE_LOADERS)
+Loader = Enum("Loader", {n.replace("-", "_"): n for n in ("auto", *IMAGE_LOADERS)}, type=str)
 
 
 class Order(str, Enum):

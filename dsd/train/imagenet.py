@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import DsdError
+from ..store import IMAGE_LOADERS
 from . import resample_kernel
 from .paths import imagenet_dir
 from .producer import Prefetched, ProducerProcess
@@ -33,7 +34,7 @@ from .resample import eval_geometry, resized_crops, to_device, train_geometry
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 READ_THREADS = 6    # threads reading file bytes per data source
-LOADERS = ("auto", "gpu", "gpu-process", "cpu")
+LOADERS = ("auto", *IMAGE_LOADERS)
 PRODUCERS = {"thread": "gpu", "process": "gpu-process"}   # GpuImageData producer → loader name
 Batch = tuple[torch.Tensor, torch.Tensor]
 
