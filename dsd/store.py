@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts fast
 
 SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
-IMAGE_LOADERS = ("gpu", "gpu-process", "cpu")   # ImageNet input pipelines a result can name
+IMAGE_LOADERS = ("gpu", "cpu")   # ImageNet input pipelines a result can name
 
 SCHEMA = """
 CREATE TABLE sweeps (

@@ -1,24 +1,25 @@
 """ImageNet input pipelines on a GPU (BENCHMARKS.md, issue 17): synthetic input, the `cpu` loader
-(PIL in DataLoader workers), the `gpu` loader (nvjpeg + crop kernels, producer thread), `gpu-32`
-(the same with 32 CUDA hardware queues per process) and `gpu-process` (producer process).
+(PIL in DataLoader workers) and the `gpu` loader (nvjpeg + crop kernels on a producer thread),
+each with dsd's CUDA hardware queues per worker process (`engine.hardware_queues`) and, for the
+sources ending in `-8`, with CUDA's default 8.
 
 1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
    500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
    --val-per-class validation images per class.
-2. The GPU loader's stages, its GPU kernel time, and nvjpeg's decoding rate with 1–8 processes
-   decoding at once; its decode and crop times while a Python thread, a GPU-load thread (8 or
-   32 hardware queues) or a GPU load in another process runs. Loaders alone (no model):
-   images/s of each pipeline for training and evaluation, and the GPU loader's peak memory.
+2. The GPU loader's stages, its GPU kernel time, nvjpeg's decoding rate with 1–8 processes
+   decoding at once, and how many MPS clients start with 8–32 hardware queues each. Loaders
+   alone (no model): images/s of each pipeline for training and evaluation, and the GPU
+   loader's peak memory.
 3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf
    alone (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU,
    4 processes), each with every source. Aggregate img/s = sum over models of their epoch-2
-   rate (the models run side by side through epoch 2).
+   rate; `workers_lost` counts worker processes that could not start (the layout then shrank).
 
 All of it takes about 10 minutes; in two calls of a 10-minute limit, on the same tree:
 
-    python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~4 min
-    python scripts/bench_imagenet.py --skip tree,check,profile,decode,contention,alone \
-        --out /tmp/b                                                             # ~6.5 min
+    python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~3 min
+    python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
+        --out /tmp/b                                                             # ~6 min
 """
 from __future__ import annotations
 
@@ -247,85 +248,9 @@ def decode_capacity(root: Path, procs=(1, 2, 4, 8), batches: int = 20) -> dict:
     return out
 
 
-def _gpu_load(stop, ready, ahead: int = 3) -> None:
-    """A training-like GPU load: a CUDA graph of 700 bf16 2048² matrix products (~17 ms on an
-    H200) replayed on a stream of its own, at most `ahead` replays queued, until `stop`."""
-    import collections
-
-    import torch
-
-    a = torch.randn(2048, 2048, device="cuda", dtype=torch.bfloat16)
-    c, s = torch.empty_like(a), torch.cuda.Stream()
-    with torch.cuda.stream(s):
-        torch.matmul(a, a, out=c)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g, stream=s, capture_error_mode="thread_local"):
-        for _ in range(700):
-            torch.matmul(a, a, out=c)
-    ready.set()
-    queued = collections.deque()
-    with torch.cuda.stream(s):
-        while not stop.is_set():
-            g.replay()
-            queued.append(torch.cuda.Event())
-            queued[-1].record(s)
-            if len(queued) > ahead:
-                queued.popleft().synchronize()
-    torch.cuda.synchronize()
-
-
-def _spin(stop, ready) -> None:
-    ready.set()
-    while not stop.is_set():
-        sum(range(1000))
-
-
-def _contention_case(args) -> dict:
-    """Median ms per batch of 128 of the GPU loader's decode and crops (in this process, on a
-    stream of its own) while `load` runs: nothing, a Python thread, a GPU-load thread in this
-    process, or a GPU load in another process (already running: `ready` is set)."""
-    root, load, stop, ready = args
-    import threading
-
-    import numpy as np
-    import torch
-
-    from dsd.train import resample as R
-    from dsd.train import resample_kernel as K
-    from dsd.train.imagenet import IMAGENET_MEAN, IMAGENET_STD, GpuImageData, _decode_jpeg, _load
-
-    g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root)
-    loaded = [list(g.pool.map(_load, [p for p, _ in g.train[b * 128:(b + 1) * 128]]))
-              for b in range(14)]
-    rng, stream = np.random.default_rng(0), torch.cuda.Stream(priority=-1)
-
-    def batch(b):
-        with torch.cuda.stream(stream):
-            t0 = time.perf_counter()
-            ims = _decode_jpeg([t for _, t, _ in loaded[b]], g.device)
-            t1 = time.perf_counter()
-            K.crops(ims, R.train_geometry(np.array([im.shape[1:] for im in ims]), rng, 224),
-                    224, IMAGENET_MEAN, IMAGENET_STD)
-            stream.synchronize()
-            return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
-
-    batch(0), batch(1)
-    here = threading.Event()
-    if load in ("python-thread", "gpu-thread"):
-        threading.Thread(target=_spin if load == "python-thread" else _gpu_load,
-                         args=(here, threading.Event() if load == "python-thread" else ready),
-                         daemon=True).start()
-    ready.wait()
-    time.sleep(0.3)
-    ms = np.median([batch(b) for b in range(2, 14)], axis=0)
-    here.set()
-    stop.set()
-    return {"decode_ms": float(ms[0]), "crops_ms": float(ms[1])}
-
-
-#: CUDA's hardware work queues per process (default 8): streams beyond them share queues, and
-#: work on one can wait behind another's (a likely cause of the in-process slow-down, untested)
+#: CUDA's hardware work queues per process (CUDA's default 8; dsd's worker processes share 64 per
+#: GPU, `engine.hardware_queues`): streams beyond them share queues, and work on one waits
+#: behind another's
 CONNECTIONS = "CUDA_DEVICE_MAX_CONNECTIONS"
 
 
@@ -344,31 +269,41 @@ def env(name: str, value: str | None):
             os.environ[name] = old
 
 
-def contention(root: Path) -> dict:
-    """Where the GPU loader's time goes when it shares its process (`_contention_case`), under
-    dsd's MPS daemon as in `dsd train`; run in fresh spawned processes. `gpu-thread-32`: the
-    GPU-load thread with 32 hardware queues per process instead of 8."""
+def _client(args) -> str:
+    """Start a CUDA client (context, streams, an nvjpeg decode), wait until all have tried."""
+    barrier = args
+    try:
+        import torch
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        torch.cuda.set_device(0)
+        streams = [torch.cuda.Stream() for _ in range(4)]
+        jpeg = encode_jpeg(torch.full((3, 64, 64), 99, dtype=torch.uint8))
+        with torch.cuda.stream(streams[0]):
+            decode_jpeg([jpeg] * 4, device="cuda")
+        torch.cuda.synchronize()
+        result = "ok"
+    except Exception as e:  # noqa: BLE001 — reported
+        result = str(e).splitlines()[0]
+    barrier.wait(timeout=120)
+    return result
+
+
+def queues(cases=((8, 8), (16, 4), (16, 8), (32, 4), (32, 8))) -> dict:
+    """Which of n MPS clients with c hardware queues each (CUDA_DEVICE_MAX_CONNECTIONS) start,
+    all alive at once under dsd's MPS daemon: the budget `engine.QUEUES_PER_GPU` shares out."""
     import multiprocessing as mp
 
     from dsd.train.mps import mps
 
     ctx, out = mp.get_context("spawn"), {}
-    cases = [("none", None), ("python-thread", None), ("gpu-thread", None),
-             ("gpu-thread-32", "32"), ("gpu-process", None)]
     with mps(None, print), ctx.Manager() as m:
-        for case, connections in cases:
-            load = case.removesuffix("-32")
-            stop, ready = m.Event(), m.Event()
-            if load in ("none", "python-thread"):
-                ready.set()
-            other = None
-            if load == "gpu-process":
-                other = ctx.Process(target=_gpu_load, args=(stop, ready))
-                other.start()
-            with env(CONNECTIONS, connections), ctx.Pool(1) as pool:
-                out[case] = pool.apply(_contention_case, ((str(root), load, stop, ready),))
-            if other:
-                other.join()
+        for c, n in cases:
+            barrier = m.Barrier(n)
+            with env(CONNECTIONS, str(c)), ctx.Pool(n) as pool:
+                results = pool.map(_client, [barrier] * n)
+            out[f"{c}x{n}"] = {"started": results.count("ok"), "of": n,
+                               "errors": sorted(set(r for r in results if r != "ok"))}
     return out
 
 
@@ -381,16 +316,16 @@ def one_model(spec):
 
 
 def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
-    """One `dsd train` of `models` with `source` input: synthetic, a loader name, or
-    `gpu-32`: the gpu loader with 32 hardware queues per worker process (CONNECTIONS)."""
+    """One `dsd train` of `models` with `source` input: synthetic or a loader name, with dsd's
+    32 hardware queues per worker process, or CUDA's default 8 where it ends in `-8`."""
     from dsd.train import train
 
     store = make_store(models, dataset="imagenet")
-    loader = source.removesuffix("-32")
+    loader = source.removesuffix("-8")
     t0 = time.time()
-    with env(CONNECTIONS, "32" if source.endswith("-32") else None):
-        s = train(store, dataset="synthetic" if source == "synthetic" else None,
-                  data_dir=str(root), loader="auto" if source == "synthetic" else loader,
+    with env(CONNECTIONS, "8" if source.endswith("-8") else None):
+        s = train(store, dataset="synthetic" if loader == "synthetic" else None,
+                  data_dir=str(root), loader="auto" if loader == "synthetic" else loader,
                   per_gpu=per_gpu,
                   overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
     wall = time.time() - t0
@@ -400,7 +335,8 @@ def train_case(models, root: Path, source: str, per_gpu: int, images: int, epoch
     last = ep[ep["epoch"] == epochs]
     rates = (n / last["seconds"]).tolist()
     return {"source": source, "per_gpu": per_gpu, "models": len(models), "wall_s": wall,
-            "counts": s.counts, "mps": s.mps, "img_s": sum(rates), "per_model_img_s": rates,
+            "counts": s.counts, "mps": s.mps, "workers_lost": s.workers_lost,
+            "img_s": sum(rates), "per_model_img_s": rates,
             "top1": df["top1"].tolist(), "status": df["status"].tolist(),
             "errors": [e for e in df["error"].tolist() if e]}
 
@@ -412,11 +348,11 @@ def main() -> None:
     p.add_argument("--val-per-class", type=int, default=5)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
-    p.add_argument("--sources", default="synthetic,cpu,gpu,gpu-32,gpu-process")
+    p.add_argument("--sources", default="synthetic,synthetic-8,cpu,gpu,gpu-8")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
                    "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: tree, check, "
-                   "profile, decode, contention, alone, train")
+                   "profile, decode, queues, alone, train")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
@@ -430,17 +366,18 @@ def main() -> None:
             dump(Path(a.out) / "imagenet.json", out)
 
     parts = [("tree", "tree", lambda: make_tree(root, a.images, a.val_per_class)),
+             # before any CUDA context in this process: beside one, MPS clients did not start
+             ("queues", "MPS clients started by queues x clients", queues),
              ("check", "check (uint8 levels)", lambda: check(root)),
              ("profile", "profile (ms per batch of 128)", lambda: profile(root)),
-             ("decode", "nvjpeg decode img/s by processes", lambda: decode_capacity(root)),
-             ("contention", "gpu loader ms per batch under loads", lambda: contention(root))]
+             ("decode", "nvjpeg decode img/s by processes", lambda: decode_capacity(root))]
     for key, label, part in parts:
         if key not in a.skip:
             out[key] = part()
             print(label, out[key], flush=True)
             save()
     if "alone" not in a.skip:
-        for loader in ("gpu", "gpu-process", "cpu"):
+        for loader in ("gpu", "cpu"):
             out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)
             print(f"alone {loader}: {r}", flush=True)
             save()
@@ -457,11 +394,12 @@ def main() -> None:
                 key = f"{name}-{source}"
                 out[key] = r = train_case(models, root, source, per_gpu, a.images, a.epochs)
                 print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
-                      f" {r['counts']}, mps {r['mps']} {r['errors'][:1]}", flush=True)
+                      f" {r['counts']}, mps {r['mps']}, workers lost {r['workers_lost']}"
+                      f" {r['errors'][:1]}", flush=True)
                 save()
         for name in a.layouts.split(","):
             syn = out.get(f"{name}-synthetic", {}).get("img_s")
-            for source in ("cpu", "gpu", "gpu-32", "gpu-process"):
+            for source in ("cpu", "gpu", "gpu-8"):
                 r = out.get(f"{name}-{source}")
                 if syn and r:
                     print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "

@@ -215,14 +215,10 @@ def test_truncated_file_names_itself(tmp_path):
     _tree(tmp_path, odd=False)
     bad = tmp_path / "train" / "n0001" / "3.JPEG"
     bad.write_bytes(bad.read_bytes()[:200])
-    for cls, kw in ((GpuImageData, {}), (GpuImageData, {"producer": "process"}),
-                    (CpuImageData, {"workers": 0})):
+    for cls, kw in ((GpuImageData, {}), (CpuImageData, {"workers": 0})):
         data = cls("cpu", batch_size=36, resolution=32, data_dir=tmp_path, **kw)
         with pytest.raises(DsdError, match=r"cannot decode image .*n0001/3\.JPEG"):
             list(data.train_epoch(seed=0, epoch=0))
-        if kw.get("producer"):   # the producer process survives a failed pass
-            assert [len(y) for _, y in data.test(batch_size=5)] == [5, 5, 2]
-            data.close()
 
 
 def test_both_loaders_read_the_same_epoch_order(tmp_path):
@@ -239,49 +235,7 @@ def test_both_loaders_read_the_same_epoch_order(tmp_path):
     assert torch.equal(a, b)
 
 
-def test_producer_process_gives_the_threads_batches(tmp_path):
-    """The producer process (loader gpu-process) yields the same batches as producing in the
-    training process, pass after pass, also after a pass its consumer stopped early; a
-    producer that dies is one clear error."""
-    _tree(tmp_path, odd=False)
-    kw = {"batch_size": 6, "resolution": 32, "data_dir": tmp_path}
-    here, proc = GpuImageData("cpu", **kw), GpuImageData("cpu", producer="process", **kw)
-    assert (here.loader, proc.loader) == ("gpu", "gpu-process")
-    partial = proc.train_epoch(3, 0)
-    next(partial)
-    partial.close()
-    for a, b in [(here.train_epoch(3, e), proc.train_epoch(3, e)) for e in (0, 1)] + [
-            (here.test(5), proc.test(5))]:
-        a, b = list(a), list(b)
-        assert len(a) == len(b) > 1
-        assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
-    proc._process.proc.kill()
-    with pytest.raises(DsdError, match="decoding process exited"):
-        list(proc.train_epoch(3, 2))
-    proc.close()
-    with pytest.raises(DsdError, match="unknown producer"):
-        GpuImageData("cpu", producer="fork", **kw)
-
-
-def test_producer_stops_offering_when_unwanted():
-    """A producer process blocked on a full queue gives the batch up once its pass is no longer
-    wanted or its consumer's process is gone (no orphan spinning forever)."""
-    import queue
-    from types import SimpleNamespace
-
-    from dsd.train.producer import _offer
-
-    full = queue.Queue(maxsize=1)
-    full.put("old")
-    current = SimpleNamespace(value=5)
-    assert _offer(queue.Queue(), current, 5, "batch") is True
-    assert _offer(full, current, 5, "batch", SimpleNamespace(is_alive=lambda: False)) is False
-    current.value = 6
-    assert _offer(full, current, 5, "batch") is False
-    assert full.qsize() == 1
-
-
-@pytest.mark.parametrize("loader", ["gpu", "gpu-process", "cpu"])
+@pytest.mark.parametrize("loader", ["gpu", "cpu"])
 def test_train_imagenet_end_to_end(tmp_path, loader):
     """`dsd train` on a tiny tree with odd files; the loader that ran is in the training line,
     the result's provenance and `dsd status`."""

@@ -356,10 +356,12 @@ def test_a_dead_worker_is_noticed_while_others_keep_reporting(tmp_path, monkeypa
         0: "eager", 1: "graph"}
 
 
-def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams,
+                       queues):
     """A stand-in worker process: on "cuda:9" it dies before it is ready (as when CUDA cannot
-    start in it); elsewhere every job is done at once."""
-    if device == "cuda:9":
+    start in it), on "cuda:8" too while it is given more than CUDA's default hardware queues
+    (as an MPS client does when the GPU's run out); elsewhere every job is done at once."""
+    if device == "cuda:9" or (device == "cuda:8" and queues is not None):
         os._exit(3)
     results.put(("ready", slot, None, {}))
     while (job := tasks.get()) is not None:
@@ -370,7 +372,8 @@ def unstartable_worker(slot, device, tasks, results, stop, deadline, data_dir, l
 
 def test_workers_that_die_as_they_start_fail_no_model(tmp_path, monkeypatch):
     """A slot whose workers die before they are ready is given up, its models trained elsewhere;
-    with no slot left the run stops with an error and every model stays pending."""
+    with no slot left the run stops with an error and every model stays pending. A worker that
+    died as it started is respawned with CUDA's default hardware queues."""
     monkeypatch.setattr("dsd.train.coordinator.worker_main", unstartable_worker)
     store = Store(tmp_path / "s.sqlite")
     add_sweep(store, n=3)
@@ -380,8 +383,12 @@ def test_workers_that_die_as_they_start_fail_no_model(tmp_path, monkeypatch):
         coordinator(store, tmp_path, ["cuda:9"]).run()
     assert set(store.results(status=None)["status"]) == {"pending"}
     coord = coordinator(store, tmp_path, ["cuda:9", "cpu"])
-    assert coord.run() is None and coord.counts == {"done": 3}
+    assert coord.run() is None and coord.counts == {"done": 3} and coord.lost == ["cuda:9"]
     assert list(store.results(status=None)["status"]) == ["done"] * 3
+    add_sweep(store, "more", n=2)   # a worker that cannot start with its queues: retried without
+    coord = coordinator(store, tmp_path, ["cuda:8", "cuda:8"])
+    assert coord.run() is None and coord.counts == {"done": 2} and coord.lost == []
+    assert coord.queues == [None, None]
 
 
 def test_whole_models_starts_no_model_that_cannot_finish(tmp_path):
@@ -607,3 +614,18 @@ def test_train_takes_one_frozen_options_value(tmp_path):
     assert sum(summary.counts.values()) == 1 and df["index"].tolist() == [1]  # random input
     with pytest.raises(TypeError):
         train(store, opts, epochs=3)   # not a field: recipe fields go in overrides
+
+
+def test_worker_processes_share_a_gpus_hardware_queues(monkeypatch):
+    """Each of n worker processes on a GPU gets its share of 96 CUDA hardware queues (8 to 32),
+    set before its context exists; a value the user set is kept."""
+    from dsd.train.engine import hardware_queues, use_gpu
+
+    assert [hardware_queues(n) for n in (1, 2, 3, 4, 8, 16)] == [32, 32, 32, 24, 12, 8]
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)   # no GPU here
+    monkeypatch.delenv("CUDA_DEVICE_MAX_CONNECTIONS", raising=False)
+    use_gpu(torch.device("cuda", 0), hardware_queues(4))
+    assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "24"
+    monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "8")
+    use_gpu(torch.device("cuda", 0), 32)
+    assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "8"

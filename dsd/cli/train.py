@@ -108,7 +108,6 @@ def train_cmd(
              "group in NCHW) [default: bn,nchw; nchw without Triton].")] = None,
     loader: Annotated[Loader, typer.Option(
         help="ImageNet input pipeline: gpu (nvjpeg decode + batched crop/resize on the GPU), "
-             "gpu-process (the same, prepared in a process of its own; experimental), "
              "cpu (PIL in loader processes), auto (gpu on CUDA where nvjpeg works).")
     ] = Loader.auto,
     order: Annotated[Order, typer.Option(

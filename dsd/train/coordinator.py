@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import DsdError
 from ..store import Store
-from .engine import Job
+from .engine import Job, hardware_queues
 from .progress import TrainProgress
 from .worker import DataCache, run_job, worker_main
 
@@ -60,6 +60,7 @@ class Coordinator:
         self.stop_reason: str | None = None
         self.ready: set[int] = set()            # worker slots whose process has started
         self.start_deaths: dict[int, int] = {}  # slot -> worker deaths in a row before ready
+        self.lost: list[str] = []                # devices of the slots given up (those deaths)
 
     # ---- store writes -------------------------------------------------------------------
     def start(self, job: Job) -> None:
@@ -175,13 +176,16 @@ class Coordinator:
         # CPU loader workers: the machine's cores shared by every model training at once
         loaders = max(1, (os.cpu_count() or 2) // (len(self.slots) * self.streams))
         procs: dict[int, tuple] = {}   # slot -> (process, its task queue); given-up slots leave
+        # each GPU's hardware queues shared by its workers; CUDA's default (None) after a worker
+        # died as it started, as MPS clients do when the GPU's queues run out
+        self.queues = [hardware_queues(self.slots.count(s)) for s in self.slots]
 
         def spawn(i: int) -> None:
             self.ready.discard(i)
             tasks = ctx.Queue()
             p = ctx.Process(target=worker_main, args=(
                 i, self.slots[i], tasks, results, self.stop_event, self.deadline,
-                self.data_dir, loaders, self.streams))
+                self.data_dir, loaders, self.streams, self.queues[i]))
             p.start()
             procs[i] = (p, tasks)
 
@@ -266,8 +270,9 @@ class Coordinator:
         """A worker that died (segfault, killed) hands its models back, to be trained again
         eagerly from their checkpoints, each alone in a worker (`_fits`), since any one of them
         (or the graph path) may be to blame; a model that was in CRASHES dying workers fails.
-        One that died before it was ready (CUDA would not start in it) counts against no model,
-        and a slot whose workers die so START_DEATHS times in a row is given up; with every slot
+        One that died before it was ready (CUDA would not start in it) counts against no model
+        and is respawned with CUDA's default hardware queues; a slot whose workers die so
+        START_DEATHS times in a row is given up; with every slot
         given up the run stops with an error, its models still pending."""
         for i, (p, _) in list(procs.items()):
             if p.is_alive():
@@ -290,8 +295,10 @@ class Coordinator:
             closing.discard(i)
             if i not in self.ready:
                 self.start_deaths[i] = self.start_deaths.get(i, 0) + 1
+                self.queues[i] = None
                 if self.start_deaths[i] >= START_DEATHS:
                     del procs[i]
+                    self.lost.append(self.slots[i])
                     self.progress.note(f"[red]{self.slots[i]}: its worker processes die as "
                                        f"they start (exit code {p.exitcode}); not used[/]")
                     if not procs:

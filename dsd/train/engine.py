@@ -58,12 +58,27 @@ class Job:
     meta: dict = field(default_factory=dict)
 
 
-def use_gpu(device: torch.device) -> None:
-    """Bind this worker process to `device`, cuDNN choosing algorithms by its heuristics.
+#: CUDA hardware work queues (CUDA_DEVICE_MAX_CONNECTIONS; CUDA's default is 8 per process) that
+#: the worker processes sharing a GPU split among them. With 8, the gpu loader's many small nvjpeg
+#: calls wait behind training work queued on a shared queue (regnetx-400mf alone: 4,435 img/s
+#: against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
+#: started, a client past 112 did not (BENCHMARKS.md); the coordinator retries such a worker with 8.
+QUEUES_PER_GPU = 96
+
+
+def hardware_queues(processes: int) -> int:
+    """Queues for each of `processes` worker processes on one GPU: their share of
+    QUEUES_PER_GPU, within CUDA's 8 to 32."""
+    return min(32, max(8, QUEUES_PER_GPU // max(1, processes)))
+
+
+def use_gpu(device: torch.device, queues: int | None = None) -> None:
+    """Bind this worker process to `device` with `queues` hardware queues (None, or the user's
+    CUDA_DEVICE_MAX_CONNECTIONS: CUDA's), cuDNN choosing algorithms by its heuristics.
     Autotuning cost 6-20 s per model at start-up and won back at most 4 s of a 10-epoch run
     (BENCHMARKS.md, `bench_train.py startup`)."""
-    if device.index is not None:  # a bare "cuda" means the current device
-        torch.cuda.set_device(device)
+    if queues is not None:   # read when the context is made, by set_device or the first kernel
+        os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", str(queues))
     torch.backends.cudnn.benchmark = False
 
 

@@ -5,7 +5,6 @@
   Triton kernels (`resample_kernel`; the batched tensor ops of `resample` where Triton is
   missing and on the CPU). A producer thread prepares each batch on its own CUDA stream a
   couple of batches ahead, so decoding overlaps training; the consumer's stream waits on an event.
-  `gpu-process`: the same pipeline with the producer in a process of its own (`producer`).
   Files nvjpeg cannot batch (grayscale, CMYK, PNG under a .JPEG name, arithmetic coding, no end
   marker) are decoded by PIL on the host and join the same batch.
 - `cpu`: torchvision's ImageFolder transforms (PIL) in DataLoader worker processes.
@@ -28,14 +27,13 @@ from ..errors import DsdError
 from ..store import IMAGE_LOADERS
 from . import resample_kernel
 from .paths import imagenet_dir
-from .producer import Prefetched, ProducerProcess
+from .producer import Prefetched
 from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 READ_THREADS = 6    # threads reading file bytes per data source
 LOADERS = ("auto", *IMAGE_LOADERS)
-PRODUCERS = {"thread": "gpu", "process": "gpu-process"}   # GpuImageData producer → loader name
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -138,51 +136,32 @@ def nvjpeg_available(device: torch.device) -> bool:
 class GpuImageData:
     """An ImageNet-style tree decoded and augmented on the training device (see module doc).
 
-    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads
-    (producer `thread`) or in a producer process (`process`): that is how the tests check it.
+    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads:
+    that is how the tests check it.
     """
 
     synthetic = False
+    loader = "gpu"
 
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32, producer: str = "thread"):
+                 test_subset=None, dtype=torch.float32):
         root = imagenet_dir(data_dir)
         train, num_classes = samples(root / "train")
         val, _ = samples(root / "val")
-        self._setup(device, [train[i] for i in spread(len(train), subset)],
-                    [val[i] for i in spread(len(val), test_subset)], num_classes, batch_size,
-                    resolution, dtype, producer)
-        if self.steps_per_epoch == 0:
-            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
-                           f"images in {root / 'train'}")
-
-    def _setup(self, device, train, val, num_classes, batch_size, resolution, dtype, producer):
-        if producer not in PRODUCERS:
-            raise DsdError(f"unknown producer {producer!r}; allowed: {', '.join(PRODUCERS)}")
-        self.train, self.val, self.num_classes = train, val, num_classes
+        self.train = [train[i] for i in spread(len(train), subset)]
+        self.val = [val[i] for i in spread(len(val), test_subset)]
+        self.num_classes = num_classes
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.size, self.resize = resolution, round(resolution * 256 / 224)
-        self.producer, self.loader = producer, PRODUCERS[producer]
         self.cuda = self.device.type == "cuda"
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
         self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
         self.steps_per_epoch = len(self.train) // batch_size
-        self._process = None
-
-    def state(self) -> dict:
-        """What a producer process needs to rebuild this source (`from_state`) without
-        scanning the tree again; it produces batches itself (producer `thread`)."""
-        return {"device": str(self.device), "train": self.train, "val": self.val,
-                "num_classes": self.num_classes, "batch_size": self.batch_size,
-                "resolution": self.size, "dtype": self.dtype, "producer": "thread"}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "GpuImageData":
-        data = cls.__new__(cls)
-        data._setup(**state)
-        return data
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
 
     # -- one batch: bytes → decoded images → crops → normalized tensor ------------------------
     def _decode(self, items, loaded) -> list[torch.Tensor]:
@@ -256,7 +235,7 @@ class GpuImageData:
 
     def passes(self, kind: str, *args):
         """(chunks of items, geometry) of one pass: ("train", seed, epoch) or ("test",
-        batch_size). Depends only on the arguments, so a producer process makes the same."""
+        batch_size)."""
         if kind == "train":
             seed, epoch = args
             rng = np.random.default_rng([seed, epoch])
@@ -268,11 +247,7 @@ class GpuImageData:
                 lambda sizes: eval_geometry(sizes, self.size, self.resize))
 
     def _iterate(self, kind: str, *args) -> Iterator[Batch]:
-        if self.producer == "process":
-            if self._process is None:
-                self._process = ProducerProcess(self.state())
-            yield from self._process.run(kind, args)
-        elif self.cuda:
+        if self.cuda:
             yield from Prefetched(self._produce, *self.passes(kind, *args), self.device)
         else:
             yield from self._produce(*self.passes(kind, *args))
@@ -282,18 +257,6 @@ class GpuImageData:
 
     def test(self, batch_size: int = 100) -> Iterator[Batch]:
         yield from self._iterate("test", batch_size)
-
-    def close(self) -> None:
-        """Stops the producer process, if one runs (also when the source is collected)."""
-        if self._process is not None:
-            self._process.close()
-            self._process = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 — at interpreter exit, modules may be gone
-            pass
 
 
 class CpuImageData:
@@ -356,8 +319,7 @@ class CpuImageData:
 
 
 def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
-    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`;
-    `gpu-process` is the gpu loader with its producer in a process of its own."""
+    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`."""
     if loader not in LOADERS:
         raise DsdError(f"unknown loader {loader!r}; allowed: {', '.join(LOADERS)}")
     device = torch.device(device)
@@ -368,4 +330,4 @@ def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
                        f"nvjpeg); use --loader cpu")
     if loader == "cpu":
         return CpuImageData(device, workers=workers, **kw)
-    return GpuImageData(device, producer="process" if loader == "gpu-process" else "thread", **kw)
+    return GpuImageData(device, **kw)

@@ -167,6 +167,7 @@ class Summary:
     pending: int
     seconds: float
     mps: bool = False       # the GPU workers ran under a private MPS daemon
+    workers_lost: int = 0   # worker processes given up because they died as they started
 
 
 def train(store: Store, options: TrainOptions | None = None, *, console=None,
@@ -237,4 +238,4 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
         lock.release()
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
                   for n, (ds, r) in recipes.items())
-    return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on)
+    return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on, len(coord.lost))

@@ -171,7 +171,7 @@ def _emitter(results, slot: int, rid: int):
 
 
 def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir,
-                loader_workers: int, streams: int = 1) -> None:
+                loader_workers: int, streams: int = 1, queues: int | None = None) -> None:
     """Process entry: train up to `streams` jobs from `tasks` at once, interleaved step by step
     (each on its own CUDA stream, so the small kernels of several models overlap on the GPU,
     each model queuing at most QUEUE_DEPTH steps ahead), until None; put (kind, slot,
@@ -183,7 +183,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
         return
     dev = torch.device(device)
     if dev.type == "cuda":
-        use_gpu(dev)
+        use_gpu(dev, queues)
     else:  # processes sharing the CPU: one share of the cores each, not all of them each
         torch.set_num_threads(loader_workers)
     cache = DataCache(dev, data_dir=data_dir, workers=loader_workers)
