@@ -622,10 +622,12 @@ def test_worker_processes_share_a_gpus_hardware_queues(monkeypatch):
     from dsd.train.engine import hardware_queues, use_gpu
 
     assert [hardware_queues(n) for n in (1, 2, 3, 4, 8, 16)] == [32, 32, 32, 24, 12, 8]
-    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)   # no GPU here
+    bound = []   # no GPU here: record what set_device saw of the environment
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: bound.append(
+        (device, os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS"))))
     monkeypatch.delenv("CUDA_DEVICE_MAX_CONNECTIONS", raising=False)
     use_gpu(torch.device("cuda", 0), hardware_queues(4))
-    assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "24"
+    assert bound == [(torch.device("cuda", 0), "24")]
     monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "8")
     use_gpu(torch.device("cuda", 0), 32)
     assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "8"

@@ -79,6 +79,8 @@ def use_gpu(device: torch.device, queues: int | None = None) -> None:
     (BENCHMARKS.md, `bench_train.py startup`)."""
     if queues is not None:   # read when the context is made, by set_device or the first kernel
         os.environ.setdefault("CUDA_DEVICE_MAX_CONNECTIONS", str(queues))
+    if device.index is not None:  # a bare "cuda" means the current device
+        torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = False
 
 
