@@ -339,19 +339,20 @@ def show_cmd(
     if as_json:
         return _print_json(df.drop(columns=["spec"], errors="ignore").to_dict(orient="records"))
     shown, same = _model_table(df)
+    shown, text = _fit_width(shown, console.width)
     typer.echo(f"{sweep}: {len(df)} models" + ("; error = final top-1 test error (%)"
                                                if "error" in shown else "")
                + "".join(f"; {k} = {v} for all" for k, v in same.items())
                + "; every field: --json")
-    typer.echo(shown.to_string(index=False))
+    typer.echo(text)
 
 
 def _model_table(df):
     """The models of `dsd show SWEEP` in about 80 columns, and the columns that are the same
     for every model (told once, above the table): the index (#), complexity in K/M/G,
     per-stage values as one column each (one value where a model's stages agree; RegNets: d,
-    w0, wa, wm instead of stage depths and widths), the error where trained (error5 and every
-    other field: --json)."""
+    w0, wa, wm instead of stage depths and widths), the status, the error where trained
+    (error5 and every other field: --json)."""
     import pandas as pd
 
     out = pd.DataFrame({"#": df["index"].astype(int)})   # the index, as training lines write it
@@ -373,8 +374,20 @@ def _model_table(df):
     if "top1" in df and df["top1"].notna().any():
         out["error"] = df["top1"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
     same = {c: out[c].iloc[0] for c in out.columns[1:] if len(out) > 1
-            and c not in ("status", "error") and out[c].nunique() == 1}
+            and c != "error" and out[c].nunique() == 1}
     return out.drop(columns=list(same)), same
+
+
+def _fit_width(shown, width: int):
+    """`shown` and its text, without acts, then params (the least read; --json has them),
+    while its lines are wider than `width`."""
+    text = shown.to_string(index=False)
+    for c in ("acts", "params"):
+        if max(map(len, text.splitlines())) <= width or c not in shown:
+            break
+        shown = shown.drop(columns=c)
+        text = shown.to_string(index=False)
+    return shown, text
 
 
 def _print_sweeps(df, path) -> None:
