@@ -12,14 +12,17 @@ sources ending in `-8`, with CUDA's default 8.
    loader's peak memory.
 3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf
    alone (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU,
-   4 processes), each with every source. Aggregate img/s = sum over models of their epoch-2
-   rate; `workers_lost` counts worker processes that could not start (the layout then shrank).
+   4 processes; `sampled-3`: in 3), each with every source. Aggregate img/s = sum over models
+   of their epoch-2 rate; `workers_lost` counts worker processes that could not start (the
+   layout then shrank).
 
-All of it takes about 10 minutes; in two calls of a 10-minute limit, on the same tree:
+In three calls of a 10-minute limit, back to back on the same tree:
 
     python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~3 min
     python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
-        --out /tmp/b                                                             # ~6 min
+        --layouts zoo,sampled --out /tmp/b                                       # ~7 min
+    python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
+        --layouts sampled-3 --sources synthetic,gpu --out /tmp/c                 # ~2 min
 """
 from __future__ import annotations
 
@@ -315,7 +318,8 @@ def one_model(spec):
                            params_count=c["params"], acts=c["acts"])
 
 
-def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
+def train_case(models, root: Path, source: str, per_gpu: int, procs: int | None, images: int,
+               epochs: int) -> dict:
     """One `dsd train` of `models` with `source` input: synthetic or a loader name, with dsd's
     32 hardware queues per worker process, or CUDA's default 8 where it ends in `-8`."""
     from dsd.train import train
@@ -326,7 +330,7 @@ def train_case(models, root: Path, source: str, per_gpu: int, images: int, epoch
     with env(CONNECTIONS, "8" if source.endswith("-8") else None):
         s = train(store, dataset="synthetic" if loader == "synthetic" else None,
                   data_dir=str(root), loader="auto" if loader == "synthetic" else loader,
-                  per_gpu=per_gpu,
+                  per_gpu=per_gpu, procs_per_gpu=procs,
                   overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
     wall = time.time() - t0
     df = store.results(status=None, synthetic=True)
@@ -334,7 +338,8 @@ def train_case(models, root: Path, source: str, per_gpu: int, images: int, epoch
     n = images // 128 * 128
     last = ep[ep["epoch"] == epochs]
     rates = (n / last["seconds"]).tolist()
-    return {"source": source, "per_gpu": per_gpu, "models": len(models), "wall_s": wall,
+    return {"source": source, "per_gpu": per_gpu, "procs": procs, "models": len(models),
+            "wall_s": wall,
             "counts": s.counts, "mps": s.mps, "workers_lost": s.workers_lost,
             "img_s": sum(rates), "per_model_img_s": rates,
             "top1": df["top1"].tolist(), "status": df["status"].tolist(),
@@ -350,7 +355,8 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
     p.add_argument("--sources", default="synthetic,synthetic-8,cpu,gpu,gpu-8")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
-                   "sampled: 8 sampled 400MF RegNetX models, 8 per GPU")
+                   "sampled: 8 sampled 400MF RegNetX models, 8 per GPU (4 processes); "
+                   "sampled-3: the same in 3 processes (32 queues each)")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: tree, check, "
                    "profile, decode, queues, alone, train")
     p.add_argument("--out", default=None)
@@ -385,14 +391,16 @@ def main() -> None:
         from dsd import zoo_spec
         from dsd.sample import sample
 
-        layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1),
-                   "sampled": (sample(dsd1("regnetx"), 8, dataset="imagenet",
-                                      window="360MF-400MF", seed=0).models, 8)}
+        sampled = sample(dsd1("regnetx"), 8, dataset="imagenet", window="360MF-400MF",
+                         seed=0).models
+        layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1, None),
+                   "sampled": (sampled, 8, None), "sampled-3": (sampled, 8, 3)}
         for name in a.layouts.split(","):
-            models, per_gpu = layouts[name]
+            models, per_gpu, procs = layouts[name]
             for source in a.sources.split(","):
                 key = f"{name}-{source}"
-                out[key] = r = train_case(models, root, source, per_gpu, a.images, a.epochs)
+                out[key] = r = train_case(models, root, source, per_gpu, procs, a.images,
+                                          a.epochs)
                 print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
                       f" {r['counts']}, mps {r['mps']}, workers lost {r['workers_lost']}"
                       f" {r['errors'][:1]}", flush=True)

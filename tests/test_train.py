@@ -248,7 +248,8 @@ def coordinator(store, tmp_path, slots, *, streams=2, data_dir=None, overrides=Q
                        progress=TrainProgress(None), streams=streams)
 
 
-def crashing_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+def crashing_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams,
+                    queues):
     """A stand-in worker process: model 0 under the graph path poisons the CUDA context (the
     worker announces its exit holding only that model); any other job is done at once."""
     results.put(("ready", slot, None, {}))
@@ -277,7 +278,8 @@ def test_a_poisoned_worker_is_replaced_and_its_models_go_on(tmp_path, monkeypatc
     assert df.set_index("index")["exec_path"].to_dict() == {0: "eager", 1: "graph", 2: "graph"}
 
 
-def segfaulting_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+def segfaulting_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams,
+                       queues):
     """A stand-in worker process that dies of a segfault once it holds model 0 (on the graph
     path only when `device` is "cpu:once", on either path on "cpu:always"); holding model 0 on the
     graph path, it waits for its second job, so its neighbour dies with it."""
@@ -319,7 +321,8 @@ def test_a_segfaulting_worker_gets_its_models_retried_eagerly(tmp_path, monkeypa
         assert list(df.loc[[1, 2], "status"]) == ["done", "done"]
 
 
-def chatty_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams):
+def chatty_worker(slot, device, tasks, results, stop, deadline, data_dir, loaders, streams,
+                  queues):
     """A stand-in worker process: on "cpu:crash" it dies of a segfault holding model 0 on the
     graph path and leaves a flag file when it trains it again; on "cpu:chatty" it reports
     images every 20 ms until that flag exists (at most 60 s), so the coordinator's queue is
