@@ -52,6 +52,17 @@ def test_train_options_reach_the_trainer(tmp_path, monkeypatch):
     for flag, kernels in (([], None), (["--kernels", "none"], ())):  # None: dsd's default
         res = runner.invoke(app, ["train", *flag, "--store", str(tmp_path / "s.sqlite")])
         assert res.exit_code == 0 and seen["kernels"] == kernels, res.output
+    assert "could not start" not in res.output
+
+
+def test_train_says_when_workers_could_not_start(tmp_path, monkeypatch):
+    from dsd.train.runner import Summary
+
+    monkeypatch.setattr("dsd.train.train", lambda store, **kw: Summary(
+        {"done": 3}, None, 0, 1.0, mps=True, workers_lost=1))
+    Store(tmp_path / "s.sqlite").close()
+    res = runner.invoke(app, ["train", "--store", str(tmp_path / "s.sqlite")])
+    assert res.exit_code == 0 and "1 worker process(es) could not start" in res.output
 
 
 def test_train_errors_are_one_line(tmp_path):
