@@ -60,8 +60,8 @@ class Job:
 
 #: CUDA hardware work queues (CUDA_DEVICE_MAX_CONNECTIONS; CUDA's default is 8 per process) that
 #: the worker processes sharing a GPU split among them. With 8, the gpu loader's many small nvjpeg
-#: calls wait behind training work queued on a shared queue (regnetx-400mf alone: 4,435 img/s
-#: against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
+#: calls likely wait behind training work queued on a shared queue (regnetx-400mf alone: 4,435
+#: img/s against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
 #: started, a client past 112 did not (BENCHMARKS.md); the coordinator retries such a worker with 8.
 QUEUES_PER_GPU = 96
 
