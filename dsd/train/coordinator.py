@@ -272,8 +272,8 @@ class Coordinator:
         (or the graph path) may be to blame; a model that was in CRASHES dying workers fails.
         One that died before it was ready (CUDA would not start in it) counts against no model
         and is respawned with CUDA's default hardware queues; a slot whose workers die so
-        START_DEATHS times in a row is given up; with every slot
-        given up the run stops with an error, its models still pending."""
+        START_DEATHS times in a row is given up (`lost`); with every slot given up the run
+        stops with an error, its models still pending."""
         for i, (p, _) in list(procs.items()):
             if p.is_alive():
                 continue

@@ -8,7 +8,6 @@ from typing import Iterator
 
 import torch
 
-
 PREFETCH = 2   # batches a producer prepares ahead of training
 Batch = tuple[torch.Tensor, torch.Tensor]
 
