@@ -61,6 +61,7 @@ class Coordinator:
         self.ready: set[int] = set()            # worker slots whose process has started
         self.start_deaths: dict[int, int] = {}  # slot -> worker deaths in a row before ready
         self.lost: list[str] = []                # devices of the slots given up (those deaths)
+        self.queues: list[int | None] = []       # slot -> hardware queues its worker gets
 
     # ---- store writes -------------------------------------------------------------------
     def start(self, job: Job) -> None:
