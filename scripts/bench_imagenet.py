@@ -16,7 +16,8 @@ sources ending in `-8`, with CUDA's default 8.
    of their epoch-2 rate; `workers_lost` counts worker processes that could not start (the
    layout then shrank).
 
-In three calls of a 10-minute limit, back to back on the same tree:
+In three calls of a 10-minute limit, back to back on the same tree (keep each call's whole log,
+`2>&1 | tee $OUT/log.txt`: a worker that cannot start prints its traceback there):
 
     python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~3 min
     python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
