@@ -1,7 +1,7 @@
 """What produced a result: the software (dsd version and git commit, Python, torch, CUDA, cuDNN)
-and the run (device, execution path, dsd's own layers, precision, data loader, MPS). Stored with
-every result (JSON, results.provenance), carried by `dsd export` / `export-population`, and
-compared across sweeps by `analysis.compare.provenance_warnings`. The recipe hash, not this,
+and the run (device, execution path, dsd's own layers, precision, data loader, MPS, hardware
+queues). Stored with every result (JSON, results.provenance), carried by `dsd export` /
+`export-population`, and compared across sweeps by `analysis.compare.provenance_warnings`. The recipe hash, not this,
 decides which results are comparable; this says how the numbers were obtained.
 """
 from __future__ import annotations
@@ -57,9 +57,10 @@ def run(*, device: str, exec_path: str, kernels, precision: str, loader: str,
 
     `kernels` are dsd's own layers in use (only on CUDA), `loader` the data source's `loader`
     attribute ("device", "gpu", "cpu", "synthetic"), MPS whether a CUDA MPS daemon served this
-    worker."""
+    worker, queues its CUDA hardware work queues (`engine.hardware_queues`; None on the CPU)."""
     mps = cuda and ("CUDA_MPS_PIPE_DIRECTORY" in os.environ
                     or Path("/tmp/nvidia-mps/control").exists())
+    queues = int(os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", 8)) if cuda else None
     return {**environment(), "device": device, "exec_path": exec_path,
             "kernels": ",".join(kernels) if cuda and kernels else "none",
-            "precision": precision, "loader": loader, "mps": bool(mps)}
+            "precision": precision, "loader": loader, "mps": bool(mps), "queues": queues}

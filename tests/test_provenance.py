@@ -70,6 +70,18 @@ def test_trained_results_carry_provenance(tmp_path):
     assert prov["device"] == "cpu fp32" and prov["exec_path"] == "eager"
     assert prov["precision"] == "fp32" and prov["kernels"] == "none" and prov["mps"] is False
     assert prov["loader"] == "synthetic" and prov["torch"] == environment()["torch"]
+    assert prov["queues"] is None   # CUDA's hardware queues: recorded on GPUs only
+
+
+def test_provenance_records_the_hardware_queues(monkeypatch):
+    from dsd.provenance import run
+
+    kw = {"device": "H200 bf16", "exec_path": "graph", "kernels": ("bn",), "precision": "bf16",
+          "loader": "gpu", "cuda": True}
+    monkeypatch.delenv("CUDA_DEVICE_MAX_CONNECTIONS", raising=False)
+    assert run(**kw)["queues"] == 8   # CUDA's default
+    monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "24")
+    assert run(**kw)["queues"] == 24
 
 
 def test_warnings_name_what_differs():
