@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 import time
@@ -345,6 +346,8 @@ def train_case(models, root: Path, source: str, per_gpu: int, procs: int | None,
     return {"source": source, "per_gpu": per_gpu, "procs": procs, "models": len(models),
             "wall_s": wall,
             "counts": s.counts, "mps": s.mps, "workers_lost": s.workers_lost,
+            "queues": sorted({json.loads(p).get("queues") for p in df["provenance"] if p},
+                             key=str),
             "img_s": sum(rates), "per_model_img_s": rates,
             "top1": df["top1"].tolist(), "status": df["status"].tolist(),
             "errors": [e for e in df["error"].tolist() if e]}
@@ -406,7 +409,8 @@ def main() -> None:
                 out[key] = r = train_case(models, root, source, per_gpu, procs, a.images,
                                           a.epochs)
                 print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
-                      f" {r['counts']}, mps {r['mps']}, workers lost {r['workers_lost']}"
+                      f" {r['counts']}, mps {r['mps']}, queues {r['queues']}, workers lost"
+                      f" {r['workers_lost']}"
                       f" {r['errors'][:1]}", flush=True)
                 save()
         for name in a.layouts.split(","):
