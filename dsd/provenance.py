@@ -1,8 +1,9 @@
 """What produced a result: the software (dsd version and git commit, Python, torch, CUDA, cuDNN)
 and the run (device, execution path, dsd's own layers, precision, data loader, MPS, hardware
 queues). Stored with every result (JSON, results.provenance), carried by `dsd export` /
-`export-population`, and compared across sweeps by `analysis.compare.provenance_warnings`. The recipe hash, not this,
-decides which results are comparable; this says how the numbers were obtained.
+`export-population`, and compared across sweeps by `analysis.compare.provenance_warnings`.
+The recipe hash, not this, decides which results are comparable; this says how the numbers
+were obtained.
 """
 from __future__ import annotations
 

@@ -490,11 +490,12 @@ class Store:
     def loader_counts(self) -> dict[str, dict[str, int]]:
         """Per sweep: how many results each ImageNet input pipeline (provenance `loader`, one
         of IMAGE_LOADERS) produced; sweeps without such results are absent."""
+        names = ",".join("?" * len(IMAGE_LOADERS))
         rows = self.conn.execute(
             "SELECT s.name AS sweep, json_extract(r.provenance, '$.loader') AS loader,"
             " COUNT(*) AS n FROM results r JOIN models m ON r.model_id = m.id"
             " JOIN sweeps s ON m.sweep_id = s.id WHERE r.provenance IS NOT NULL"
-            f" AND json_extract(r.provenance, '$.loader') IN ({','.join('?' * len(IMAGE_LOADERS))})"
+            f" AND json_extract(r.provenance, '$.loader') IN ({names})"
             " GROUP BY s.id, loader ORDER BY s.id, loader", IMAGE_LOADERS).fetchall()
         out: dict[str, dict[str, int]] = {}
         for r in rows:

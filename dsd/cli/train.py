@@ -27,7 +27,7 @@ class Executor(str, Enum):
 
 
 #: --loader's choices: auto and the ImageNet pipelines a result can name (store.IMAGE_LOADERS)
-Loader = Enum("Loader", {n.replace("-", "_"): n for n in ("auto", *IMAGE_LOADERS)}, type=str)
+Loader = Enum("Loader", {n: n for n in ("auto", *IMAGE_LOADERS)}, type=str)
 
 
 class Order(str, Enum):

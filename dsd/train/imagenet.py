@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
+import queue
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -27,11 +29,11 @@ from ..errors import DsdError
 from ..store import IMAGE_LOADERS
 from . import resample_kernel
 from .paths import imagenet_dir
-from .producer import Prefetched
 from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PREFETCH = 2        # batches a producer thread prepares ahead of training
 READ_THREADS = 6    # threads reading file bytes per data source
 LOADERS = ("auto", *IMAGE_LOADERS)
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -146,11 +148,10 @@ class GpuImageData:
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
                  test_subset=None, dtype=torch.float32):
         root = imagenet_dir(data_dir)
-        train, num_classes = samples(root / "train")
+        train, self.num_classes = samples(root / "train")
         val, _ = samples(root / "val")
         self.train = [train[i] for i in spread(len(train), subset)]
         self.val = [val[i] for i in spread(len(val), test_subset)]
-        self.num_classes = num_classes
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.size, self.resize = resolution, round(resolution * 256 / 224)
         self.cuda = self.device.type == "cuda"
@@ -233,30 +234,72 @@ class GpuImageData:
                 ahead = self.pool.map(_load, paths(chunks[k + 1]))
             yield self._batch(chunk, loaded, geometry)
 
-    def passes(self, kind: str, *args):
-        """(chunks of items, geometry) of one pass: ("train", seed, epoch) or ("test",
-        batch_size)."""
-        if kind == "train":
-            seed, epoch = args
-            rng = np.random.default_rng([seed, epoch])
-            items = [self.train[i] for i in epoch_order(len(self.train), seed, epoch)]
-            return (self._chunks(items, self.batch_size, True),
-                    lambda sizes: train_geometry(sizes, rng, self.size))
-        (batch_size,) = args
-        return (self._chunks(self.val, batch_size, False),
-                lambda sizes: eval_geometry(sizes, self.size, self.resize))
-
-    def _iterate(self, kind: str, *args) -> Iterator[Batch]:
-        if self.cuda:
-            yield from Prefetched(self._produce, *self.passes(kind, *args), self.device)
-        else:
-            yield from self._produce(*self.passes(kind, *args))
+    def _iterate(self, chunks, geometry) -> Iterator[Batch]:
+        if not self.cuda:
+            yield from self._produce(chunks, geometry)
+            return
+        yield from _Prefetched(self._produce, chunks, geometry, self.device)
 
     def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
-        yield from self._iterate("train", seed, epoch)
+        rng = np.random.default_rng([seed, epoch])
+        order = epoch_order(len(self.train), seed, epoch)
+        items = [self.train[i] for i in order]
+        yield from self._iterate(self._chunks(items, self.batch_size, True),
+                                 lambda sizes: train_geometry(sizes, rng, self.size))
 
     def test(self, batch_size: int = 100) -> Iterator[Batch]:
-        yield from self._iterate("test", batch_size)
+        yield from self._iterate(self._chunks(self.val, batch_size, False),
+                                 lambda sizes: eval_geometry(sizes, self.size, self.resize))
+
+
+class _Prefetched:
+    """Runs a batch generator on a producer thread and its own CUDA stream, PREFETCH batches
+    ahead; the consumer's current stream waits on each batch's event. An exception in the
+    producer is raised in the consumer; closing the consumer stops the producer."""
+
+    def __init__(self, produce, chunks, geometry, device):
+        self.q: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        self.stop, self.device = threading.Event(), device
+        self.thread = threading.Thread(target=self._run, args=(produce, chunks, geometry),
+                                       daemon=True, name="dsd-decode")
+        self.thread.start()
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce, chunks, geometry) -> None:
+        stream = torch.cuda.Stream(self.device)
+        try:
+            with torch.cuda.stream(stream):
+                for x, y in produce(chunks, geometry):
+                    ev = torch.cuda.Event()
+                    ev.record(stream)
+                    if not self._put((x, y, ev)):
+                        return
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 — handed to the consumer
+            self._put(e)
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            while (item := self.q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                x, y, ev = item
+                current = torch.cuda.current_stream(self.device)
+                current.wait_event(ev)
+                x.record_stream(current)
+                y.record_stream(current)
+                yield x, y
+        finally:
+            self.stop.set()
+            self.thread.join()
 
 
 class CpuImageData:
@@ -325,9 +368,9 @@ def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
     device = torch.device(device)
     if loader == "auto":
         loader = "gpu" if device.type == "cuda" and nvjpeg_available(device) else "cpu"
-    elif loader != "cpu" and device.type == "cuda" and not nvjpeg_available(device):
-        raise DsdError(f"--loader {loader}: torchvision cannot decode JPEGs on {device} (no "
-                       f"nvjpeg); use --loader cpu")
-    if loader == "cpu":
-        return CpuImageData(device, workers=workers, **kw)
-    return GpuImageData(device, **kw)
+    elif loader == "gpu" and device.type == "cuda" and not nvjpeg_available(device):
+        raise DsdError(f"--loader gpu: torchvision cannot decode JPEGs on {device} (no nvjpeg); "
+                       f"use --loader cpu")
+    if loader == "gpu":
+        return GpuImageData(device, **kw)
+    return CpuImageData(device, workers=workers, **kw)
