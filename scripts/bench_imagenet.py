@@ -191,7 +191,7 @@ def profile(root: Path, batches: int = 20) -> dict:
         geo = geometry(np.array([im.shape[1:] for im in ims]))
         clock("crops_kernel", lambda: K.crops(ims, geo, 224, IMAGENET_MEAN, IMAGENET_STD))
         clock("crops_tensor_ops", lambda: R.resized_crops(ims, geo, 224))
-        clock("whole_batch", lambda: g._crops(items, g._decode(items, loaded), geometry))
+        clock("whole_batch", lambda: g._batch(items, loaded, geometry))
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
@@ -200,7 +200,7 @@ def profile(root: Path, batches: int = 20) -> dict:
     torch.cuda.synchronize()
     with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for b in range(n):
-            g._crops(chunk(b), g._decode(chunk(b), batch[b]), geometry)
+            g._batch(chunk(b), batch[b], geometry)
         torch.cuda.synchronize()
     kinds = {"crop_kernels": 0.0, "copies": 0.0, "other_kernels": 0.0}
     for e in prof.events():   # device events only: each kernel or copy once

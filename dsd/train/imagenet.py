@@ -206,8 +206,8 @@ class GpuImageData:
         arr = np.asarray(pil_rgb(path, data))
         return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous().to(self.device)
 
-    def _crops(self, items, images, geometry) -> Batch:
-        """A batch from its decoded images: crop windows, resize, flip, normalize; labels."""
+    def _batch(self, items, loaded, geometry) -> Batch:
+        images = self._decode(items, loaded)
         sizes = np.array([im.shape[1:] for im in images], dtype=np.int64)
         geo = geometry(sizes)
         y = to_device(np.array([c for _, c in items], dtype=np.int64), self.device)
@@ -219,38 +219,26 @@ class GpuImageData:
         layout = torch.channels_last if self.cuda else torch.contiguous_format  # CPU: see _to
         return x.contiguous(memory_format=layout), y
 
-    # -- iteration: decoding and cropping on two producer threads, each a few batches ahead ----
+    # -- iteration: chunks of items, prepared ahead on a producer thread ----------------------
     def _chunks(self, items, batch_size: int, drop_last: bool):
         stop = len(items) - len(items) % batch_size if drop_last else len(items)
         return [items[i:i + batch_size] for i in range(0, stop, batch_size)]
 
-    def _decoded(self, chunks) -> Iterator[tuple[list, list[torch.Tensor]]]:
-        """(chunk, its decoded images) in order; file bytes are read one chunk ahead by the
-        reader threads."""
+    def _produce(self, chunks, geometry) -> Iterator[Batch]:
+        """Batches in order; file bytes are read one chunk ahead by the reader threads."""
         paths = lambda c: [p for p, _ in c]
         ahead = self.pool.map(_load, paths(chunks[0])) if chunks else None
         for k, chunk in enumerate(chunks):
             loaded = list(ahead)
             if k + 1 < len(chunks):
                 ahead = self.pool.map(_load, paths(chunks[k + 1]))
-            yield chunk, self._decode(chunk, loaded)
-
-    def _cropped(self, decoded, geometry) -> Iterator[Batch]:
-        it = iter(decoded)
-        try:
-            for chunk, images in it:
-                yield self._crops(chunk, images, geometry)
-        finally:
-            it.close()
+            yield self._batch(chunk, loaded, geometry)
 
     def _iterate(self, chunks, geometry) -> Iterator[Batch]:
-        """On CUDA, one thread decodes (torchvision's nvjpeg decoder takes one call at a time per
-        process) while a second crops the batch before: a batch costs the longer stage, not both."""
         if not self.cuda:
-            yield from self._cropped(self._decoded(chunks), geometry)
+            yield from self._produce(chunks, geometry)
             return
-        decoded = _Prefetched(lambda: self._decoded(chunks), self.device)
-        yield from _Prefetched(lambda: self._cropped(decoded, geometry), self.device)
+        yield from _Prefetched(self._produce, chunks, geometry, self.device)
 
     def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
         rng = np.random.default_rng([seed, epoch])
@@ -265,16 +253,15 @@ class GpuImageData:
 
 
 class _Prefetched:
-    """Runs a generator on a thread of its own and its own CUDA stream, PREFETCH items ahead;
-    the consumer's current stream waits on each item's event and takes over its tensors (an item
-    is a tensor or a tuple/list holding tensors or lists of them). An exception in the producer
-    is raised in the consumer; closing the consumer stops the producer and closes its generator."""
+    """Runs a batch generator on a producer thread and its own CUDA stream, PREFETCH batches
+    ahead; the consumer's current stream waits on each batch's event. An exception in the
+    producer is raised in the consumer; closing the consumer stops the producer."""
 
-    def __init__(self, produce, device):
+    def __init__(self, produce, chunks, geometry, device):
         self.q: queue.Queue = queue.Queue(maxsize=PREFETCH)
         self.stop, self.device = threading.Event(), device
-        self.thread = threading.Thread(target=self._run, args=(produce,), daemon=True,
-                                       name="dsd-decode")
+        self.thread = threading.Thread(target=self._run, args=(produce, chunks, geometry),
+                                       daemon=True, name="dsd-decode")
         self.thread.start()
 
     def _put(self, item) -> bool:
@@ -286,45 +273,33 @@ class _Prefetched:
                 continue
         return False
 
-    def _run(self, produce) -> None:
+    def _run(self, produce, chunks, geometry) -> None:
         stream = torch.cuda.Stream(self.device)
         try:
             with torch.cuda.stream(stream):
-                gen = produce()
-                try:
-                    for item in gen:
-                        ev = torch.cuda.Event()
-                        ev.record(stream)
-                        if not self._put((item, ev)):
-                            return
-                finally:
-                    gen.close()
+                for x, y in produce(chunks, geometry):
+                    ev = torch.cuda.Event()
+                    ev.record(stream)
+                    if not self._put((x, y, ev)):
+                        return
             self._put(None)
         except BaseException as e:  # noqa: BLE001 — handed to the consumer
             self._put(e)
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[Batch]:
         try:
-            while (got := self.q.get()) is not None:
-                if isinstance(got, BaseException):
-                    raise got
-                item, ev = got
+            while (item := self.q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                x, y, ev = item
                 current = torch.cuda.current_stream(self.device)
                 current.wait_event(ev)
-                for t in _tensors(item):
-                    t.record_stream(current)
-                yield item
+                x.record_stream(current)
+                y.record_stream(current)
+                yield x, y
         finally:
             self.stop.set()
             self.thread.join()
-
-
-def _tensors(item) -> Iterator[torch.Tensor]:
-    if isinstance(item, torch.Tensor):
-        yield item
-    elif isinstance(item, (tuple, list)):
-        for x in item:
-            yield from _tensors(x)
 
 
 class CpuImageData:
