@@ -7,7 +7,6 @@ import io
 import json
 import re
 
-import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
