@@ -24,7 +24,7 @@ from .errors import DsdError
 if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts faster
     import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
 IMAGE_LOADERS = ("gpu", "cpu")   # ImageNet input pipelines a result can name
 
@@ -79,6 +79,7 @@ CREATE TABLE epochs (
     result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
     train_loss REAL, top1 REAL, top5 REAL, lr REAL, seconds REAL,
+    eval_seconds REAL, ended REAL,
     PRIMARY KEY (result_id, epoch)
 );
 CREATE TABLE fits (
@@ -94,6 +95,8 @@ MIGRATIONS = {
           ALTER TABLE sweeps ADD COLUMN source_info TEXT;
           ALTER TABLE models ADD COLUMN opaque INTEGER NOT NULL DEFAULT 0;
           ALTER TABLE results ADD COLUMN provenance TEXT;""",
+    2: """ALTER TABLE epochs ADD COLUMN eval_seconds REAL;
+          ALTER TABLE epochs ADD COLUMN ended REAL;""",
 }
 
 
@@ -390,12 +393,15 @@ class Store:
 
     def add_epoch(self, result_id: int, epoch: int, *, train_loss: float | None = None,
                   top1: float | None = None, top5: float | None = None, lr: float | None = None,
-                  seconds: float | None = None) -> None:
-        """Record one finished epoch (idempotent: a resumed epoch overwrites its row)."""
+                  seconds: float | None = None, eval_seconds: float | None = None,
+                  ended: float | None = None) -> None:
+        """Record one finished epoch (idempotent: a resumed epoch overwrites its row):
+        `seconds` in all, `eval_seconds` of them evaluating, `ended` its end (Unix time)."""
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO epochs (result_id, epoch, train_loss, top1, top5,"
-                      " lr, seconds) VALUES (?,?,?,?,?,?,?)",
-                      (result_id, epoch, train_loss, top1, top5, lr, seconds))
+                      " lr, seconds, eval_seconds, ended) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (result_id, epoch, train_loss, top1, top5, lr, seconds, eval_seconds,
+                       ended))
             c.execute("UPDATE results SET epochs_done=MAX(epochs_done, ?), updated=? WHERE id=?",
                       (epoch, _now(), result_id))
 
@@ -503,7 +509,8 @@ class Store:
         return out
 
     def epochs(self, result_ids: Iterable[int] | None = None) -> "pd.DataFrame":
-        """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds)."""
+        """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds,
+        eval_seconds, ended)."""
         import pandas as pd
 
         sql = "SELECT * FROM epochs"

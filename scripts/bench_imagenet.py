@@ -1,29 +1,26 @@
 """ImageNet input pipelines on a GPU (BENCHMARKS.md, issue 17): synthetic input, the `cpu` loader
-(PIL in DataLoader workers) and the `gpu` loader (nvjpeg + crop kernels on a producer thread),
-each with dsd's CUDA hardware queues per worker process (`engine.hardware_queues`) and, for the
-sources ending in `-8`, with CUDA's default 8.
+(PIL in DataLoader workers) and the `gpu` loader (nvjpeg + crop kernels in a decode process per
+worker process, writing into buffers the trainer shares with it).
 
-1. Writes an ImageNet-heavy tree: 1,000 classes, --images train JPEGs (500×375, 375×500 or
-   500×333, detail at four scales, quality 90: about 108 KB each, ImageNet's typical size) and
-   --val-per-class validation images per class.
-2. The GPU loader's stages, its GPU kernel time, nvjpeg's decoding rate with 1–8 processes
-   decoding at once, and how many MPS clients start with 8–32 hardware queues each. Loaders
-   alone (no model): images/s of each pipeline for training and evaluation, and the GPU
-   loader's peak memory.
-3. Training with `dsd train` (2 epochs, epoch 2 timed per model): the zoo model regnetx-400mf
-   alone (--per-gpu 1) and 8 sampled 400MF RegNetX models at the default layout (8 per GPU,
-   4 processes; `sampled-3`: in 3), each with every source. Aggregate img/s = sum over models
-   of their epoch-2 rate; `workers_lost` counts worker processes that could not start (the
-   layout then shrank).
+1. Writes an ImageNet-heavy tree (unless --tree holds one): 1,000 classes, --images train JPEGs
+   (500×375, 375×500 or 500×333, detail at four scales, quality 90: about 108 KB each,
+   ImageNet's typical size) and --val-per-class validation images per class.
+2. The GPU loader against the CPU pipeline (pixels), its stages and GPU kernel time per batch;
+   the loaders alone (no model): images/s for training and evaluation, the GPU loader's peak
+   memory in the trainer and its decode process's GPU memory.
+3. Training with `dsd train` (--epochs of --images, evaluating on 3.9 % as many images, as
+   ImageNet's 50k val to 1.28M train): the zoo model regnetx-400mf alone (--per-gpu 1) and 8
+   sampled 400MF RegNetX models at the default layout (8 per GPU, 4 processes), each with
+   every source. The rate is that of all models together over the window in which each is past
+   its first epoch and none has ended (`window_rate`); the sampled models differ 3× in speed,
+   so a few epochs are needed for that window to be long.
 
-In three calls of a 10-minute limit, back to back on the same tree (keep each call's whole log,
-`2>&1 | tee $OUT/log.txt`: a worker that cannot start prints its traceback there):
+In two calls of a 10-minute limit, back to back (the tree in /tmp survives between them only
+while the machine stays warm; otherwise the second call writes it again, ~1 min). Keep each
+call's whole log, `2>&1 | tee $OUT/log.txt`:
 
-    python scripts/bench_imagenet.py --skip train --out /tmp/a                   # ~3 min
-    python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
-        --layouts zoo,sampled --out /tmp/b                                       # ~7 min
-    python scripts/bench_imagenet.py --skip tree,check,profile,decode,queues,alone \
-        --layouts sampled-3 --sources synthetic,gpu --out /tmp/c                 # ~2 min
+    python scripts/bench_imagenet.py --layouts zoo --out /tmp/a               # ~5 min
+    python scripts/bench_imagenet.py --skip check,profile,alone --layouts sampled --out /tmp/b
 """
 from __future__ import annotations
 
@@ -33,7 +30,6 @@ import json
 import os
 import sys
 import time
-from contextlib import contextmanager
 from multiprocessing import Pool
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchlib import dsd1, dump, machine, make_store  # noqa: E402
 
+VAL_SHARE = 50_000 / 1_281_167   # ImageNet's val images per train image
 SHAPES = [(375, 500)] * 7 + [(500, 375)] * 2 + [(333, 500)]   # (height, width), ImageNet's mix
 
 
@@ -114,8 +111,21 @@ def loader_alone(root: Path, loader: str, batches: int) -> dict:
     for x, y in data.test(batch_size=100):
         n += len(y)
     torch.cuda.synchronize()
+    decoder = getattr(data, "decoder", None)
     return {"loader": data.loader, "train_img_s": train_rate, "eval_img_s": n / (time.time() - t0),
-            "eval_images": n, "peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20}
+            "eval_images": n, "peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20,
+            "decode_process_mib": gpu_mib(decoder.proc.pid) if decoder else None}
+
+
+def gpu_mib(pid: int) -> float | None:
+    """GPU memory of process `pid` as nvidia-smi reports it (its CUDA context included)."""
+    import subprocess
+
+    out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                          "--format=csv,noheader,nounits"], capture_output=True, text=True).stdout
+    used = [float(m) for p, m in (line.split(",") for line in out.splitlines() if "," in line)
+            if int(p) == pid]
+    return used[0] if used else None
 
 
 def check(root: Path) -> dict:
@@ -130,11 +140,12 @@ def check(root: Path) -> dict:
     from dsd.train.resample import resized_crops, train_geometry
 
     kw = {"batch_size": 128, "resolution": 224, "data_dir": root, "subset": 1024}
-    g = GpuImageData("cuda", **kw)
+    g = GpuImageData("cuda", **kw)   # in its decode process
     c = GpuImageData("cpu", **kw)
     items = g.train[:64]
     loaded = [_load(p) for p, _ in items]
-    ig, ic = g._decode(items, loaded), c._decode(items, loaded)
+    ig = GpuImageData("cuda", process=False, **kw).pipeline._decode(items, loaded)
+    ic = c.pipeline._decode(items, loaded)
     dec = max((a.cpu().int() - b.int()).abs().max().item() for a, b in zip(ig, ic))
     dec_mean = float(np.mean([(a.cpu().float() - b.float()).abs().mean().item()
                               for a, b in zip(ig, ic)]))
@@ -144,8 +155,8 @@ def check(root: Path) -> dict:
     kern = K.crops([im.cuda() for im in ic], geo, 224, IMAGENET_MEAN, IMAGENET_STD,
                    dtype=torch.float32).cpu()
     rs = (kern * std + mean - resized_crops(ic, geo, 224)).abs()
-    xg, yg = next(iter(g.train_epoch(3, 1)))
-    xc, yc = next(iter(c.train_epoch(3, 1)))
+    xg, yg = (t.clone() for t in next(iter(g.train_epoch(3, 1))))  # a slot: valid until
+    xc, yc = next(iter(c.train_epoch(3, 1)))                        # the next request
     d = (xg.float().cpu() - xc) * std
     vg = next(iter(g.test(100)))[0].float().cpu()
     vc = next(iter(c.test(100)))[0]
@@ -168,7 +179,7 @@ def profile(root: Path, batches: int = 20) -> dict:
     from dsd.train.imagenet import IMAGENET_MEAN, IMAGENET_STD, GpuImageData, _decode_jpeg, _load
 
     g = GpuImageData("cuda", batch_size=128, resolution=224, data_dir=root,
-                     dtype=torch.bfloat16)
+                     dtype=torch.bfloat16, process=False).pipeline
     t = dict.fromkeys(("read", "decode", "crops_kernel", "crops_tensor_ops", "whole_batch"), 0.0)
     rng = np.random.default_rng(0)
     geometry = lambda s: R.train_geometry(s, rng, 224)
@@ -214,107 +225,6 @@ def profile(root: Path, batches: int = 20) -> dict:
     return t
 
 
-def _decode_worker(args) -> float:
-    """Decode `batches` batches of 128 of a tree's files with nvjpeg after two warm ones, all
-    workers starting together; returns the seconds taken."""
-    root, k, batches, barrier = args
-    import torch
-
-    from dsd.train.imagenet import _decode_jpeg, _load, samples
-
-    train, _ = samples(Path(root) / "train")
-    data = [[_load(p)[1] for p, _ in train[(k * batches + b) * 128 % 12_800:][:128]]
-            for b in range(batches)]
-    for b in range(2):
-        _decode_jpeg(data[b], "cuda")
-    torch.cuda.synchronize()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for b in range(batches):
-        _decode_jpeg(data[b], "cuda")
-    torch.cuda.synchronize()
-    return time.perf_counter() - t0
-
-
-def decode_capacity(root: Path, procs=(1, 2, 4, 8), batches: int = 20) -> dict:
-    """img/s of nvjpeg decoding alone (no crops, no training) summed over 1–8 processes that
-    decode at once: where the shared JPEG decoder saturates."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    out = {}
-    for n in procs:
-        with ctx.Manager() as m:
-            barrier = m.Barrier(n)
-            with ctx.Pool(n) as pool:
-                secs = pool.map(_decode_worker, [(str(root), k, batches, barrier)
-                                                 for k in range(n)])
-        out[str(n)] = n * batches * 128 / max(secs)
-    return out
-
-
-#: CUDA's hardware work queues per process (CUDA's default 8; dsd's worker processes share 64 per
-#: GPU, `engine.hardware_queues`): streams beyond them share queues, and work on one waits
-#: behind another's
-CONNECTIONS = "CUDA_DEVICE_MAX_CONNECTIONS"
-
-
-@contextmanager
-def env(name: str, value: str | None):
-    """`name`=`value` in os.environ for processes spawned inside (None: unchanged)."""
-    old = os.environ.get(name)
-    if value is not None:
-        os.environ[name] = value
-    try:
-        yield
-    finally:
-        if value is not None and old is None:
-            del os.environ[name]
-        elif value is not None:
-            os.environ[name] = old
-
-
-def _client(args) -> str:
-    """Start a CUDA client (context, streams, an nvjpeg decode), wait until all have tried."""
-    barrier = args
-    try:
-        import torch
-        from torchvision.io import decode_jpeg, encode_jpeg
-
-        torch.cuda.set_device(0)
-        streams = [torch.cuda.Stream() for _ in range(4)]
-        jpeg = encode_jpeg(torch.full((3, 64, 64), 99, dtype=torch.uint8))
-        with torch.cuda.stream(streams[0]):
-            decode_jpeg([jpeg] * 4, device="cuda")
-        torch.cuda.synchronize()
-        result = "ok"
-    except Exception as e:  # noqa: BLE001 — reported
-        result = str(e).splitlines()[0]
-    try:
-        barrier.wait(timeout=120)
-    except Exception:  # noqa: BLE001 — a client that crashed outright: the others go on
-        pass
-    return result
-
-
-def queues(cases=((8, 8), (16, 4), (16, 8), (32, 4), (32, 8))) -> dict:
-    """Which of n MPS clients with c hardware queues each (CUDA_DEVICE_MAX_CONNECTIONS) start,
-    all alive at once under dsd's MPS daemon: the budget `engine.QUEUES_PER_GPU` shares out."""
-    import multiprocessing as mp
-
-    from dsd.train.mps import mps
-
-    ctx, out = mp.get_context("spawn"), {}
-    with mps(None, print), ctx.Manager() as m:
-        for c, n in cases:
-            barrier = m.Barrier(n)
-            with env(CONNECTIONS, str(c)), ctx.Pool(n) as pool:
-                results = pool.map(_client, [barrier] * n)
-            out[f"{c}x{n}"] = {"started": results.count("ok"), "of": n,
-                               "errors": sorted(set(r for r in results if r != "ok"))}
-    return out
-
-
 def one_model(spec):
     from dsd import complexity
 
@@ -323,34 +233,69 @@ def one_model(spec):
                            params_count=c["params"], acts=c["acts"])
 
 
-def train_case(models, root: Path, source: str, per_gpu: int, procs: int | None, images: int,
-               epochs: int) -> dict:
-    """One `dsd train` of `models` with `source` input: synthetic or a loader name, with dsd's
-    32 hardware queues per worker process, or CUDA's default 8 where it ends in `-8`."""
+def train_case(models, root: Path, source: str, per_gpu: int, images: int, epochs: int) -> dict:
+    """One `dsd train` of `models` with `source` input (synthetic or a loader name), timed two
+    ways: `img_s`, the sum of the models' last-epoch rates (the earlier runs' metric, which
+    counts a model's epoch at the pace it ran once its neighbours had finished), and
+    `window_img_s`, images trained by all models together while every one of them was past its
+    first epoch and none had finished, from the progress records' arrival times."""
     from dsd.train import train
+    from dsd.train.coordinator import Coordinator
 
     store = make_store(models, dataset="imagenet")
-    loader = source.removesuffix("-8")
+    log, handle = [], Coordinator.handle
+
+    def logged(self, kind, rid, payload):
+        log.append((time.monotonic(), kind, rid, payload))
+        return handle(self, kind, rid, payload)
+
     t0 = time.time()
-    with env(CONNECTIONS, "8" if source.endswith("-8") else None):
-        s = train(store, dataset="synthetic" if loader == "synthetic" else None,
-                  data_dir=str(root), loader="auto" if loader == "synthetic" else loader,
-                  per_gpu=per_gpu, procs_per_gpu=procs,
-                  overrides={"epochs": epochs, "subset": images, "test_subset": 1000})
+    Coordinator.handle = logged
+    try:
+        s = train(store, dataset="synthetic" if source == "synthetic" else None,
+                  data_dir=str(root), loader="auto" if source == "synthetic" else source,
+                  per_gpu=per_gpu, overrides={"epochs": epochs, "subset": images,
+                                              "test_subset": round(images * VAL_SHARE)})
+    finally:
+        Coordinator.handle = handle
     wall = time.time() - t0
     df = store.results(status=None, synthetic=True)
     ep = store.epochs()
-    n = images // 128 * 128
     last = ep[ep["epoch"] == epochs]
+    n = images // 128 * 128
     rates = (n / last["seconds"]).tolist()
-    return {"source": source, "per_gpu": per_gpu, "procs": procs, "models": len(models),
-            "wall_s": wall,
-            "counts": s.counts, "mps": s.mps, "workers_lost": s.workers_lost,
+    return {"source": source, "per_gpu": per_gpu, "models": len(models), "epochs": epochs,
+            "wall_s": wall, "counts": s.counts, "mps": s.mps, "workers_lost": s.workers_lost,
             "queues": sorted({json.loads(p).get("queues") for p in df["provenance"] if p},
                              key=str),
-            "img_s": sum(rates), "per_model_img_s": rates,
+            **window_rate(log), "img_s": sum(rates), "per_model_img_s": rates,
+            "eval_s": ep["eval_seconds"].tolist(),
             "top1": df["top1"].tolist(), "status": df["status"].tolist(),
             "errors": [e for e in df["error"].tolist() if e]}
+
+
+def window_rate(log: list) -> dict:
+    """Aggregate img/s over the window in which every model is past its first epoch and none has
+    ended: each model's images are its progress records summed, interpolated linearly in time."""
+    import numpy as np
+
+    curves, first, ended = {}, {}, {}
+    for t, kind, rid, payload in log:
+        if kind == "images":
+            ts, ns = curves.setdefault(rid, ([], []))
+            ts.append(t)
+            ns.append((ns[-1] if ns else 0) + payload["n"])
+        elif kind == "epoch" and payload["epoch"] == 1:
+            first[rid] = t
+        elif kind == "final":
+            ended[rid] = t
+    if not first or set(first) != set(ended):
+        return {"window_img_s": None, "window_s": 0.0}
+    t0, t1 = max(first.values()), min(ended.values())
+    if t1 <= t0:
+        return {"window_img_s": None, "window_s": 0.0}
+    images = sum(np.interp(t1, ts, ns) - np.interp(t0, ts, ns) for ts, ns in curves.values())
+    return {"window_img_s": float(images / (t1 - t0)), "window_s": t1 - t0}
 
 
 def main() -> None:
@@ -358,14 +303,13 @@ def main() -> None:
     p.add_argument("--tree", default="/tmp/inet")
     p.add_argument("--images", type=int, default=12_800)
     p.add_argument("--val-per-class", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batches", type=int, default=40, help="loader-alone timed batches")
-    p.add_argument("--sources", default="synthetic,synthetic-8,cpu,gpu,gpu-8")
+    p.add_argument("--sources", default="synthetic,cpu,gpu")
     p.add_argument("--layouts", default="zoo,sampled", help="zoo: regnetx-400mf alone; "
-                   "sampled: 8 sampled 400MF RegNetX models, 8 per GPU (4 processes); "
-                   "sampled-3: the same in 3 processes (32 queues each)")
+                   "sampled: 8 sampled 400MF RegNetX models, 8 per GPU (4 processes)")
     p.add_argument("--skip", default="", help="parts to skip, comma-separated: tree, check, "
-                   "profile, decode, queues, alone, train")
+                   "profile, alone, train (tree: also skipped where --tree holds one)")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     import torch
@@ -378,48 +322,53 @@ def main() -> None:
         if a.out:
             dump(Path(a.out) / "imagenet.json", out)
 
+    skip = set(a.skip.split(",")) | ({"tree"} if (root / "val").is_dir() else set())
     parts = [("tree", "tree", lambda: make_tree(root, a.images, a.val_per_class)),
-             # before any CUDA context in this process: beside one, MPS clients did not start
-             ("queues", "MPS clients started by queues x clients", queues),
              ("check", "check (uint8 levels)", lambda: check(root)),
-             ("profile", "profile (ms per batch of 128)", lambda: profile(root)),
-             ("decode", "nvjpeg decode img/s by processes", lambda: decode_capacity(root))]
+             ("profile", "profile (ms per batch of 128)", lambda: profile(root))]
     for key, label, part in parts:
-        if key not in a.skip:
+        if key not in skip:
             out[key] = part()
             print(label, out[key], flush=True)
             save()
-    if "alone" not in a.skip:
+    if "alone" not in skip:
         for loader in ("gpu", "cpu"):
             out[f"alone-{loader}"] = r = loader_alone(root, loader, a.batches)
             print(f"alone {loader}: {r}", flush=True)
             save()
-    if "train" not in a.skip:
-        from dsd import zoo_spec
-        from dsd.sample import sample
+    if "train" in skip:
+        return
+    from dsd import zoo_spec
+    from dsd.sample import sample
 
-        sampled = sample(dsd1("regnetx"), 8, dataset="imagenet", window="360MF-400MF",
-                         seed=0).models
-        layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1, None),
-                   "sampled": (sampled, 8, None), "sampled-3": (sampled, 8, 3)}
-        for name in a.layouts.split(","):
-            models, per_gpu, procs = layouts[name]
-            for source in a.sources.split(","):
-                key = f"{name}-{source}"
-                out[key] = r = train_case(models, root, source, per_gpu, procs, a.images,
-                                          a.epochs)
-                print(f"{key}: {r['img_s']:.0f} img/s (epoch {a.epochs}), wall {r['wall_s']:.0f}s,"
-                      f" {r['counts']}, mps {r['mps']}, queues {r['queues']}, workers lost"
-                      f" {r['workers_lost']}"
-                      f" {r['errors'][:1]}", flush=True)
-                save()
-        for name in a.layouts.split(","):
-            syn = out.get(f"{name}-synthetic", {}).get("img_s")
-            for source in ("cpu", "gpu", "gpu-8"):
-                r = out.get(f"{name}-{source}")
-                if syn and r:
-                    print(f"{name:8s} {source}: {r['img_s']:7.0f} img/s = "
-                          f"{r['img_s'] / syn:5.1%} of synthetic {syn:.0f}")
+    sampled = sample(dsd1("regnetx"), 8, dataset="imagenet", window="360MF-400MF",
+                     seed=0).models
+    layouts = {"zoo": ([one_model(zoo_spec("regnetx-400mf", "imagenet"))], 1),
+               "sampled": (sampled, 8)}
+    for name in a.layouts.split(","):
+        models, per_gpu = layouts[name]
+        for source in a.sources.split(","):
+            key = f"{name}-{source}"
+            out[key] = r = train_case(models, root, source, per_gpu, a.images, a.epochs)
+            rate = r["window_img_s"] or float("nan")
+            print(f"{key}: {rate:.0f} img/s over {r['window_s']:.1f} s in which all train "
+                  f"(sum of last-epoch rates {r['img_s']:.0f}), wall {r['wall_s']:.0f}s, "
+                  f"{r['counts']}, mps {r['mps']}, queues {r['queues']}, workers lost "
+                  f"{r['workers_lost']} {r['errors'][:1]}", flush=True)
+            save()
+    for name in a.layouts.split(","):
+        syn = out.get(f"{name}-synthetic", {})
+        for source in ("cpu", "gpu"):
+            r = out.get(f"{name}-{source}")
+            if syn.get("window_img_s") and r and r["window_img_s"]:
+                print(f"{name:8s} {source}: {r['window_img_s']:7.0f} img/s = "
+                      f"{r['window_img_s'] / syn['window_img_s']:5.1%} of synthetic "
+                      f"{syn['window_img_s']:.0f} (last-epoch sums: "
+                      f"{r['img_s'] / syn['img_s']:5.1%})")
+        if out.get(f"{name}-gpu", {}).get("window_img_s") and \
+                out.get(f"{name}-cpu", {}).get("window_img_s"):
+            print(f"{name:8s} gpu / cpu: "
+                  f"{out[name + '-gpu']['window_img_s'] / out[name + '-cpu']['window_img_s']:.2f}x")
     save()
 
 

@@ -206,7 +206,7 @@ def test_gpu_pipeline_decodes_odd_files_in_whole_batches(tmp_path):
     assert [len(y) for _, y in test] == [5, 5, 2]   # evaluation keeps the last partial batch
     # the CMYK file decodes to the same colours as PIL's RGB conversion of it
     path = str(tmp_path / "train" / "n0000" / "1.JPEG")
-    img = data._host_decode(path, Path(path).read_bytes())
+    img = data.pipeline._host_decode(path, Path(path).read_bytes())
     ref = np.asarray(Image.open(path).convert("RGB"))
     assert np.array_equal(img.permute(1, 2, 0).numpy(), ref)
 
@@ -273,3 +273,42 @@ def test_benchmark_tree_is_imagenet_heavy(tmp_path):
     assert info["files"] == 22 and 90 <= info["mean_kb"] <= 130
     sizes = {Image.open(p).size for p in tmp_path.rglob("*.JPEG")}
     assert (500, 375) in sizes and sizes <= {(500, 375), (375, 500), (500, 333)}
+
+
+def test_decode_process_serves_the_inline_pipelines_batches(tmp_path):
+    """The `gpu` loader's decode process (run here on the CPU, buffers in shared memory) gives
+    the inline pipeline's batches: two channels at once, a stopped epoch, a reused ring, a
+    truncated file named in the trainer, and a process that died replaced by the next request."""
+    _tree(tmp_path, odd=False)
+    kw = {"batch_size": 6, "resolution": 32, "data_dir": tmp_path}
+    inline = GpuImageData("cpu", **kw)
+    proc = GpuImageData("cpu", process=True, **kw)
+    assert proc.decoder is not None and proc.decoder.proc.is_alive()
+    ref = [(x.clone(), y.clone()) for x, y in inline.train_epoch(3, 1)]
+    # two models of one worker read their epochs interleaved, each from its own ring
+    a, b = proc.train_epoch(3, 1), proc.train_epoch(3, 2)
+    got, other = [], []
+    for (xa, ya), (xb, yb) in zip(a, b):
+        got.append((xa.clone(), ya.clone()))   # a slot: valid until the next batch
+        other.append(yb.clone())
+    assert len(got) == len(ref) == 6
+    for (x, y), (rx, ry) in zip(got, ref):
+        assert torch.equal(x, rx) and torch.equal(y, ry)
+    assert torch.cat(other).tolist() == torch.cat([y for _, y in inline.train_epoch(3, 2)]).tolist()
+    # an epoch stopped after one batch, then evaluation (a partial last batch) on a ring again
+    it = iter(proc.train_epoch(3, 1))
+    next(it)
+    it.close()
+    assert [len(y) for _, y in proc.test(batch_size=5)] == [5, 5, 2]
+    vx = torch.cat([x.clone() for x, _ in proc.test(batch_size=5)])
+    assert torch.equal(vx, torch.cat([x for x, _ in inline.test(batch_size=5)]))
+    bad = tmp_path / "train" / "n0001" / "3.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(DsdError, match=r"cannot decode image .*n0001/3\.JPEG"):
+        list(proc.train_epoch(3, 1))
+    proc.decoder.proc.kill()
+    proc.decoder.proc.join()
+    assert [len(y) for _, y in proc.test(batch_size=5)] == [5, 5, 2]   # a new process
+    proc.close()
+    with pytest.raises(DsdError, match="closed"):
+        next(iter(proc.test()))

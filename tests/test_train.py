@@ -620,17 +620,18 @@ def test_train_takes_one_frozen_options_value(tmp_path):
 
 
 def test_worker_processes_share_a_gpus_hardware_queues(monkeypatch):
-    """Each of n worker processes on a GPU gets its share of 96 CUDA hardware queues (8 to 32),
-    set before its context exists; a value the user set is kept."""
+    """Each of n worker processes on a GPU gets its share of 96 CUDA hardware queues after 4
+    for each one's decode process (8 to 32), set before its context exists; a value the user
+    set is kept."""
     from dsd.train.engine import hardware_queues, use_gpu
 
-    assert [hardware_queues(n) for n in (1, 2, 3, 4, 8, 16)] == [32, 32, 32, 24, 12, 8]
+    assert [hardware_queues(n) for n in (1, 2, 3, 4, 8, 16)] == [32, 32, 28, 20, 8, 8]
     bound = []   # no GPU here: record what set_device saw of the environment
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: bound.append(
         (device, os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS"))))
     monkeypatch.delenv("CUDA_DEVICE_MAX_CONNECTIONS", raising=False)
     use_gpu(torch.device("cuda", 0), hardware_queues(4))
-    assert bound == [(torch.device("cuda", 0), "24")]
+    assert bound == [(torch.device("cuda", 0), "20")]
     monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "8")
     use_gpu(torch.device("cuda", 0), 32)
     assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "8"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
@@ -64,12 +65,25 @@ class Job:
 #: img/s against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
 #: started, a client past 112 did not (BENCHMARKS.md); the coordinator retries such a worker with 8.
 QUEUES_PER_GPU = 96
+DECODER_QUEUES = 4   # of a `gpu` loader's decode process (`decoder.py`): nothing trains there
 
 
 def hardware_queues(processes: int) -> int:
     """Queues for each of `processes` worker processes on one GPU: their share of
-    QUEUES_PER_GPU, within CUDA's 8 to 32."""
-    return min(32, max(8, QUEUES_PER_GPU // max(1, processes)))
+    QUEUES_PER_GPU after each one's decode process has its DECODER_QUEUES, within CUDA's 8
+    to 32."""
+    n = max(1, processes)
+    return min(32, max(8, (QUEUES_PER_GPU - n * DECODER_QUEUES) // n))
+
+
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, so no orphan keeps training (and writing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def use_gpu(device: torch.device, queues: int | None = None) -> None:
@@ -315,10 +329,12 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
             return {**final, "status": "diverged", "train_loss": loss, "epoch": epoch + 1,
                     "exec_path": step.exec_path,
                     "error": f"train loss {loss} at epoch {epoch + 1}"}
+        t_eval = time.time()
         top1, top5 = evaluate(model, data, bf16=bf16, device=device)
+        ended = time.time()
         rec = {"epoch": epoch + 1, "train_loss": loss, "top1": top1, "top5": top5,
-               "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": time.time() - t0,
-               "tail_loss": tail}
+               "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": ended - t0,
+               "eval_seconds": ended - t_eval, "ended": ended, "tail_loss": tail}
         state["history"].append(rec)
         state["seconds"] += rec["seconds"]
         save_checkpoint(job.ckpt, model, opt, state)

@@ -3,8 +3,8 @@
 - `gpu` (default on CUDA): reader threads only read file bytes; the training device decodes a
   whole batch with nvjpeg (torchvision) and crops, resizes, flips and normalizes it with two
   Triton kernels (`resample_kernel`; the batched tensor ops of `resample` where Triton is
-  missing and on the CPU). A producer thread prepares each batch on its own CUDA stream a
-  couple of batches ahead, so decoding overlaps training; the consumer's stream waits on an event.
+  missing and on the CPU). On CUDA this pipeline runs in a decode process of its own
+  (`decoder.py`), a few batches ahead of training, so decoding overlaps training.
   Files nvjpeg cannot batch (grayscale, CMYK, PNG under a .JPEG name, arithmetic coding, no end
   marker) are decoded by PIL on the host and join the same batch.
 - `cpu`: torchvision's ImageFolder transforms (PIL) in DataLoader worker processes.
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing as mp
-import queue
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
@@ -33,7 +31,6 @@ from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PREFETCH = 2        # batches a producer thread prepares ahead of training
 READ_THREADS = 6    # threads reading file bytes per data source
 LOADERS = ("auto", *IMAGE_LOADERS)
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -135,23 +132,14 @@ def nvjpeg_available(device: torch.device) -> bool:
         return False
 
 
-class GpuImageData:
-    """An ImageNet-style tree decoded and augmented on the training device (see module doc).
+class Pipeline:
+    """Batches of an ImageNet-style list decoded and augmented on `device`, in order (see
+    module doc): what the decode process runs on CUDA, and the `gpu` loader itself on the CPU,
+    where torchvision's CPU decoder stands in for nvjpeg (that is how the tests check it)."""
 
-    On a CPU device the same pipeline runs with torchvision's CPU decoder, without threads:
-    that is how the tests check it.
-    """
-
-    synthetic = False
-    loader = "gpu"
-
-    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32):
-        root = imagenet_dir(data_dir)
-        train, self.num_classes = samples(root / "train")
-        val, _ = samples(root / "val")
-        self.train = [train[i] for i in spread(len(train), subset)]
-        self.val = [val[i] for i in spread(len(val), test_subset)]
+    def __init__(self, device, train: list, val: list, *, batch_size: int, resolution: int,
+                 dtype=torch.float32):
+        self.train, self.val = train, val
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.size, self.resize = resolution, round(resolution * 256 / 224)
         self.cuda = self.device.type == "cuda"
@@ -159,10 +147,6 @@ class GpuImageData:
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
         self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
-        self.steps_per_epoch = len(self.train) // batch_size
-        if self.steps_per_epoch == 0:
-            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
-                           f"images in {root / 'train'}")
 
     # -- one batch: bytes → decoded images → crops → normalized tensor ------------------------
     def _decode(self, items, loaded) -> list[torch.Tensor]:
@@ -219,13 +203,21 @@ class GpuImageData:
         layout = torch.channels_last if self.cuda else torch.contiguous_format  # CPU: see _to
         return x.contiguous(memory_format=layout), y
 
-    # -- iteration: chunks of items, prepared ahead on a producer thread ----------------------
-    def _chunks(self, items, batch_size: int, drop_last: bool):
-        stop = len(items) - len(items) % batch_size if drop_last else len(items)
-        return [items[i:i + batch_size] for i in range(0, stop, batch_size)]
-
-    def _produce(self, chunks, geometry) -> Iterator[Batch]:
-        """Batches in order; file bytes are read one chunk ahead by the reader threads."""
+    # -- a request: ("train", seed, epoch) or ("test", batch_size) -----------------------------
+    def batches(self, kind: str, *args) -> Iterator[Batch]:
+        """The batches of a request in order; file bytes are read a batch ahead by the reader
+        threads. Training: the epoch order and crops depend only on (seed, epoch)."""
+        if kind == "train":
+            seed, epoch = args
+            rng = np.random.default_rng([seed, epoch])
+            items = [self.train[i] for i in epoch_order(len(self.train), seed, epoch)]
+            size, stop = self.batch_size, len(items) - len(items) % self.batch_size
+            geometry = lambda sizes: train_geometry(sizes, rng, self.size)
+        else:
+            (size,), items = args, self.val
+            stop = len(items)
+            geometry = lambda sizes: eval_geometry(sizes, self.size, self.resize)
+        chunks = [items[i:i + size] for i in range(0, stop, size)]
         paths = lambda c: [p for p, _ in c]
         ahead = self.pool.map(_load, paths(chunks[0])) if chunks else None
         for k, chunk in enumerate(chunks):
@@ -234,72 +226,54 @@ class GpuImageData:
                 ahead = self.pool.map(_load, paths(chunks[k + 1]))
             yield self._batch(chunk, loaded, geometry)
 
-    def _iterate(self, chunks, geometry) -> Iterator[Batch]:
-        if not self.cuda:
-            yield from self._produce(chunks, geometry)
-            return
-        yield from _Prefetched(self._produce, chunks, geometry, self.device)
+
+class GpuImageData:
+    """The `gpu` loader: an ImageNet-style tree through `Pipeline`, which on CUDA runs in a
+    decode process of its own (`decoder.DecodeProcess`), a few batches ahead of training; on
+    the CPU (and with process=False) inline."""
+
+    synthetic = False
+    loader = "gpu"
+
+    def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
+                 test_subset=None, dtype=torch.float32, process: bool | None = None):
+        root = imagenet_dir(data_dir)
+        train, self.num_classes = samples(root / "train")
+        val, _ = samples(root / "val")
+        self.train = [train[i] for i in spread(len(train), subset)]
+        self.val = [val[i] for i in spread(len(val), test_subset)]
+        self.device, self.batch_size = torch.device(device), batch_size
+        self.steps_per_epoch = len(self.train) // batch_size
+        if self.steps_per_epoch == 0:
+            raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
+                           f"images in {root / 'train'}")
+        kw = {"batch_size": batch_size, "resolution": resolution, "dtype": dtype}
+        if self.device.type == "cuda" if process is None else process:
+            from .decoder import DecodeProcess
+
+            self.decoder, self.pipeline = DecodeProcess(self.device, self.train, self.val,
+                                                        **kw), None
+        else:
+            self.decoder, self.pipeline = None, Pipeline(self.device, self.train, self.val,
+                                                         **kw)
+
+    def _batches(self, request: tuple, capacity: int) -> Iterator[Batch]:
+        if self.decoder is not None:
+            return self.decoder.batches(request, capacity)
+        return self.pipeline.batches(*request)
 
     def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
-        rng = np.random.default_rng([seed, epoch])
-        order = epoch_order(len(self.train), seed, epoch)
-        items = [self.train[i] for i in order]
-        yield from self._iterate(self._chunks(items, self.batch_size, True),
-                                 lambda sizes: train_geometry(sizes, rng, self.size))
+        """The epoch's batches; with a decode process each is valid until the next is asked for
+        (it lives in a ring of shared buffers), as a CUDA graph's static input would be."""
+        return self._batches(("train", seed, epoch), self.batch_size)
 
     def test(self, batch_size: int = 100) -> Iterator[Batch]:
-        yield from self._iterate(self._chunks(self.val, batch_size, False),
-                                 lambda sizes: eval_geometry(sizes, self.size, self.resize))
+        return self._batches(("test", batch_size), batch_size)
 
-
-class _Prefetched:
-    """Runs a batch generator on a producer thread and its own CUDA stream, PREFETCH batches
-    ahead; the consumer's current stream waits on each batch's event. An exception in the
-    producer is raised in the consumer; closing the consumer stops the producer."""
-
-    def __init__(self, produce, chunks, geometry, device):
-        self.q: queue.Queue = queue.Queue(maxsize=PREFETCH)
-        self.stop, self.device = threading.Event(), device
-        self.thread = threading.Thread(target=self._run, args=(produce, chunks, geometry),
-                                       daemon=True, name="dsd-decode")
-        self.thread.start()
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, produce, chunks, geometry) -> None:
-        stream = torch.cuda.Stream(self.device)
-        try:
-            with torch.cuda.stream(stream):
-                for x, y in produce(chunks, geometry):
-                    ev = torch.cuda.Event()
-                    ev.record(stream)
-                    if not self._put((x, y, ev)):
-                        return
-            self._put(None)
-        except BaseException as e:  # noqa: BLE001 — handed to the consumer
-            self._put(e)
-
-    def __iter__(self) -> Iterator[Batch]:
-        try:
-            while (item := self.q.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                x, y, ev = item
-                current = torch.cuda.current_stream(self.device)
-                current.wait_event(ev)
-                x.record_stream(current)
-                y.record_stream(current)
-                yield x, y
-        finally:
-            self.stop.set()
-            self.thread.join()
+    def close(self) -> None:
+        """Stop the decode process (if any); the data source cannot be iterated afterwards."""
+        if self.decoder is not None:
+            self.decoder.close()
 
 
 class CpuImageData:

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 import torch
 
 from .data import make_data
-from .engine import Job, drive, train_steps, use_gpu
+from .engine import Job, die_with_parent, drive, train_steps, use_gpu
 from .recipes import Recipe
 
 QUEUE_DEPTH = 3    # steps of one model queued on the GPU at most
@@ -156,16 +156,6 @@ def cuda_healthy(device: torch.device) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the coordinator dies, so no orphan keeps training (and writing)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _emitter(results, slot: int, rid: int):
     return lambda kind, rec: results.put((kind, slot, rid, rec))
 
@@ -178,7 +168,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
     result_id, payload) records on `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
     parent = os.getppid()
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != parent:  # the coordinator died before prctl took effect
         return
     dev = torch.device(device)
