@@ -85,3 +85,22 @@ def test_bench_train_modes():
     assert "compare" in modes and "convs" in modes
     assert "imagenet" not in modes   # moved to bench_imagenet.py (issue 17)
     assert not {"fault", "resume", "workspace"} & set(modes)   # retired: answered
+
+
+def test_imagenet_window_rate_counts_only_while_all_models_train():
+    """bench_imagenet's rate: images of all models together over the time in which each is past
+    its first epoch and none has ended; the pace of a model left alone afterwards is not it."""
+    from bench_imagenet import window_rate
+
+    log = []
+    for rid, rate, first, end in ((1, 100, 5, 30), (2, 50, 10, 60)):
+        for t in range(1, end + 1):   # one progress record a second
+            n = rate if t <= 30 else 4 * rate   # model 2 speeds up once model 1 has ended
+            log.append((t + 0.5 * rid / 10, "images", rid, {"n": n}))
+        log.append((first + 0.2, "epoch", rid, {"epoch": 1}))
+        log.append((end + 0.3, "final", rid, {}))
+    log.sort(key=lambda r: r[0])
+    r = window_rate(log)
+    assert r["window_s"] == pytest.approx(30.3 - 10.2)
+    assert r["window_img_s"] == pytest.approx(150, rel=0.02)
+    assert window_rate([e for e in log if e[1] != "final" or e[2] != 2])["window_img_s"] is None
