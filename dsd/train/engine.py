@@ -61,8 +61,8 @@ class Job:
 
 #: CUDA hardware work queues (CUDA_DEVICE_MAX_CONNECTIONS; CUDA's default is 8 per process) that
 #: the worker processes sharing a GPU split among them. With 8, the gpu loader's many small nvjpeg
-#: calls likely wait behind training work queued on a shared queue (regnetx-400mf alone: 4,435
-#: img/s against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
+#: calls likely waited behind training work queued on a shared queue when it decoded in the
+#: training process (regnetx-400mf alone: 4,435 img/s against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
 #: started, a client past 112 did not (BENCHMARKS.md); the coordinator retries such a worker with 8.
 QUEUES_PER_GPU = 96
 DECODER_QUEUES = 4   # of a `gpu` loader's decode process (`decoder.py`): nothing trains there
@@ -200,7 +200,7 @@ class Stepper:
         self.opt.zero_grad()
         graph = torch.cuda.CUDAGraph()
         try:
-            # thread-local: a loader's producer thread may decode on its own stream meanwhile
+            # thread-local: a loader's thread (the cpu loader's pin-memory thread) may use CUDA
             with self._on_own_stream(), torch.cuda.graph(graph, stream=self._own_stream(),
                                                          capture_error_mode="thread_local"):
                 self._forward_backward(self.static_x, self.static_y)
