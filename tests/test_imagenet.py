@@ -306,9 +306,24 @@ def test_decode_process_serves_the_inline_pipelines_batches(tmp_path):
     bad.write_bytes(bad.read_bytes()[:200])
     with pytest.raises(DsdError, match=r"cannot decode image .*n0001/3\.JPEG"):
         list(proc.train_epoch(3, 1))
+    # the process dies while a model is mid-epoch: that model fails, the next one gets a new
+    # process, and the old epoch's iterator fails too instead of reading the new one's batches
+    old = iter(proc.train_epoch(3, 1))
+    next(old)
     proc.decoder.proc.kill()
     proc.decoder.proc.join()
-    assert [len(y) for _, y in proc.test(batch_size=5)] == [5, 5, 2]   # a new process
+    with pytest.raises(DsdError, match="died"):
+        for _ in old:   # the batches written before it died, at most three, then the error
+            pass
+    old = iter(proc.train_epoch(3, 1))
+    next(old)
+    proc.decoder.proc.kill()
+    proc.decoder.proc.join()
+    new = iter(proc.test(batch_size=5))
+    assert len(next(new)[1]) == 5   # a new process
+    with pytest.raises(DsdError, match="died under another model"):
+        next(old)
+    assert [len(y) for _, y in new] == [5, 2]
     proc.close()
     with pytest.raises(DsdError, match="closed"):
         next(iter(proc.test()))

@@ -59,7 +59,7 @@ class DecodeProcess:
         self.shape, self.dtype = (3, resolution, resolution), dtype
         self.config = (str(device), train, val,
                        {"batch_size": batch_size, "resolution": resolution, "dtype": dtype})
-        self.proc = None
+        self.proc, self.rings = None, 0   # channel ids: never reused, also across restarts
         self._start()
 
     def _start(self) -> None:
@@ -71,16 +71,19 @@ class DecodeProcess:
         self._stop = weakref.finalize(self, _shutdown, self.proc, self.requests)
         self.inbox: dict = defaultdict(deque)
         self.idle: list[_Ring] = []
-        self.rings, self.up = 0, False
+        self.up = False
 
-    def _get(self, ch):
-        """The next reply for channel `ch` (None: the process itself); others are kept."""
+    def _get(self, ch, proc):
+        """The next reply for channel `ch` (None: the process itself) of the decode process
+        `proc`; replies for other channels are kept for them."""
+        if proc is not self.proc:   # closed, or replaced under another model
+            raise DsdError("the decode process was closed or died under another model")
         while not self.inbox[ch]:
             try:
                 kind, c, payload = self.replies.get(timeout=POLL)
             except queue.Empty:
-                if not self.proc.is_alive():
-                    raise DsdError(f"the decode process died (exit code {self.proc.exitcode})"
+                if not proc.is_alive():
+                    raise DsdError(f"the decode process died (exit code {proc.exitcode})"
                                    f"; the next model starts a new one") from None
                 continue
             if kind == "fatal":
@@ -104,13 +107,14 @@ class DecodeProcess:
                 t.share_memory_()
         free = [torch.cuda.Event(interprocess=True) for _ in range(SLOTS)] if self.cuda else None
         self.requests.put(("open", ch, (xs, ys, free)))
-        kind, ready = self._get(ch)
+        kind, ready = self._get(ch, self.proc)
         return _Ring(ch, capacity, xs, ys, free, ready)
 
-    def _release(self, ring: _Ring, slot: int, stream) -> None:
+    def _release(self, ring: _Ring, slot: int, stream, proc) -> None:
         if stream is not None:
             ring.free[slot].record(stream)
-        self.requests.put(("free", ring.id, slot))
+        if proc is self.proc:   # a replaced process's slots are nobody's
+            self.requests.put(("free", ring.id, slot))
 
     def batches(self, request: tuple, capacity: int) -> Iterator[Batch]:
         """The batches of `request` (`Pipeline.batches`' arguments), each a view of a slot."""
@@ -119,15 +123,16 @@ class DecodeProcess:
         if not self.proc.is_alive():   # died under an earlier model (a CUDA error): replace it
             self._stop()
             self._start()
+        proc = self.proc
         if not self.up:
-            self._get(None)
+            self._get(None, proc)
             self.up = True
         ring = self._ring(capacity)
         self.requests.put(("start", ring.id, request))
         done = False
         try:
             while True:
-                kind, payload = self._get(ring.id)
+                kind, payload = self._get(ring.id, proc)
                 if kind == "end":
                     done = True
                     break
@@ -141,14 +146,15 @@ class DecodeProcess:
                 try:
                     yield ring.xs[slot][:n], ring.ys[slot][:n]
                 finally:   # the consumer has queued its reads of this slot (or closed)
-                    self._release(ring, slot, stream)
+                    self._release(ring, slot, stream, proc)
         finally:
-            if not done and self.proc is not None and self.proc.is_alive():
-                self.requests.put(("stop", ring.id, None))
-                while self._get(ring.id)[0] != "stopped":
-                    pass
-            self.inbox.pop(ring.id, None)
-            self.idle.append(ring)
+            if proc is self.proc:   # else this ring died with its process
+                if not done and proc.is_alive():
+                    self.requests.put(("stop", ring.id, None))
+                    while self._get(ring.id, proc)[0] != "stopped":
+                        pass
+                self.inbox.pop(ring.id, None)
+                self.idle.append(ring)
 
     def close(self) -> None:
         """Stop the child (also done when this object is collected, or the trainer exits)."""
@@ -163,6 +169,7 @@ def _shutdown(proc, requests) -> None:
         proc.join(timeout=10)
     if proc.is_alive():
         proc.kill()
+    requests.cancel_join_thread()   # nobody reads what is left: exiting must not wait on it
 
 
 class _Producer:
