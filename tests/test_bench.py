@@ -1,7 +1,7 @@
 """The benchmark scripts on the CPU: bench_local.py's smoke run (a real child process training
 two tiny models; the JSON row and the table), the one-line message without a GPU, the
-scaling table's arithmetic, and bench_train.py's modes. bench_ray.py's smoke run is in
-test_ray.py (it needs Ray)."""
+scaling table's arithmetic, bench_train.py's modes and bench_imagenet.py's window rate.
+bench_ray.py's smoke run is in test_ray.py (it needs Ray)."""
 from __future__ import annotations
 
 import json
