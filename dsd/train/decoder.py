@@ -84,8 +84,9 @@ class DecodeProcess:
                 kind, c, payload = self.replies.get(timeout=POLL)
             except queue.Empty:
                 if not proc.is_alive():
-                    raise DsdError(f"the decode process died (exit code {proc.exitcode})"
-                                   f"; the next model starts a new one") from None
+                    raise DsdError(f"the decode process died (exit code {proc.exitcode}; "
+                                   f"its traceback is in the log); the next model starts a "
+                                   f"new one, and --loader cpu does without it") from None
                 continue
             if kind == "fatal":
                 raise DsdError(f"the decode process could not start: {payload}")
