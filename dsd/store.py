@@ -79,7 +79,7 @@ CREATE TABLE epochs (
     result_id INTEGER NOT NULL REFERENCES results(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
     train_loss REAL, top1 REAL, top5 REAL, lr REAL, seconds REAL,
-    eval_seconds REAL, ended REAL,
+    eval_seconds REAL,
     PRIMARY KEY (result_id, epoch)
 );
 CREATE TABLE fits (
@@ -95,8 +95,7 @@ MIGRATIONS = {
           ALTER TABLE sweeps ADD COLUMN source_info TEXT;
           ALTER TABLE models ADD COLUMN opaque INTEGER NOT NULL DEFAULT 0;
           ALTER TABLE results ADD COLUMN provenance TEXT;""",
-    2: """ALTER TABLE epochs ADD COLUMN eval_seconds REAL;
-          ALTER TABLE epochs ADD COLUMN ended REAL;""",
+    2: "ALTER TABLE epochs ADD COLUMN eval_seconds REAL;",
 }
 
 
@@ -393,15 +392,13 @@ class Store:
 
     def add_epoch(self, result_id: int, epoch: int, *, train_loss: float | None = None,
                   top1: float | None = None, top5: float | None = None, lr: float | None = None,
-                  seconds: float | None = None, eval_seconds: float | None = None,
-                  ended: float | None = None) -> None:
+                  seconds: float | None = None, eval_seconds: float | None = None) -> None:
         """Record one finished epoch (idempotent: a resumed epoch overwrites its row):
-        `seconds` in all, `eval_seconds` of them evaluating, `ended` its end (Unix time)."""
+        `seconds` in all, `eval_seconds` of them evaluating."""
         with self.transaction() as c:
             c.execute("INSERT OR REPLACE INTO epochs (result_id, epoch, train_loss, top1, top5,"
-                      " lr, seconds, eval_seconds, ended) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (result_id, epoch, train_loss, top1, top5, lr, seconds, eval_seconds,
-                       ended))
+                      " lr, seconds, eval_seconds) VALUES (?,?,?,?,?,?,?,?)",
+                      (result_id, epoch, train_loss, top1, top5, lr, seconds, eval_seconds))
             c.execute("UPDATE results SET epochs_done=MAX(epochs_done, ?), updated=? WHERE id=?",
                       (epoch, _now(), result_id))
 
@@ -510,7 +507,7 @@ class Store:
 
     def epochs(self, result_ids: Iterable[int] | None = None) -> "pd.DataFrame":
         """Per-epoch curves (result_id, epoch, train_loss, top1, top5, lr, seconds,
-        eval_seconds, ended)."""
+        eval_seconds)."""
         import pandas as pd
 
         sql = "SELECT * FROM epochs"

@@ -78,8 +78,7 @@ class Coordinator:
             self.store.add_epoch(rid, payload["epoch"], train_loss=payload["train_loss"],
                                  top1=payload["top1"], top5=payload["top5"], lr=payload["lr"],
                                  seconds=payload["seconds"],
-                                 eval_seconds=payload.get("eval_seconds"),
-                                 ended=payload.get("ended"))
+                                 eval_seconds=payload.get("eval_seconds"))
             if payload["epoch"] > self.seen_epochs.get(rid, 0):
                 self.seen_epochs[rid] = payload["epoch"]
                 self.epoch_times.append(payload["seconds"])

@@ -62,8 +62,9 @@ class Job:
 #: CUDA hardware work queues (CUDA_DEVICE_MAX_CONNECTIONS; CUDA's default is 8 per process) that
 #: the worker processes sharing a GPU split among them. With 8, the gpu loader's many small nvjpeg
 #: calls likely waited behind training work queued on a shared queue when it decoded in the
-#: training process (regnetx-400mf alone: 4,435 img/s against 5,494 with 32). Under MPS on an H200, clients holding 96 and 112 queues in all
-#: started, a client past 112 did not (BENCHMARKS.md); the coordinator retries such a worker with 8.
+#: training process (regnetx-400mf alone: 4,435 img/s against 5,494 with 32). Under MPS on an
+#: H200, clients holding 96 and 112 queues in all started, a client past 112 did not
+#: (BENCHMARKS.md); the coordinator retries such a worker with 8.
 QUEUES_PER_GPU = 96
 DECODER_QUEUES = 4   # of a `gpu` loader's decode process (`decoder.py`): nothing trains there
 
@@ -334,7 +335,7 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
         ended = time.time()
         rec = {"epoch": epoch + 1, "train_loss": loss, "top1": top1, "top5": top5,
                "lr": lr_at(recipe, epoch * spe, total, spe), "seconds": ended - t0,
-               "eval_seconds": ended - t_eval, "ended": ended, "tail_loss": tail}
+               "eval_seconds": ended - t_eval, "tail_loss": tail}
         state["history"].append(rec)
         state["seconds"] += rec["seconds"]
         save_checkpoint(job.ckpt, model, opt, state)
