@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,55 +274,164 @@ def _sha1(path: Path) -> str:
 
 # --------------------------------------------------------------------------------------------
 # NDS data release
+#
+# A record's `net` (NDS's AnyNet, as trained with the 2019 pycls; see .scratch/nds/REPORT.md):
+# the lists ds, ws, ss, bot_muls, num_gs begin with the **stem** (ws[0] = stem width, ss[0] =
+# stem stride, ds[0] = 1, bot_muls[0] = 0, num_gs[0] = 1); entries 1.. are the stages. num_gs
+# is a group **count** (pycls 996cb1d: `groups=num_gs`), so dsd's group width is w_b // num_gs,
+# with w_b = int(round(w · bot_mul)). The head is pool + fc (bias). The files' flops are an
+# older count than pycls's and dsd's today: see `nds_flops`.
 
 
-#: NDS block types (NNI's db_gen.py): model family, and whether dsd can build it.
-NDS_BLOCKS = {"res_bottleneck_block": "residual_bottleneck", "res_basic_block": "residual_basic",
-              "double_plain_block": "vanilla"}
+#: NDS block types: (NNI's model family, dsd's registry block). NNI's db_gen.py matches the
+#: prefix (res_bottleneck*, res_basic*, double_plain*); dsd builds only these exact names.
+NDS_BLOCKS = {"res_bottleneck_block": ("residual_bottleneck", "x"),
+              "res_basic_block": ("residual_basic", "basic"),
+              "double_plain_block": ("vanilla", "vanilla")}
+#: Flops NDS's count adds per BatchNorm output element (found by reproducing real records).
+NDS_BN_FLOPS = 5
+#: Stems tried for a record, per dataset: (dsd stem, its stride, or None for the record's ss[0]).
+#: CIFAR-10: pycls res_stem_cifar = 3×3 conv at the record's stride (1). ImageNet (`_in` files):
+#: no real record seen; ResNet's 7×7 + max-pool stem, then the 3×3 stem, whichever reproduces
+#: the file's params and flops exactly.
+NDS_STEMS = {"cifar10": (("simple", None),), "imagenet": (("res", 2), ("simple", None))}
+
+
+def nds_flops(spec) -> int:
+    """The flops the NDS data release records for `spec`: dsd's (today's pycls) flops plus
+    `NDS_BN_FLOPS` = 5 per BatchNorm output element.
+
+    Found from real records (NNI's printout of ResNeXt-A, ResNet and Vanilla CIFAR-10 records:
+    69,890,986 = 61,044,906 + 5·1,769,216; 184,519,578 = 180,277,658 + 5·848,384;
+    208,363,930 = 204,042,650 + 5·864,256), with params equal to dsd's; the reference counter
+    is .scratch/nds/nds_count.py. Defined for NDS's blocks (x without SE, basic, vanilla), the
+    simple and res stems, and no head conv; anything else raises DsdError."""
+    from .blocks.bottleneck import bottleneck_width
+
+    if spec.block not in ("x", "basic", "vanilla") or spec.se_ratio or spec.head_w:
+        raise DsdError(f"nds_flops: NDS's count is known for blocks x, basic, vanilla without "
+                       f"SE or head conv, not {spec.block} (se {spec.se_ratio}, head_w "
+                       f"{spec.head_w})")
+    h = (spec.resolution - 1) // spec.stem_stride + 1          # stem conv, then its BN
+    bn = spec.stem_w * h * h
+    if spec.stem == "res":
+        h = (h - 1) // 2 + 1                                     # max-pool: no BN
+    w_in = spec.stem_w
+    for st in spec.stages:
+        for j in range(st.d):
+            s = st.stride if j == 0 else 1
+            h_out = (h - 1) // s + 1
+            if spec.block == "x":
+                w_b = bottleneck_width(st.w, st.b)
+                bn += w_b * h * h + w_b * h_out * h_out + st.w * h_out * h_out
+            else:
+                bn += 2 * st.w * h_out * h_out
+            if spec.block != "vanilla" and (w_in != st.w or s != 1):
+                bn += st.w * h_out * h_out                        # projection's BN
+            w_in, h = st.w, h_out
+    return complexity(spec)["flops"] + NDS_BN_FLOPS * bn
+
+
+def _nds_ratio(bm) -> Fraction | None:
+    """NDS's bot_mul → dsd's b = 1/bot_mul, exact (None when not a positive fraction)."""
+    if isinstance(bm, bool) or not isinstance(bm, (int, float)) or not bm > 0:
+        return None
+    r = Fraction(bm).limit_denominator(1 << 16)
+    return None if abs(float(r) - bm) > 1e-12 else 1 / r
+
+
+def _nds_spec(net: dict, block: str, dataset: str, stem: str, stem_stride: int | None):
+    """(ModelSpec, None) for one stem choice, or (None, why dsd cannot express the net)."""
+    from .blocks.bottleneck import bottleneck_width
+    from .spec import ModelSpec, Stage, layout
+
+    ds, ws, ss = net["ds"], net["ws"], net["ss"]
+    n = len(ds)
+    bms = net.get("bot_muls") or [1.0] * n
+    ngs = net.get("num_gs") or [1] * n
+    stages = []
+    for i in range(1, n):
+        if block == "x":
+            b = _nds_ratio(bms[i])
+            if b is None or not isinstance(ngs[i], int) or ngs[i] < 1:
+                return None, f"stage {i}: bot_mul {bms[i]!r} / num_gs {ngs[i]!r}"
+            w_b = int(round(ws[i] * bms[i]))                     # pycls's bottleneck width
+            if bottleneck_width(ws[i], b) != w_b or w_b % ngs[i]:
+                return None, (f"stage {i}: bottleneck width {w_b} and {ngs[i]} groups are not "
+                              f"a dsd stage")
+            b, g = (int(b) if b.denominator == 1 else b), w_b // ngs[i]
+        else:
+            if any(v not in (None, 0, 1) for v in (bms[i], ngs[i])):
+                return None, f"stage {i}: {block} block with bot_mul {bms[i]} num_gs {ngs[i]}"
+            b, g = 1, 1
+        stages.append(Stage(ds[i], ws[i], b, g, ss[i]))
+    lay = layout(dataset)
+    try:
+        spec = ModelSpec(block=block, stages=tuple(stages), stem_w=ws[0],
+                         stem_stride=stem_stride or ss[0], num_classes=lay.num_classes,
+                         resolution=lay.resolution, stem=stem)
+    except DsdError as e:
+        return None, str(e)
+    return spec, None
 
 
 def _nds_model(w: _Where, net: dict, where: str, dataset: str, flops: int, params: int):
+    """(spec JSON, hash, opaque, note, dsd's complexity or None) of one record's net."""
     if "genotype" in net:
-        return _opaque("nas_cell", net, "NAS cell")
+        return (*_opaque("nas_cell", net, "NAS cell"), None)
     bt = w.get(net, "block_type", where, str)
-    family = next((f for p, f in NDS_BLOCKS.items() if bt.startswith(p.rsplit("_", 1)[0])),
-                  None)
+    family, block = next(((f, b if bt == p else None) for p, (f, b) in NDS_BLOCKS.items()
+                          if bt.startswith(p.rsplit("_", 1)[0])), (None, None))
     if family is None:
         w.fail(f"{where}.block_type", f"got {bt!r}; known: {', '.join(NDS_BLOCKS)} (or a "
                "cell genotype)")
-    ds = w.get(net, "ds", where, list)
-    ws = w.get(net, "ws", where, list)
-    ss = w.get(net, "ss", where, list)
-    if not (len(ds) == len(ws) == len(ss)) or not ds:
-        w.fail(f"{where}.ds", f"ds, ws, ss must be lists of one length, got {len(ds)}, "
-               f"{len(ws)}, {len(ss)}")
-    if family != "residual_bottleneck":
-        return _opaque(family, net, f"{bt}: not an X block")
-    bms = w.get(net, "bot_muls", where, list)
-    ngs = w.get(net, "num_gs", where, list)
-    stem = net.get("stem_type", "res_stem_cifar" if dataset == "cifar10" else "res_stem_in")
-    if stem != {"cifar10": "res_stem_cifar", "imagenet": "simple_stem_in"}[dataset]:
-        return _opaque(family, net, f"stem {stem}: not dsd's {dataset} stem")
-    bs = [_ratio(x) for x in bms]
-    if None in bs or any(s != 2 for s in ss[1:]) or len(bms) != len(ds) or len(ngs) != len(ds):
-        return _opaque(family, net, "bottleneck or strides dsd cannot express")
-    gs = []
-    for wi, bm, ng in zip(ws, bms, ngs):
-        wb = int(round(wi * bm))
-        if not ng or wb % ng:
-            return _opaque(family, net, f"bottleneck width {wb} not divisible by {ng} groups")
-        gs.append(wb // ng)
-    spec = make_spec(ds, ws, bs, gs, dataset=dataset, block="y" if net.get("se_r") else "x",
-                     se_ratio=float(net.get("se_r") or 0.0),
-                     stem_w=net.get("stem_w", 16 if dataset == "cifar10" else 32),
-                     first_stride=ss[0])
-    return _checked(spec, flops, params, family, net)
+    lists = {k: w.get(net, k, where, list) for k in ("ds", "ws", "ss")}
+    lists.update({k: net[k] for k in ("bot_muls", "num_gs") if net.get(k)})
+    for k, v in lists.items():
+        if not isinstance(v, list) or len(v) != len(lists["ds"]):
+            w.fail(f"{where}.{k}", f"ds, ws, ss (and bot_muls, num_gs when given) must be lists "
+                   f"of one length, got {', '.join(f'{a} {_len(b)}' for a, b in lists.items())}")
+        if k in ("ds", "ws", "ss") and any(isinstance(x, bool) or not isinstance(x, int)
+                                           for x in v):
+            w.fail(f"{where}.{k}", f"got {v!r}; must be integers")
+    if len(lists["ds"]) < 2:
+        w.fail(f"{where}.ds", "needs the stem entry and at least one stage")
+    if block is None:
+        return (*_opaque(family, net, f"block_type {bt}: no dsd block"), None)
+    if net.get("se_r"):
+        return (*_opaque(family, net, f"se_r {net['se_r']}: NDS's count of SE is unknown"),
+                None)
+    why = f"no stem of {dataset} fits"
+    for stem, stride in NDS_STEMS[dataset]:
+        spec, bad = _nds_spec(net, block, dataset, stem, stride)
+        if spec is None:
+            why = bad
+            continue
+        cx = complexity(spec)
+        nf = nds_flops(spec)
+        if (nf, cx["params"]) == (flops, params):
+            return spec.to_json(), spec.id, False, "", cx
+        why = (f"stem {stem}: NDS's count of the rebuilt spec (flops {nf}, params "
+               f"{cx['params']}) differs from the file's ({flops}, {params})")
+    return (*_opaque(family, net, why), None)
+
+
+def _len(v) -> str:
+    return str(len(v)) if isinstance(v, list) else repr(v)
 
 
 def read_nds(path: str | Path, *, name: str | None = None, dataset: str | None = None,
              error: str = "final") -> Imported:
     """An NDS per-space file: a list of models, or {"top": [...], "mid": [...]}; ImageNet when
-    the file name ends in `_in` (as NNI's db_gen.py), else CIFAR-10, unless `dataset` is given."""
+    the file name ends in `_in` (as NNI's db_gen.py), else CIFAR-10, unless `dataset` is given.
+
+    Bottleneck, basic and vanilla nets become ModelSpecs when dsd's params equal the file's and
+    `nds_flops` of the spec equals the file's flops; the model then carries dsd's own flops,
+    params and acts, the file's numbers staying in `sampled` (file_flops, file_params). NAS
+    cells and nets dsd cannot express are opaque, with the file's numbers. The error is the
+    final epoch's (`error="final"`, dsd's definition and the default) or NDS's
+    `min_test_top1` (`error="min"`, the error every figure of the NDS notebooks uses). A `null`
+    epoch error is an epoch the source did not record (skipped; the final one must be there)."""
     path, w = Path(path), _Where(Path(path))
     data = _load_json(path)
     if isinstance(data, dict) and set(data) >= {"top", "mid"}:
@@ -332,6 +442,8 @@ def read_nds(path: str | Path, *, name: str | None = None, dataset: str | None =
         w.fail("(top level)", "must be a list of models or {\"top\": [...], \"mid\": [...]}")
     stem = path.stem
     dataset = dataset or ("imagenet" if stem.endswith("_in") or "_in_" in stem else "cifar10")
+    if dataset not in NDS_STEMS:
+        raise DsdError(f"--dataset {dataset!r}: allowed {', '.join(NDS_STEMS)}")
     models, optims = [], []
     for part, items in parts:
         if not isinstance(items, list):
@@ -345,22 +457,34 @@ def read_nds(path: str | Path, *, name: str | None = None, dataset: str | None =
             errs = w.get(item, "test_ep_top1", where, list)
             if error == "min":
                 w.get(item, "min_test_top1", where, (int, float))
-            spec, h, opaque, note = _nds_model(w, net, f"{where}.net", dataset, flops, params)
-            acts = complexity_acts(spec) if not opaque else 0
+            spec, h, opaque, note, cx = _nds_model(w, net, f"{where}.net", dataset, flops,
+                                                   params)
             loss = item.get("train_ep_loss") or []
-            epochs = [(k + 1, _at(loss, k), e, None, None, None) for k, e in enumerate(errs)]
+            kept = [k for k, e in enumerate(errs) if e is not None]
+            epochs = [(k + 1, _at(loss, k), errs[k], None, None, None) for k in kept]
             max_ep = optim.get("max_ep", len(errs))
-            res = _result(errs, error=error, epochs=epochs, complete=len(errs) == max_ep,
-                          why=f"{len(errs)}/{max_ep} epochs", seed=item.get("rng_seed"),
-                          provenance={"source": "nds", "file": path.name, "part": part or None,
-                                      "job_id": item.get("job_id"), "optim": optim,
-                                      **({"opaque": note} if opaque else {})})
+            complete = len(errs) == max_ep and bool(errs) and errs[-1] is not None
+            why = (f"{len(errs)}/{max_ep} epochs" if len(errs) != max_ep
+                   else "the final epoch's error is not recorded")
+            prov = {"source": "nds", "file": path.name, "part": part or None,
+                    "job_id": item.get("job_id"), "optim": optim,
+                    **({"opaque": note} if opaque else {}),
+                    **({"epochs_unrecorded": len(errs) - len(kept)} if len(kept) < len(errs)
+                       else {})}
+            res = _result([errs[k] for k in kept], error=error, epochs=epochs,
+                          complete=complete, why=why, seed=item.get("rng_seed"),
+                          provenance=prov)
             if res["status"] == "done" and error == "min":
                 res["top1"] = float(item["min_test_top1"])
-            sampled = {"net": net, **({"part": part} if part else {}),
-                       **({"acts_unrecorded": True} if opaque else {})}
-            models.append({"hash": h, "spec": spec, "sampled": sampled, "flops": flops,
-                           "params": params, "acts": acts, "opaque": opaque, "result": res})
+            sampled = {"net": net, **({"part": part} if part else {})}
+            if opaque:
+                sampled["acts_unrecorded"] = True
+                cx = {"flops": flops, "params": params, "acts": 0}
+            else:   # the file's numbers (NDS's older flops count) beside dsd's own
+                sampled.update(file_flops=flops, file_params=params, flops_count="nds")
+            models.append({"hash": h, "spec": spec, "sampled": sampled, "flops": cx["flops"],
+                           "params": cx["params"], "acts": cx["acts"], "opaque": opaque,
+                           "result": res})
             optims.append({"optim": optim})
     if not models:
         w.fail("(top level)", "no models")
@@ -368,7 +492,8 @@ def read_nds(path: str | Path, *, name: str | None = None, dataset: str | None =
     recipe_json = {"source": "nds", "file": path.name, "error": error, "shared": same,
                    "varies": varies}
     info = {"format": "nds", "file": path.name, "sha1": _sha1(path), "models": len(models),
-            "parts": [p for p, _ in parts if p], "error": error}
+            "parts": [p for p, _ in parts if p], "error": error,
+            "flops": "dsd's count for specs; the file's (NDS's older count) for opaque models"}
     return Imported(name=name or f"nds-{stem}", space=f"nds:{stem}", dataset=dataset,
                     source="nds", source_info=info, recipe="nds-release",
                     recipe_json=recipe_json, models=_finish(models))

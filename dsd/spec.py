@@ -1,16 +1,20 @@
 """ModelSpec: the plain, frozen, JSON-serializable description of one AnyNet (DDS §3.1).
 
 Every later stage (complexity, builder, store, training) takes a `ModelSpec`; nothing else
-describes a network. `adjust_compatibility` is the pycls rule that makes the bottleneck
-width a multiple of the group width (NOTES §1), applied to every sampled or generated model.
+describes a network. Its block, stem and activation are names in the block registry
+(`dsd.blocks`), which checks a spec's parameters. `adjust_compatibility` is the pycls rule that
+makes the bottleneck width a multiple of the group width (NOTES §1), applied to every sampled
+or generated model.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
+from . import blocks
 from .errors import DsdError
 
 
@@ -44,37 +48,117 @@ def layout(dataset: str) -> Layout:
         raise DsdError(f"unknown dataset {dataset!r}; allowed: {', '.join(LAYOUTS)}") from None
 
 
+def as_ratio(x) -> int | Fraction:
+    """A bottleneck ratio b as an exact number: int when integral, else a Fraction. Accepts
+    ints, Fractions, "p/q" strings and floats that are a fraction of small terms (0.25, 1/3)."""
+    if isinstance(x, bool):
+        raise DsdError(f"bottleneck ratio b={x!r}: must be a positive number")
+    if isinstance(x, str):
+        try:
+            r = Fraction(x.strip())
+        except (ValueError, ZeroDivisionError):
+            raise DsdError(f"bottleneck ratio b={x!r}: must be a number or a fraction "
+                           "like 1/4") from None
+    elif isinstance(x, (int, Fraction)):
+        r = Fraction(x)
+    elif isinstance(x, float) and math.isfinite(x):
+        r = Fraction(x).limit_denominator(1 << 16)
+        if abs(float(r) - x) > 1e-12 * max(1.0, abs(x)):
+            raise DsdError(f"bottleneck ratio b={x!r}: not a fraction of small terms; write "
+                           "it as p/q")
+    else:
+        raise DsdError(f"bottleneck ratio b={x!r}: must be a positive number")
+    if r <= 0:
+        raise DsdError(f"bottleneck ratio b={x!r}: must be > 0")
+    return int(r) if r.denominator == 1 else r
+
+
+def ratio_json(b: int | Fraction) -> int | str:
+    """b in JSON: an int, or the string "p/q" (exact, and ids stay stable)."""
+    return b if isinstance(b, int) else f"{b.numerator}/{b.denominator}"
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One stage: d identical blocks of width w, bottleneck ratio b, group width g."""
+    """One stage: d identical blocks of width w, bottleneck ratio b (int or Fraction; pycls
+    BOT_MUL = 1/b), group width g, first-block stride, and kernel size k (blocks that have
+    one). Parameters a block does not read keep their defaults (b = 1, g = 1, k = 3)."""
 
     d: int
     w: int
-    b: int
+    b: int | Fraction
     g: int
     stride: int
+    k: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "b", as_ratio(self.b))
+
+    def to_dict(self) -> dict:
+        d = {"d": self.d, "w": self.w, "b": ratio_json(self.b), "g": self.g,
+             "stride": self.stride}
+        if self.k != 3:
+            d["k"] = self.k
+        return d
+
+
+#: New ModelSpec fields and their defaults: left out of the canonical JSON at the default,
+#: so every spec written before they existed keeps its JSON and its id.
+_OPTIONAL = {"stem": "simple", "head_w": 0, "activation": "relu"}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A whole network: stem → stages → head (global pool + linear)."""
+    """A whole network: stem → stages of one block type → head (optional 1×1 conv, global
+    pool, linear). Block, stem and activation are names in the registry (`dsd.blocks`)."""
 
-    block: str  # "x" (residual bottleneck) or "y" (x + squeeze-excitation)
+    block: str  # x, y (x + SE), linear, basic, vanilla, mbconv, or a registered block
     stages: tuple[Stage, ...]
     stem_w: int = 32
     stem_stride: int = 2
     se_ratio: float = 0.0
     num_classes: int = 1000
     resolution: int = 224
+    stem: str = "simple"
+    head_w: int = 0
+    activation: str = "relu"
 
     def __post_init__(self) -> None:
-        if self.block not in ("x", "y"):
-            raise DsdError(f"block must be 'x' or 'y', got {self.block!r}")
-        if (self.block == "y") != (self.se_ratio > 0):
-            raise DsdError("se_ratio must be > 0 exactly for block 'y'")
+        se = self.se_ratio
+        if isinstance(se, bool) or not isinstance(se, (int, float)) or not 0 <= se <= 1:
+            raise DsdError(f"se_ratio must be a number in [0, 1], got {se!r}")
+        object.__setattr__(self, "se_ratio", float(se))
+        object.__setattr__(self, "block", blocks.block_name(self.block, self.se_ratio))
+        object.__setattr__(self, "activation", blocks.activation_name(self.activation))
+        if self.stem not in blocks.STEMS:
+            raise DsdError(f"unknown stem {self.stem!r}; allowed: {', '.join(blocks.STEMS)}")
+        stem = blocks.STEMS[self.stem]
+        if self.stem_stride not in stem.strides:
+            raise DsdError(f"stem {self.stem}: stride {self.stem_stride} not allowed "
+                           f"({', '.join(map(str, stem.strides))})")
+        for key in ("stem_w", "num_classes", "resolution"):
+            if _bad_int(getattr(self, key), 1):
+                raise DsdError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
+        if _bad_int(self.head_w, 0):
+            raise DsdError(f"head_w must be an integer >= 0, got {self.head_w!r}")
+        if not self.stages:
+            raise DsdError("a spec needs at least one stage")
+        block, w_in = blocks.BLOCKS[self.block], self.stem_w
         for i, s in enumerate(self.stages, 1):
-            if min(s.d, s.w, s.b, s.g, s.stride) < 1:
-                raise DsdError(f"stage {i}: d, w, b, g and stride must be >= 1, got {s}")
+            if any(_bad_int(v, 1) for v in (s.d, s.w, s.g, s.stride, s.k)):
+                raise DsdError(f"stage {i}: d, w, g, stride and k must be integers >= 1, "
+                               f"got {s}")
+            a = self.block_args(s)
+            why = block.validate(w_in, s.w, s.stride, a) or (
+                block.validate(s.w, s.w, 1, a) if s.d > 1 else None)
+            if why:
+                raise DsdError(f"stage {i}: {why}")
+            w_in = s.w
+
+    def block_args(self, s: Stage) -> "blocks.BlockArgs":
+        """The registry's arguments of a stage's blocks."""
+        return blocks.BlockArgs(b=s.b, g=s.g, k=s.k, se_ratio=self.se_ratio,
+                                activation=self.activation)
 
     # Paper symbols as per-stage tuples, for readers and tables.
     @property
@@ -86,7 +170,7 @@ class ModelSpec:
         return tuple(s.w for s in self.stages)
 
     @property
-    def bs(self) -> tuple[int, ...]:
+    def bs(self) -> tuple:
         return tuple(s.b for s in self.stages)
 
     @property
@@ -94,11 +178,19 @@ class ModelSpec:
         return tuple(s.g for s in self.stages)
 
     @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(s.k for s in self.stages)
+
+    @property
     def depth(self) -> int:
         return sum(self.ds)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = {"block": self.block, "stages": [s.to_dict() for s in self.stages],
+             "stem_w": self.stem_w, "stem_stride": self.stem_stride, "se_ratio": self.se_ratio,
+             "num_classes": self.num_classes, "resolution": self.resolution}
+        d.update({k: getattr(self, k) for k, v in _OPTIONAL.items() if getattr(self, k) != v})
+        return d
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no spaces): equal specs give equal strings."""
@@ -107,8 +199,11 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         fields = dict(d)
-        fields["stages"] = tuple(Stage(**s) for s in fields["stages"])
-        return cls(**fields)
+        try:
+            fields["stages"] = tuple(Stage(**s) for s in fields["stages"])
+            return cls(**fields)
+        except (TypeError, KeyError) as e:
+            raise DsdError(f"not a ModelSpec ({e})") from None
 
     @classmethod
     def from_json(cls, text: str) -> "ModelSpec":
@@ -120,35 +215,44 @@ class ModelSpec:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:12]
 
 
-def adjust_compatibility(ws, bs, gs) -> tuple[list[int], list[int], list[int]]:
-    """Make each bottleneck width w/b a multiple of its group width g (NOTES §1, pycls).
+def _bad_int(v, minimum: int) -> bool:
+    return isinstance(v, bool) or not isinstance(v, int) or v < minimum
 
-    v = max(1, int(w / b)); g = min(g, v); v = max(g, round(v / g) * g); w = v * b.
-    Rounding is half-to-even (Python's `round`), as in the reference.
-    """
+
+def adjust_compatibility(ws, bs, gs, block: str = "x") -> tuple[list[int], list, list[int]]:
+    """Make each stage buildable by its block type (`BlockType.compatible`); for the bottleneck
+    blocks, pycls's rule (NOTES §1): the bottleneck width w/b becomes a multiple of its group
+    width g (of lcm(g, 1/b) when b < 1), g never exceeds it, rounding half-to-even."""
     if not len(ws) == len(bs) == len(gs):
         raise DsdError("ws, bs and gs must have one value per stage")
-    out_w, out_g = [], []
-    for w, b, g in zip(ws, bs, gs):
-        if w < 1 or b < 1 or g < 1:
-            raise DsdError(f"w, b, g must be >= 1, got w={w}, b={b}, g={g}")
-        v = max(1, int(w / b))
-        g = min(g, v)
-        v = max(g, round(v / g) * g)
-        out_w.append(int(v * b))
-        out_g.append(int(g))
-    return out_w, [int(b) for b in bs], out_g
+    block_type = blocks.get_block(block)
+    out = [block_type.compatible(int(w), as_ratio(b), int(g)) for w, b, g in zip(ws, bs, gs)]
+    return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
 
 
 def make_spec(ds, ws, bs, gs, *, dataset: str = "imagenet", block: str = "x",
-              se_ratio: float = 0.0, stem_w: int = 32,
-              first_stride: int | None = None) -> ModelSpec:
-    """A spec from per-stage lists in a dataset's layout, with compatibility applied;
-    `first_stride` overrides the layout's first-stage stride (pycls's CIFAR RegNets: 2)."""
+              se_ratio: float = 0.0, stem_w: int = 32, first_stride: int | None = None,
+              strides=None, ks=None, stem: str = "simple", stem_stride: int | None = None,
+              head_w: int = 0, activation: str = "relu",
+              resolution: int | None = None) -> ModelSpec:
+    """A spec from per-stage lists in a dataset's layout, with compatibility applied.
+
+    `first_stride` overrides the layout's first-stage stride (pycls's CIFAR RegNets: 2), or
+    `strides` gives every stage's; `resolution` and `stem_stride` override the layout's; the
+    `res` stem always has stride 2 (then its max-pool)."""
     lay = layout(dataset)
-    ws, bs, gs = adjust_compatibility(ws, bs, gs)
-    strides = [first_stride or lay.first_stride] + [2] * (len(ds) - 1)
-    stages = tuple(Stage(int(d), w, b, g, s) for d, w, b, g, s in zip(ds, ws, bs, gs, strides))
-    return ModelSpec(block=block, stages=stages, stem_w=stem_w, stem_stride=lay.stem_stride,
-                     se_ratio=se_ratio if block == "y" else 0.0,
-                     num_classes=lay.num_classes, resolution=lay.resolution)
+    block = blocks.block_name(block, se_ratio)
+    ws, bs, gs = adjust_compatibility(ws, bs, gs, block)
+    if strides is None:
+        strides = [first_stride or lay.first_stride] + [2] * (len(ds) - 1)
+    ks = ks or [3] * len(ds)
+    if not len(ds) == len(strides) == len(ks) == len(ws):
+        raise DsdError("ds, ws, bs, gs, strides and ks must have one value per stage")
+    stages = tuple(Stage(int(d), w, b, g, int(s), int(k))
+                   for d, w, b, g, s, k in zip(ds, ws, bs, gs, strides, ks))
+    if stem_stride is None:
+        stem_stride = 2 if stem == "res" else lay.stem_stride
+    return ModelSpec(block=block, stages=stages, stem_w=stem_w, stem_stride=stem_stride,
+                     se_ratio=se_ratio if blocks.get_block(block).se != "never" else 0.0,
+                     num_classes=lay.num_classes, resolution=resolution or lay.resolution,
+                     stem=stem, head_w=head_w, activation=activation)

@@ -269,10 +269,11 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
     bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and cuda)
     torch.manual_seed(job.seed)
     model = build(ModelSpec.from_json(job.spec_json), zero_init_last_bn=recipe.zero_init_last_bn)
+    kernels = ()
     if job.kernels and cuda:
-        from .kernels import use_kernels
+        from .kernels import swap_kernels
 
-        use_kernels(model, job.kernels)
+        kernels = swap_kernels(model, job.kernels)
     model = model.to(device, memory_format=torch.channels_last if cuda else torch.preserve_format)
     opt = TensorSGD(param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
                     nesterov=recipe.nesterov, device=device)
@@ -294,7 +295,7 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
              "loader": getattr(data, "loader", job.dataset),
              "provenance": provenance.run(  # exec_path updated by the coordinator at the end
                  device=device_name(device, bf16), exec_path=step.exec_path,
-                 kernels=job.kernels, precision="bf16" if bf16 else "fp32", cuda=cuda,
+                 kernels=kernels, precision="bf16" if bf16 else "fp32", cuda=cuda,
                  loader=getattr(data, "loader", job.dataset))}
     for epoch in range(len(state["history"]), recipe.epochs):
         last = state["history"][-1]["seconds"] if state["history"] else None

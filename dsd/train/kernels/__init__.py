@@ -42,11 +42,24 @@ def check_kernels(names) -> tuple[str, ...]:
 
 def use_kernels(model: nn.Module, names) -> nn.Module:
     """`model` with the named kernels swapped in, in place (parameters and state_dict kept)."""
+    swap_kernels(model, names)
+    return model
+
+
+def swap_kernels(model: nn.Module, names) -> tuple[str, ...]:
+    """Swap the named kernels into `model` in place; returns those that applied somewhere.
+
+    Each kernel asks the model's layers whether it fits them (the BN + ReLU kernel needs a ReLU,
+    so a SiLU network keeps the plain path); provenance records what applied, not what was
+    asked for."""
     names = check_kernels(names)
+    applied = []
     if "bn" in names:
         from .bn_relu import fuse_bn_relu
-        fuse_bn_relu(model)
+        if fuse_bn_relu(model):
+            applied.append("bn")
     if "nchw" in names:
         from .nchw_conv import nchw_narrow_convs
-        nchw_narrow_convs(model)
-    return model
+        if nchw_narrow_convs(model):
+            applied.append("nchw")
+    return tuple(applied)

@@ -241,7 +241,7 @@ class BatchNormReLU(nn.BatchNorm2d):
     channels_last CUDA tensors, the fused kernels above. Same parameters, buffers and state_dict
     keys as BatchNorm2d."""
 
-    fuses_residual = True   # `model.Block` hands its final BN the shortcut
+    fuses_residual = True   # `blocks._modules.Residual` hands its final BN the shortcut
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         if not (runs_here(self, x) and self.track_running_stats and self.momentum is not None
@@ -262,17 +262,22 @@ def _fused_copy(bn: nn.BatchNorm2d) -> BatchNormReLU:
     return fused
 
 
-def fuse_bn_relu(model: nn.Module) -> nn.Module:
+def fuse_bn_relu(model: nn.Module) -> int:
     """In place: every (BatchNorm2d, ReLU) pair of consecutive modules in a Sequential becomes
-    (BatchNormReLU, Identity), and each residual block's final BN a BatchNormReLU that adds the
-    shortcut (`model.Block`); parameters, buffers and state_dict keys are kept."""
-    from ...model import Block
+    (BatchNormReLU, Identity), and the final BN of each residual block whose fusion applies
+    (`Residual.fusion_applies`: a shortcut, a final BN, a ReLU after the add) a BatchNormReLU
+    that adds the shortcut; parameters, buffers and state_dict keys are kept. Returns how many
+    BNs were fused (0: the model has no BN followed by a ReLU, e.g. a SiLU network)."""
+    from ...blocks._modules import Residual
 
+    fused = 0
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         for i in range(len(seq) - 1):
             if type(seq[i]) is nn.BatchNorm2d and isinstance(seq[i + 1], nn.ReLU):
                 seq[i], seq[i + 1] = _fused_copy(seq[i]), nn.Identity()
-    for block in [m for m in model.modules() if isinstance(m, Block)]:
-        if type(block.f[-1]) is nn.BatchNorm2d:
+                fused += 1
+    for block in [m for m in model.modules() if isinstance(m, Residual)]:
+        if block.fusion_applies and type(block.f[-1]) is nn.BatchNorm2d:
             block.f[-1] = _fused_copy(block.f[-1])
-    return model
+            fused += 1
+    return fused

@@ -37,9 +37,10 @@ def is_narrow_grouped(m: nn.Module) -> bool:
             and m.in_channels // m.groups <= MAX_GROUP_WIDTH)
 
 
-def nchw_narrow_convs(model: nn.Module) -> nn.Module:
+def nchw_narrow_convs(model: nn.Module) -> int:
     """In place: every narrow grouped convolution becomes an NchwConv2d sharing its parameters
-    (state_dict keys kept); returns the model."""
+    (state_dict keys kept); returns how many were swapped."""
+    swapped = 0
     for parent in list(model.modules()):
         for name, m in list(parent.named_children()):
             if is_narrow_grouped(m):
@@ -49,4 +50,5 @@ def nchw_narrow_convs(model: nn.Module) -> nn.Module:
                 new.weight = m.weight
                 new.bias = m.bias
                 setattr(parent, name, new)
-    return model
+                swapped += 1
+    return swapped
