@@ -4,12 +4,15 @@ errors) and the NDS data release (per-space JSON files, e.g. ResNeXt-A.json, DAR
 model `net`, `flops`, `params`, `optim`, per-epoch `test_ep_top1`, `min_test_top1`; some files
 hold {"top": [...], "mid": [...]}).
 
-X-block AnyNets and RegNets (with or without SE) become ModelSpecs, kept only when dsd's
+pycls: X-block AnyNets and RegNets (with or without SE) become ModelSpecs, kept only when dsd's
 analytic complexity of the rebuilt spec equals the file's flops and params (so the spec is the
-network that was trained); every other model (ResNet basic or vanilla blocks, NAS cells, a stem
-dsd lacks, a count that disagrees) is stored opaque, with its complexity and errors, for
-analysis only. Results carry the source's recipe (the training settings every model shares;
-per-model settings go to the result's provenance), so they never mix with dsd-trained ones.
+network that was trained). NDS: bottleneck, basic and vanilla AnyNets become ModelSpecs (x,
+basic, vanilla) when dsd's params equal the file's and NDS's older flops count of the spec
+(`nds_flops`) equals the file's; they carry dsd's own flops. Every other model (NAS cells, a
+stem or block dsd lacks, a count that disagrees) is stored opaque, with the file's complexity
+and errors, for analysis only. Results carry the source's recipe (the training settings every
+model shares; per-model settings go to the result's provenance), so they never mix with
+dsd-trained ones.
 Errors name the file and the field.
 """
 from __future__ import annotations
@@ -275,7 +278,7 @@ def _sha1(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 # NDS data release
 #
-# A record's `net` (NDS's AnyNet, as trained with the 2019 pycls; see .scratch/nds/REPORT.md):
+# A record's `net` (NDS's AnyNet, as trained with the 2019 pycls; issue 27):
 # the lists ds, ws, ss, bot_muls, num_gs begin with the **stem** (ws[0] = stem width, ss[0] =
 # stem stride, ds[0] = 1, bot_muls[0] = 0, num_gs[0] = 1); entries 1.. are the stages. num_gs
 # is a group **count** (pycls 996cb1d: `groups=num_gs`), so dsd's group width is w_b // num_gs,
@@ -303,9 +306,10 @@ def nds_flops(spec) -> int:
 
     Found from real records (NNI's printout of ResNeXt-A, ResNet and Vanilla CIFAR-10 records:
     69,890,986 = 61,044,906 + 5·1,769,216; 184,519,578 = 180,277,658 + 5·848,384;
-    208,363,930 = 204,042,650 + 5·864,256), with params equal to dsd's; the reference counter
-    is .scratch/nds/nds_count.py. Defined for NDS's blocks (x without SE, basic, vanilla), the
-    simple and res stems, and no head conv; anything else raises DsdError."""
+    208,363,930 = 204,042,650 + 5·864,256), with params equal to dsd's (issue 27; fvcore's
+    norm-layer flops use the same 5 per element). Defined for NDS's blocks (x without SE,
+    basic, vanilla), the simple and res stems, and no head conv; anything else raises
+    DsdError."""
     from .blocks.bottleneck import bottleneck_width
 
     if spec.block not in ("x", "basic", "vanilla") or spec.se_ratio or spec.head_w:

@@ -33,12 +33,11 @@ def generate_widths(w0: float, wa: float, wm: float, d: int, q: int = 8):
     return ws, ds, len(ws), max(ks) + 1, ws_all
 
 
-def regnet_spec(d: int, w0: float, wa: float, wm: float, b: int = 1, g: int = 8, *,
-                block: str = "x", se_ratio: float = 0.0, dataset: str = "imagenet",
-                stem_w: int = 32, first_stride: int | None = None) -> tuple[ModelSpec, int]:
-    """A RegNet as an AnyNet spec (compatibility applied) plus its stage count for rejection."""
+def regnet_spec(d: int, w0: float, wa: float, wm: float, b=1, g: int = 8, *, k: int = 3,
+                **spec_kwargs) -> tuple[ModelSpec, int]:
+    """A RegNet as an AnyNet spec (compatibility applied) plus its stage count for rejection.
+    `spec_kwargs` go to `make_spec` (dataset, block, se_ratio, stem_w, first_stride, stem, …)."""
     ws, ds, num_stages, total_stages, _ = generate_widths(w0, wa, wm, d)
     n = len(ws)
-    spec = make_spec(ds, ws, [b] * n, [g] * n, dataset=dataset, block=block,
-                     se_ratio=se_ratio, stem_w=stem_w, first_stride=first_stride)
+    spec = make_spec(ds, ws, [b] * n, [g] * n, ks=[k] * n, **spec_kwargs)
     return spec, (num_stages if num_stages == total_stages else -1)

@@ -22,12 +22,14 @@ import re
 import sys
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import yaml
 
+from . import blocks
 from .errors import DsdError
 from .regnet import regnet_spec
 from .samplers import CONVENTIONS, DEFAULT, LEGACY, ParamDef, non_decreasing
@@ -41,11 +43,19 @@ from .spec import LAYOUTS, ModelSpec, make_spec
 
 #: Per-stage parameters (AnyNet) and RegNet parameters, with their value rules:
 #: (integer only, minimum, exclusive minimum, required multiple).
+#: b is the bottleneck ratio, any positive number (b < 1: inverted bottleneck; "1/4" accepted);
+#: k the kernel size, for blocks that have one. Parameters a block does not read (its `uses`)
+#: may be left out (they are 1, 1 and 3).
 _STAGE_RULES = {"d": (True, 1, None, None), "w": (True, 1, None, None),
-                "b": (True, 1, None, None), "g": (True, 1, None, None)}
+                "b": (False, None, 0, None), "g": (True, 1, None, None),
+                "k": (True, 1, None, None)}
 _REGNET_RULES = {"d": (True, 1, None, None), "w0": (True, 8, None, 8),
                  "wa": (False, 0, None, None), "wm": (False, None, 1, None),
-                 "b": (True, 1, None, None), "g": (True, 1, None, None)}
+                 "b": (False, None, 0, None), "g": (True, 1, None, None),
+                 "k": (True, 1, None, None)}
+_OPTIONAL_PARAMS = {"b": 1, "g": 1, "k": 3}
+#: Top-level sampled integers: the input resolution and (AnyNet) the stage count.
+_MODEL_RULES = {"resolution": (True, 8, None, None), "stages": (True, 1, None, None)}
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,13 @@ class SpaceDef:
     extends: tuple[str, ...] = ()  # parent chain, nearest first
     samplers: str = DEFAULT  # sampler convention: "pycls" or "dsd1" (dsd.samplers)
     first_stride: int | None = None  # None: the dataset layout's (pycls CIFAR RegNets: 2)
+    activation: str = "relu"
+    stem_type: str = "simple"
+    stem_stride: int | None = None  # None: the dataset layout's (the res stem: 2)
+    head_w: int = 0
+    resolution: ParamDef | None = None  # None: the dataset layout's
+    stage_counts: ParamDef | None = None  # sampled stage count (AnyNet) / accepted (RegNet)
+    omitted: tuple[str, ...] = ()  # b, g, k left out of the file (constants 1, 1, 3)
     source: str = field(default="", compare=False)
 
     def param(self, name: str) -> ParamDef:
@@ -84,16 +101,27 @@ class SpaceDef:
         """Distinct configurations before the window and compatibility (Python int, exact for
         AnyNet). Per stage n^S, shared n, non-decreasing C(n+S-1, S). RegNet: the product of the
         parameter grids, an upper bound (the stage-count rejection is not subtracted)."""
-        total = 1
-        for p in self.params:
-            n = p.count
-            if self.kind == "regnet" or p.name in self.shared:
-                total *= n
-            elif p.name in self.non_decreasing:
-                total *= math.comb(n + self.stages - 1, self.stages)
-            else:
-                total *= n**self.stages
-        return total
+        total = 0
+        for S in self.stage_choices():
+            part = 1
+            for p in self.params:
+                n = p.count
+                if self.kind == "regnet" or p.name in self.shared:
+                    part *= n
+                elif p.name in self.non_decreasing:
+                    part *= math.comb(n + S - 1, S)
+                else:
+                    part *= n**S
+            total += part
+            if self.kind == "regnet":
+                break  # the stage count is a rejection criterion, not a parameter
+        return total * (self.resolution.count if self.resolution else 1)
+
+    def stage_choices(self) -> list[int]:
+        """The stage counts a model of this space may have."""
+        if self.stage_counts is None:
+            return [self.stages]
+        return sorted(int(v) for v in self.stage_counts.pmf()[0].tolist())
 
     @property
     def size_exact(self) -> bool:
@@ -116,7 +144,31 @@ class SpaceDef:
         `non_decreasing`). RegNet raw params: d, w0, wa, wm, b, g."""
         if self.kind == "regnet":
             return self._draw_regnet(rng, size, dataset)
-        S, per = self.stages, {}
+        res = self._draw_resolution(rng, size)
+        if self.stage_counts is None:
+            return self._draw_anynet(rng, size, self.stages, dataset, res)
+        counts = self.stage_counts.draw(rng, size).tolist()
+        out: list = [None] * size
+        for S in sorted(set(counts)):
+            rows = [i for i, c in enumerate(counts) if c == S]
+            drawn = self._draw_anynet(rng, len(rows), int(S), dataset, [res[i] for i in rows])
+            for i, (spec, raw) in zip(rows, drawn):
+                out[i] = (spec, {"stages": int(S), **raw})
+        return out
+
+    def _draw_resolution(self, rng, size: int) -> list:
+        if self.resolution is None:
+            return [None] * size
+        return [int(v) for v in self.resolution.draw(rng, size).tolist()]
+
+    def _spec_kwargs(self, dataset: str, resolution) -> dict:
+        return dict(dataset=dataset, block=self.block, se_ratio=self.se_ratio,
+                    stem_w=self.stem_w, first_stride=self.first_stride, stem=self.stem_type,
+                    stem_stride=self.stem_stride, head_w=self.head_w,
+                    activation=self.activation, resolution=resolution)
+
+    def _draw_anynet(self, rng, size: int, S: int, dataset: str, res: list):
+        per = {}
         for p in self.params:
             if p.name in self.shared:
                 v = np.repeat(p.draw(rng, size)[:, None], S, axis=1)
@@ -128,51 +180,74 @@ class SpaceDef:
                 v = p.draw(rng, size * S).reshape(size, S)
             per[p.name] = v.tolist()
         ds, ws, bs, gs = per["d"], per["w"], per["b"], per["g"]
+        ks = per.get("k")
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
-            spec = make_spec(ds[i], ws[i], bs[i], gs[i], dataset=dataset, block=self.block,
-                             se_ratio=self.se_ratio, stem_w=self.stem_w,
-                             first_stride=self.first_stride)
-            raw = {f"{k}{j}": v for k in per for j, v in enumerate(per[k][i], 1)}
+            spec = make_spec(ds[i], ws[i], bs[i], gs[i], ks=ks[i] if ks else None,
+                             **self._spec_kwargs(dataset, res[i]))
+            raw = {f"{k}{j}": v for k in per if not self._fixed(k)
+                   for j, v in enumerate(per[k][i], 1)}
+            if res[i] is not None:
+                raw["resolution"] = res[i]
             out.append((spec, raw))
         return out
 
+    def _fixed(self, name: str) -> bool:
+        """A parameter the space left out (b, g or k of a block without it): not in raw."""
+        return name in self.omitted
+
     def _draw_regnet(self, rng, size, dataset):
+        res = self._draw_resolution(rng, size)
         cols = {p.name: p.draw(rng, size) for p in self.params}
+        counts = self.stage_choices()
         # Most draws have the wrong number of stage indices. The last block's index
         # t = log(u_{d-1}/w0)/log(wm) rounds to the largest one (dsd.regnet.generate_widths is
         # monotone in j); skip draws whose t is clearly off, with a margin for float noise, so
         # regnet_spec (the authority) only sees plausible ones.
         d, w0, wa, wm = (cols[k].astype(float) for k in ("d", "w0", "wa", "wm"))
         t = np.log((w0 + wa * (d - 1)) / w0) / np.log(wm)
-        plausible = (np.abs(t - (self.stages - 1)) <= 0.5 + 1e-9).tolist()
+        plausible = np.zeros(size, dtype=bool)
+        for S in counts:
+            plausible |= np.abs(t - (S - 1)) <= 0.5 + 1e-9
+        plausible = plausible.tolist()
         rows = {k: v.tolist() for k, v in cols.items()}
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
             if not plausible[i]:
                 out.append(None)
                 continue
-            raw = {k: rows[k][i] for k in rows}
-            spec, count = regnet_spec(raw["d"], raw["w0"], raw["wa"], raw["wm"], raw["b"],
-                                      raw["g"], block=self.block, se_ratio=self.se_ratio,
-                                      dataset=dataset, stem_w=self.stem_w,
-                                      first_stride=self.first_stride)
-            out.append((spec, raw) if count == self.stages else None)
+            raw = {k: rows[k][i] for k in rows if not self._fixed(k)}
+            if res[i] is not None:
+                raw["resolution"] = res[i]
+            spec, count = regnet_spec(rows["d"][i], rows["w0"][i], rows["wa"][i], rows["wm"][i],
+                                      rows["b"][i], rows["g"][i], k=rows.get("k", [3] * size)[i],
+                                      **self._spec_kwargs(dataset, res[i]))
+            out.append((spec, raw) if count in counts else None)
         return out
 
     def to_dict(self) -> dict:
         """The resolved definition as plain JSON-able data (stored with each sweep)."""
         d: dict[str, Any] = {"name": self.name, "description": self.description,
                              "block": self.block}
-        if self.block == "y":
+        if self.se_ratio or blocks.get_block(self.block).se == "required":
             d["se_ratio"] = self.se_ratio
+        if self.activation != "relu":
+            d["activation"] = self.activation
         d["stem"] = {"w": self.stem_w}
+        if self.stem_type != "simple":
+            d["stem"]["type"] = self.stem_type
+        if self.stem_stride is not None:
+            d["stem"]["stride"] = self.stem_stride
+        if self.head_w:
+            d["head"] = {"w": self.head_w}
+        if self.resolution is not None:
+            d["resolution"] = self.resolution.to_dict()
         d["samplers"] = self.samplers
-        d["stages"] = self.stages
+        d["stages"] = self.stages if self.stage_counts is None else self.stage_counts.to_dict()
         if self.first_stride is not None:
             d["first_stride"] = self.first_stride
         d["regnet" if self.kind == "regnet" else "stage_params"] = {
-            p.name: p.to_dict() for p in self.params}
+            p.name: p.to_dict() for p in self.params if not self._fixed(p.name)}
         d["shared"] = list(self.shared)
         d["non_decreasing"] = list(self.non_decreasing)
         d["window"] = {ds: w.to_dict() for ds, w in self.windows}
@@ -203,6 +278,7 @@ class SpaceDef:
             params.append(ParamDef(p.name, p.sampler, p.args, convention))
         return replace(self, params=tuple(params), samplers=convention)
 
+
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> "SpaceDef":
         """Validate a resolved definition (e.g. a stored `to_dict()`); no `extends` allowed.
@@ -219,9 +295,9 @@ class SpaceDef:
 # Loading
 
 
-_TOP_KEYS = ("name", "description", "extends", "samplers", "block", "se_ratio", "stem",
-             "stages", "first_stride", "stage_params", "regnet", "shared", "non_decreasing",
-             "window")
+_TOP_KEYS = ("name", "description", "extends", "samplers", "block", "se_ratio", "activation",
+             "stem", "head", "resolution", "stages", "first_stride", "stage_params", "regnet",
+             "shared", "non_decreasing", "window")
 _UNION_KEYS = ("shared", "non_decreasing")
 
 
@@ -531,22 +607,32 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
         c.fail(("name",), name, "must be a name of letters, digits, _ . -")
     if not isinstance(desc, str):
         c.fail(("description",), desc, "must be a string")
-    block = d["block"]
-    if block not in ("x", "y"):
-        c.fail(("block",), block, "allowed: x, y")
-    if block == "y":
-        if "se_ratio" not in d:
-            c.fail(("se_ratio",), _MISSING, "required with block y (the paper uses 0.25)")
-        se_ratio = c.number(("se_ratio",), d["se_ratio"], above=0, what=" (in (0, 1])")
-        if se_ratio > 1:
-            c.fail(("se_ratio",), se_ratio, "must be in (0, 1]")
-    elif "se_ratio" in d:
-        c.fail(("se_ratio",), d["se_ratio"], "only allowed with block y")
-    else:
-        se_ratio = 0.0
-    stem = c.mapping(("stem",), d.get("stem", {"w": 32}), ("w",), ("w",))
+    block, se_ratio = _block(c, d)
+    activation = d.get("activation", "relu")
+    try:
+        activation = blocks.activation_name(activation)
+    except DsdError as e:
+        c.fail(("activation",), activation, str(e).split("; ", 1)[1])
+    stem = c.mapping(("stem",), d.get("stem", {"w": 32}), ("w", "type", "stride"), ("w",))
     stem_w = c.number(("stem", "w"), stem["w"], integer=True, minimum=1)
-    stages = c.number(("stages",), d["stages"], integer=True, minimum=1)
+    stem_type, stem_stride = _stem(c, stem)
+    head = c.mapping(("head",), d.get("head", {"w": 0}), ("w",), ("w",))
+    head_w = c.number(("head", "w"), head["w"], integer=True, minimum=0)
+    convention = d.get("samplers", DEFAULT)
+    if convention not in CONVENTIONS:
+        c.fail(("samplers",), convention, f"unknown sampler convention; allowed: "
+               f"{', '.join(CONVENTIONS)} (dsd.samplers)")
+    resolution = None
+    if "resolution" in d:
+        resolution = c.param(("resolution",), d["resolution"], _MODEL_RULES["resolution"],
+                             convention)
+    stage_counts = None
+    if isinstance(d["stages"], dict):
+        stage_counts = c.param(("stages",), d["stages"], _MODEL_RULES["stages"], convention)
+        stages = int(max(stage_counts.pmf()[0].tolist()))
+    else:
+        stages = c.number(("stages",), d["stages"], integer=True, minimum=1,
+                          what=" (or a sampler of stage counts)")
     first_stride = d.get("first_stride")
     if first_stride is not None and first_stride not in (1, 2):
         c.fail(("first_stride",), first_stride, "allowed: 1, 2 (default: the dataset's layout)")
@@ -556,15 +642,23 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     if "regnet" not in d and "stage_params" not in d:
         c.fail(("stage_params",), _MISSING, "a space needs exactly one of stage_params "
                "(AnyNet) or regnet")
+    if "regnet" in d and stage_counts is not None and stage_counts.sampler != "choice":
+        c.fail(("stages",), d["stages"], "a regnet space takes a stage count or a choice of "
+               "accepted counts")
     kind = "regnet" if "regnet" in d else "anynet"
     rules = _REGNET_RULES if kind == "regnet" else _STAGE_RULES
     section = "regnet" if kind == "regnet" else "stage_params"
-    raw = c.mapping((section,), d[section], tuple(rules), tuple(rules))
-    convention = d.get("samplers", DEFAULT)
-    if convention not in CONVENTIONS:
-        c.fail(("samplers",), convention, f"unknown sampler convention; allowed: "
-               f"{', '.join(CONVENTIONS)} (dsd.samplers)")
-    params = tuple(c.param((section, k), raw[k], rules[k], convention) for k in rules)
+    uses = blocks.get_block(block).uses
+    optional = tuple(k for k in _OPTIONAL_PARAMS if k not in uses)
+    required = tuple(k for k in rules if k not in _OPTIONAL_PARAMS or k in uses and k != "k")
+    raw = c.mapping((section,), d[section], tuple(rules), required)
+    for k in optional:
+        if k in raw and raw[k] != _OPTIONAL_PARAMS[k]:
+            c.fail((section, k), raw[k], f"block {block} has no parameter {k} (leave it out)")
+    omitted = tuple(k for k in _OPTIONAL_PARAMS if k not in raw)
+    raw = {**{k: _OPTIONAL_PARAMS[k] for k in omitted}, **raw}
+    params = tuple(c.param((section, k), _ratio_values(raw[k]) if k == "b" else raw[k],
+                           rules[k], convention) for k in rules)
     lists = {}
     for key in _UNION_KEYS:
         v = d.get(key, [])
@@ -597,4 +691,61 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
                     se_ratio=float(se_ratio), stem_w=stem_w, stages=stages, params=params,
                     shared=lists["shared"], non_decreasing=lists["non_decreasing"],
                     windows=tuple(windows), extends=chain, samplers=convention,
-                    first_stride=first_stride, source=source)
+                    first_stride=first_stride, activation=activation, stem_type=stem_type,
+                    stem_stride=stem_stride, head_w=head_w, resolution=resolution,
+                    stage_counts=stage_counts, omitted=omitted, source=source)
+
+
+def _block(c: "_Checker", d: dict) -> tuple[str, float]:
+    """(registry name, SE ratio) of the `block` and `se_ratio` keys."""
+    name = d["block"]
+    se = d.get("se_ratio", 0.0)
+    try:
+        block = blocks.block_name(str(name), se if isinstance(se, (int, float)) else 0.0)
+    except DsdError as e:
+        c.fail(("block",), name, "allowed: " + ", ".join(blocks.known_blocks()))
+    rule = blocks.get_block(block).se
+    if rule == "required" and "se_ratio" not in d:
+        c.fail(("se_ratio",), _MISSING, f"required with block {block} (the paper uses 0.25)")
+    if rule == "never" and "se_ratio" in d:
+        c.fail(("se_ratio",), d["se_ratio"], f"not allowed with block {block} (no SE; y is x "
+               "with SE)")
+    if "se_ratio" in d:
+        se = c.number(("se_ratio",), d["se_ratio"], minimum=0, what=" (in [0, 1])")
+        if se > 1 or (rule == "required" and se == 0):
+            c.fail(("se_ratio",), se, "must be in (0, 1]" if rule == "required" else
+                   "must be in [0, 1]")
+    return block, float(se)
+
+
+def _stem(c: "_Checker", stem: dict) -> tuple[str, int | None]:
+    """(registry stem name, conv stride or None for the dataset layout's)."""
+    given = stem.get("type", "simple")
+    try:
+        name, implied = blocks.stem_name(str(given))
+    except DsdError as e:
+        c.fail(("stem", "type"), given, str(e).split("; ", 1)[1])
+    stride = stem.get("stride", implied)
+    allowed = blocks.STEMS[name].strides
+    if name == "res" and stride is None:
+        stride = 2
+    if stride is not None and stride not in allowed:
+        c.fail(("stem", "stride"), stride, f"stem {name} allows stride "
+               f"{', '.join(map(str, allowed))}")
+    return name, stride
+
+
+def _ratio_values(v):
+    """Bottleneck ratios may be written as fractions ("1/4"): as floats for the samplers (dsd's
+    specs turn them back into exact ratios, `dsd.spec.as_ratio`)."""
+    def one(x):
+        if isinstance(x, str):
+            try:
+                return float(Fraction(x.strip()))
+            except (ValueError, ZeroDivisionError):
+                return x  # the checker names it
+        return x
+    if isinstance(v, dict):
+        return {k: ([one(x) for x in val] if k == "values" and isinstance(val, list)
+                    else one(val)) for k, val in v.items()}
+    return one(v)

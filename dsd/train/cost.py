@@ -75,8 +75,15 @@ def order_jobs(jobs: list, order: str, done_epochs: dict[int, int] | None = None
     if order == "store":
         return list(jobs)
     done = done_epochs or {}
-    cost = {id(j): spec_seconds(ModelSpec.from_json(j.spec_json), j.dataset, j.recipe,
-                                done.get(j.meta.get("model_id"), 0)) for j in jobs}
+
+    def seconds(j) -> float:
+        try:
+            spec = ModelSpec.from_json(j.spec_json)
+        except DsdError:  # a stored spec this dsd refuses: its worker fails it, with the reason
+            return 0.0
+        return spec_seconds(spec, j.dataset, j.recipe, done.get(j.meta.get("model_id"), 0))
+
+    cost = {id(j): seconds(j) for j in jobs}
     return sorted(jobs, key=lambda j: -cost[id(j)])
 
 
