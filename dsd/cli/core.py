@@ -122,10 +122,11 @@ def info_cmd(
     as_json: JsonOpt = False,
     spaces_dir: SpacesOpt = None,
 ):
-    """Describe a design space (parameters, constraints, size) or a zoo model (stages, cost)."""
-    from ..zoo import ZOO
+    """Describe a design space (parameters, constraints, size) or a named model (stages, cost):
+    a RegNet (regnetx-400mf) or a baseline (resnet50, resnext50-32x4d, effnet-b0, …)."""
+    from ..zoo import model_names
 
-    if name.lower() in ZOO:
+    if name.lower() in model_names():
         return _model_info(name.lower(), dataset, as_json)
     from ..space import load_space
 
@@ -167,27 +168,102 @@ def _sampler_text(spec: dict) -> str:
 
 def _model_info(name: str, dataset: str, as_json: bool) -> None:
     from ..complexity import complexity
-    from ..zoo import zoo_params, zoo_spec
+    from ..zoo import BASELINES, ZOO, named_spec, zoo_params
 
-    spec = zoo_spec(name, dataset)
+    if name in BASELINES and dataset == "imagenet" and name.endswith("-cifar"):
+        dataset = "cifar10"
+    spec = named_spec(name, dataset)
     cx = complexity(spec)
-    out = {"name": name, "dataset": dataset, "regnet": zoo_params(name), "id": spec.id,
+    origin = ({"regnet": zoo_params(name)} if name in ZOO else
+              {"pycls_config": BASELINES[name][1]})
+    out = {"name": name, "dataset": dataset, **origin, "id": spec.id,
            "widths": list(spec.ws), "depths": list(spec.ds), "group_widths": list(spec.gs),
            **cx, "spec": spec.to_dict()}
     if as_json:
         return _print_json(out)
     console.print(f"[bold]{name}[/bold] ({dataset}, {spec.resolution}×{spec.resolution}, "
                   f"{spec.num_classes} classes), id {spec.id}")
-    console.print("RegNet: " + ", ".join(f"{k}={v}" for k, v in out["regnet"].items())
-                  + f", block {spec.block}" + (f", SE {spec.se_ratio}" if spec.se_ratio else ""))
-    table = Table()
-    for col in ("stage", "depth", "width", "bottleneck b", "group width g", "stride"):
-        table.add_column(col, justify="right")
-    for i, s in enumerate(spec.stages, 1):
-        table.add_row(str(i), str(s.d), str(s.w), str(s.b), str(s.g), str(s.stride))
-    console.print(table)
+    head = (", ".join(f"{k}={v}" for k, v in out["regnet"].items()) if "regnet" in out
+            else f"pycls {out['pycls_config']}")
+    console.print(head + f", block {spec.block}" + (f", SE {spec.se_ratio}" if spec.se_ratio
+                                                    else "")
+                  + f", stem {spec.stem} {spec.stem_w}" + (f", head {spec.head_w}" if
+                                                           spec.head_w else "")
+                  + (f", {spec.activation}" if spec.activation != "relu" else ""))
+    console.print(stage_table(spec))
     console.print(f"flops {cx['flops']:,} ({_si(cx['flops'])}F)   params {cx['params']:,} "
                   f"({_si(cx['params'])})   acts {cx['acts']:,} ({_si(cx['acts'])})")
+
+
+def stage_table(spec) -> Table:
+    """A spec's stages, with the columns its block reads."""
+    from .. import blocks
+
+    uses = blocks.get_block(spec.block).uses
+    cols = [("stage", None), ("depth", "d"), ("width", "w"), ("bottleneck b", "b"),
+            ("group width g", "g"), ("kernel k", "k"), ("stride", "stride")]
+    cols = [(c, k) for c, k in cols if k not in ("b", "g", "k") or k in uses]
+    table = Table()
+    for col, _ in cols:
+        table.add_column(col, justify="right")
+    for i, s in enumerate(spec.stages, 1):
+        table.add_row(*(str(i) if k is None else str(getattr(s, k)) for _, k in cols))
+    return table
+
+
+@command("blocks")
+def blocks_cmd(as_json: JsonOpt = False):
+    """List the registered blocks and stems (with the pycls names they answer to)."""
+    from .. import blocks
+
+    blocks.known_blocks()  # loads $DSD_BLOCKS and entry points
+    rows = [{"kind": "block", "name": n, "pycls": ", ".join(b.aliases), "params": ", ".join(
+        b.uses) or "-", "se": b.se, "description": b.description} for n, b in
+        blocks.BLOCKS.items()]
+    rows += [{"kind": "stem", "name": n, "pycls": ", ".join(
+        a for a, (t, _) in blocks._STEM_ALIASES.items() if t == n), "params": "stride " + ", ".join(
+        map(str, st.strides)), "se": "-", "description": st.description}
+        for n, st in blocks.STEMS.items()]
+    if as_json:
+        return _print_json(rows)
+    table = Table()
+    for col in ("kind", "name", "pycls", "params", "se", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(r[c] for c in ("kind", "name", "pycls", "params", "se", "description")))
+    console.print(table)
+
+
+@command("check-block")
+def check_block_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Python files that register blocks "
+                                                "(`@dsd.blocks.register`)", show_default=False)],
+    n: Annotated[int, typer.Option(help="Random specs per layout (CIFAR-10, ImageNet).")] = 10,
+    seed: int = 0,
+):
+    """Load blocks from files and run the generic checks on each: counter vs built module
+    (params), vs torch's FlopCounterMode (flops) and forward hooks (acts), fast flops, forward
+    and backward on CPU in both layouts, JSON round trip, deterministic construction. Exit 1
+    when any check fails, naming the check and the spec."""
+    from .. import blocks
+    from ..blocks.check import CHECKS, check_block
+
+    names = [name for f in files for name in blocks.load_block_file(f)
+             if name in blocks.BLOCKS]
+    if not names:
+        raise DsdError(f"no new block registered by {', '.join(map(str, files))} (decorate a "
+                       "BlockType subclass with @dsd.blocks.register)")
+    failed = False
+    for name in names:
+        rep = check_block(name, n=n, seed=seed)
+        failed |= not rep.ok
+        verdict = "ok" if rep.ok else "FAIL"
+        typer.echo(f"{name}: {verdict}, {rep.specs} specs; " + ", ".join(
+            f"{c} {rep.passed[c]}/{rep.specs}" for c in CHECKS))
+        for check, spec, why in rep.failures[:5]:
+            typer.echo(f"  {check}: {why}\n    spec {spec}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @command("sample")
@@ -233,15 +309,19 @@ def sample_cmd(
         from ..pycls_config import load_pycls_sweep
 
         sweep = load_pycls_sweep(from_pycls)
-        space_def, n = sweep.space, sweep.n if n is None else n
+        space_def, n, dedup = sweep.space, sweep.n if n is None else n, sweep.dedup
         if dataset != sweep.dataset:
-            typer.echo(f"{from_pycls}: layout {sweep.dataset} (its STEM_TYPE)")
+            typer.echo(f"{from_pycls}: layout {sweep.dataset} (its TRAIN.DATASET or "
+                       "STEM_TYPE)")
             dataset = sweep.dataset
+        typer.echo(f"{from_pycls}: sampled as pycls's sweep_setup: at TRAIN.IM_SIZE "
+                   f"{sweep.space.resolution.args[0]}, dropping repeated parameter draws "
+                   "(not repeated networks)")
         if sweep.ignored:
             typer.echo(f"{from_pycls}: ignored (training settings; dsd trains with its "
                        f"recipes): {', '.join(sweep.ignored)}")
     else:
-        space_def = load_space(space, spaces_dir)
+        space_def, dedup = load_space(space, spaces_dir), "network"
     n = 100 if n is None else n
     if samplers is not None:
         space_def = space_def.with_samplers(samplers)
@@ -272,7 +352,7 @@ def sample_cmd(
     try:
         with sampling_progress(n) as progress:
             result = sample(space_def, n, dataset=dataset, window=window, seed=seed,
-                            max_draws=max_draws, progress=progress)
+                            max_draws=max_draws, progress=progress, dedup=dedup)
     except BaseException:
         if new_store:   # a failed first sample leaves no empty store behind
             db.close()
