@@ -34,7 +34,7 @@ from .errors import DsdError
 from .regnet import regnet_spec
 from .samplers import CONVENTIONS, DEFAULT, LEGACY, ParamDef, non_decreasing
 from .window import WINDOW_KEYS, Window, parse_count  # noqa: F401  (Window, parse_count re-exported)
-from .spec import LAYOUTS, ModelSpec, make_spec
+from .spec import LAYOUTS, ModelSpec, as_ratio, make_spec
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ from .spec import LAYOUTS, ModelSpec, make_spec
 #: may be left out (they are 1, 1 and 3).
 _STAGE_RULES = {"d": (True, 1, None, None), "w": (True, 1, None, None),
                 "b": (False, None, 0, None), "g": (True, 1, None, None),
-                "k": (True, 1, None, None)}
+                "k": (True, 1, None, None), "groups": (True, 1, None, None)}
 _REGNET_RULES = {"d": (True, 1, None, None), "w0": (True, 8, None, 8),
                  "wa": (False, 0, None, None), "wm": (False, None, 1, None),
                  "b": (False, None, 0, None), "g": (True, 1, None, None),
@@ -180,6 +180,9 @@ class SpaceDef:
                 v = p.draw(rng, size * S).reshape(size, S)
             per[p.name] = v.tolist()
         ds, ws, bs, gs = per["d"], per["w"], per["b"], per["g"]
+        if "groups" in per:  # a group count (NDS's num_gs): g = bottleneck width / groups
+            gs = [[max(1, round(Fraction(w) / as_ratio(b)) // n) for w, b, n in zip(*row)]
+                  for row in zip(ws, bs, per["groups"])]
         ks = per.get("k")
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
@@ -650,7 +653,13 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     section = "regnet" if kind == "regnet" else "stage_params"
     uses = blocks.get_block(block).uses
     optional = tuple(k for k in _OPTIONAL_PARAMS if k not in uses)
-    required = tuple(k for k in rules if k not in _OPTIONAL_PARAMS or k in uses and k != "k")
+    given = d[section] if isinstance(d[section], dict) else {}
+    if "groups" in given and ("g" not in uses or "g" in given):
+        c.fail((section, "groups"), given["groups"], "a group count replaces g (give one of "
+               "them) and needs a block with groups")
+    required = tuple(k for k in rules if k != "groups" and (
+        k not in _OPTIONAL_PARAMS or k in uses and k != "k" and not (k == "g" and "groups"
+                                                                      in given)))
     raw = c.mapping((section,), d[section], tuple(rules), required)
     for k in optional:
         if k in raw and raw[k] != _OPTIONAL_PARAMS[k]:
@@ -658,7 +667,7 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     omitted = tuple(k for k in _OPTIONAL_PARAMS if k not in raw)
     raw = {**{k: _OPTIONAL_PARAMS[k] for k in omitted}, **raw}
     params = tuple(c.param((section, k), _ratio_values(raw[k]) if k == "b" else raw[k],
-                           rules[k], convention) for k in rules)
+                           rules[k], convention) for k in rules if k in raw)
     lists = {}
     for key in _UNION_KEYS:
         v = d.get(key, [])

@@ -130,11 +130,14 @@ def test_spaces_table_one_line_per_space_at_80_columns():
     names = sorted(p.stem for p in SPACES.glob("*.yaml"))
     for out in (invoke("spaces"), piped("spaces").stdout):
         rows = _rows(out, names)
-        assert rows["anynetxa"][1:] == ["anynet", "x", "-", "1.85e+18"]
-        assert rows["anynetxe"][-1] == "8.17e+11" and rows["regnetx"][-1] == "1.35e+11"
+        assert rows["anynetxa"][1:] == ["anynet", "x", "-", "1.85e+18", "A"]
+        assert rows["anynetxe"][-2] == "8.17e+11" and rows["regnetx"][-2] == "1.35e+11"
         body = [line for line in out.splitlines() if line.strip()]
-        assert len(body) == len(names) + 4        # title, header, rule, one line each, windows
-        assert "imagenet flops 360MF–400MF; cifar10 flops 112.5MF–125MF" in out
+        legend = [line for line in body if line.startswith("win ")]
+        # title, header, rule, one line per space, one legend line per distinct window set
+        assert len(body) == len(names) + 3 + len(legend) and len(legend) >= 2
+        assert "win A: imagenet flops 360MF–400MF; cifar10 flops 112.5MF–125MF" in out
+        assert all(len(line) <= 80 for line in body)
 
 
 @pytest.fixture

@@ -165,9 +165,15 @@ def test_non_decreasing_depths_are_not_sorted_draws():
 def test_shipped_spaces_load():
     spaces = {s.name: s for s in list_spaces()}
     assert set(SHIPPED) <= set(spaces)
-    for s in spaces.values():
-        assert s.window("imagenet").flops == (360_000_000, 400_000_000)
-        assert s.window("cifar10").flops == (112_500_000, 125_000_000)
+    for s in spaces.values():  # the DDS spaces at the 400MF regime; NDS's at ResNet-56's budget
+        windows = dict(s.windows)
+        if s.name.startswith("nds_"):
+            assert windows["cifar10"].flops == (0, 129_000_000) and "imagenet" not in windows
+            continue
+        if "imagenet" in windows and s.name != "regnetx_3stages":
+            assert windows["imagenet"].flops == (360_000_000, 400_000_000), s.name
+        if "cifar10" in windows:
+            assert windows["cifar10"].flops == (112_500_000, 125_000_000), s.name
     assert spaces["regnety"].block == "y" and spaces["regnety"].se_ratio == 0.25
     assert spaces["regnetx"].block == "x" and spaces["regnetx"].se_ratio == 0.0
 

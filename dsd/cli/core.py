@@ -79,22 +79,27 @@ def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
         for col in ("name", "type", "constraints", "size"):
             table.add_column(col, no_wrap=col in ("name", "size"),
                              justify="right" if col == "size" else "left")
-        windows = {tuple(r["windows"].items()) for r in rows}
-        datasets = list(dict.fromkeys(ds for r in rows for ds in r["windows"]))
-        if len(windows) > 1:    # only where the spaces differ: else one line below the table
-            for ds in datasets:
-                table.add_column(f"{ds} window")
+        # One short label per distinct set of default windows, spelled out below the table
+        # (the table keeps one line per space at 80 columns).
+        labels = dict.fromkeys("; ".join(f"{ds} {w}" for ds, w in r["windows"].items()) or "-"
+                               for r in rows)
+        labels = {text: chr(ord("A") + i) for i, text in enumerate(labels)}
+        if len(labels) > 1:
+            table.add_column("win", no_wrap=True)
         for r in rows:
             cells = [r["name"], f"{r['kind']} {r['block']}",
                      r["constraints"].replace("non-decreasing", "non-decr."),
                      ("≤ " if not r["size_exact"] else "") + f"{r['size']:.3g}"]
-            if len(windows) > 1:
-                cells += [r["windows"].get(ds, "-") for ds in datasets]
+            if len(labels) > 1:
+                cells.append(labels["; ".join(f"{ds} {w}" for ds, w in r["windows"].items())
+                                    or "-"])
             table.add_row(*cells)
         print_table(table, console)
-        if len(windows) == 1 and datasets:
-            console.print("windows (every space): " + "; ".join(
-                f"{ds} {w}" for ds, w in rows[0]["windows"].items()), highlight=False)
+        if len(labels) == 1:
+            console.print(f"windows (every space): {next(iter(labels))}", highlight=False)
+        else:
+            for text, label in labels.items():
+                console.print(f"win {label}: {text}", highlight=False)
     for path, msg in bad:
         typer.secho(f"error: {msg}", fg="red", err=True)
     if bad:
@@ -227,11 +232,12 @@ def blocks_cmd(as_json: JsonOpt = False):
     if as_json:
         return _print_json(rows)
     table = Table()
-    for col in ("kind", "name", "pycls", "params", "se", "description"):
+    for col in ("kind", "name", "pycls names", "params", "SE"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(r[c] for c in ("kind", "name", "pycls", "params", "se", "description")))
+        table.add_row(*(r[c] for c in ("kind", "name", "pycls", "params", "se")))
     console.print(table)
+    console.print("dsd check-block FILE checks a block of your own (README: Adding a block)")
 
 
 @command("check-block")
