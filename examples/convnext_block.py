@@ -12,7 +12,8 @@ dsd's factories, which import it when a model is built, so sampling stays fast.
 from fractions import Fraction
 
 from dsd.blocks import BlockArgs, BlockType, register
-from dsd.blocks.layers import Cx, act, bn, bn_cx, conv, conv_cx, residual, seq
+from dsd.blocks.layers import (Cx, act, bn, bn_cx, conv, conv_cx, projection, projection_cx,
+                              residual, seq)
 
 
 @register
@@ -29,18 +30,12 @@ class ConvNeXt(BlockType):
         w_exp = int(Fraction(w_in) / Fraction(a.b))
         f = seq(conv(w_in, w_in, a.k, stride=stride, groups=w_in), bn(w_in),
                 conv(w_in, w_exp, 1, bias=True), act(a.activation), conv(w_exp, w_out, 1))
-        proj = None
-        if w_in != w_out or stride != 1:
-            proj = seq(conv(w_in, w_out, 1, stride=stride), bn(w_out))
-        return residual(f, proj=proj)
+        return residual(f, proj=projection(w_in, w_out, stride))
 
     def count(self, cx: Cx, w_in, w_out, stride, a: BlockArgs) -> Cx:
         w_exp = int(Fraction(w_in) / Fraction(a.b))
-        h_in = cx.h
-        cx = conv_cx(cx, w_in, w_in, a.k, stride=stride, groups=w_in)
-        cx = bn_cx(cx, w_in)
-        cx = conv_cx(cx, w_in, w_exp, 1, bias=True)
-        cx = conv_cx(cx, w_exp, w_out, 1)
-        if w_in != w_out or stride != 1:
-            cx = bn_cx(conv_cx(cx.at(h_in), w_in, w_out, 1, stride=stride), w_out)
-        return cx
+        out = conv_cx(cx, w_in, w_in, a.k, stride=stride, groups=w_in)
+        out = bn_cx(out, w_in)
+        out = conv_cx(out, w_in, w_exp, 1, bias=True)
+        out = conv_cx(out, w_exp, w_out, 1)
+        return projection_cx(out, cx.h, w_in, w_out, stride)

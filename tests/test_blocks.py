@@ -104,7 +104,7 @@ def test_block_from_a_file_registers_and_passes(tmp_path):
 def test_check_block_command(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text(EXAMPLE.read_text().replace('name = "convnext"', 'name = "broken"')
-                      .replace("cx = bn_cx(cx, w_in)", "cx = cx"))
+                      .replace("out = bn_cx(out, w_in)", "out = out"))
     out = subprocess.run([sys.executable, "-m", "dsd", "check-block", str(EXAMPLE),
                           str(broken), "--n", "1"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1, out.stdout + out.stderr

@@ -13,7 +13,8 @@ from fractions import Fraction
 
 from ..errors import DsdError
 from . import BlockArgs, BlockType, register
-from .layers import Cx, bn, bn_cx, conv, conv_cx, residual, se, se_cx, seq
+from .layers import (Cx, bn, bn_cx, conv, conv_cx, projection, projection_cx, residual, se,
+                     se_cx, seq)
 
 
 def bottleneck_width(w_out: int, b) -> int:
@@ -84,17 +85,11 @@ class X(BlockType):
 
     def build(self, w_in, w_out, stride, a: BlockArgs):
         f = self._transform(w_in, w_out, stride, a)
-        proj = None
-        if w_in != w_out or stride != 1:
-            proj = seq(conv(w_in, w_out, 1, stride=stride), bn(w_out))
-        return residual(f, proj=proj, activation=a.activation)
+        return residual(f, proj=projection(w_in, w_out, stride), activation=a.activation)
 
     def count(self, cx: Cx, w_in, w_out, stride, a: BlockArgs) -> Cx:
-        h_in = cx.h
-        cx = self._transform_cx(cx, w_in, w_out, stride, a)
-        if w_in != w_out or stride != 1:
-            cx = bn_cx(conv_cx(cx.at(h_in), w_in, w_out, 1, stride=stride), w_out)
-        return cx
+        return projection_cx(self._transform_cx(cx, w_in, w_out, stride, a), cx.h, w_in, w_out,
+                             stride)
 
     def fast_flops(self, h, w_in, w_out, stride, a: BlockArgs) -> int:
         """`count(...).flops` in plain integer arithmetic (the sampler's prefilter)."""

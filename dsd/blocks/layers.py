@@ -67,6 +67,13 @@ def se_cx(cx: Cx, w: int, w_se: int) -> Cx:
     return pooled.at(cx.h)
 
 
+def projection_cx(cx: Cx, h_in: int, w_in: int, w_out: int, stride: int) -> Cx:
+    """`projection`'s count, from the block input's size h_in (adds nothing where None)."""
+    if w_in == w_out and stride == 1:
+        return cx
+    return bn_cx(conv_cx(cx.at(h_in), w_in, w_out, 1, stride=stride), w_out)
+
+
 # --------------------------------------------------------------------------------------------
 # Module factories (torch imported on first use, so counting never imports it)
 
@@ -112,6 +119,13 @@ def se(w: int, w_se: int, activation: str):
     from ._modules import SE
 
     return SE(w, w_se, activation)
+
+
+def projection(w_in: int, w_out: int, stride: int):
+    """The residual shortcut's 1×1 conv (stride) + BN where the shape changes, else None."""
+    if w_in == w_out and stride == 1:
+        return None
+    return seq(conv(w_in, w_out, 1, stride=stride), bn(w_out))
 
 
 def residual(f, *, proj=None, activation: str | None = None, skip: bool = True):

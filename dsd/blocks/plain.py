@@ -3,7 +3,8 @@ vanilla block without a shortcut (pycls `vanilla_block`). Neither has b, g or SE
 from __future__ import annotations
 
 from . import BlockArgs, BlockType, register
-from .layers import Cx, act, bn, bn_cx, conv, conv_cx, residual, seq
+from .layers import (Cx, act, bn, bn_cx, conv, conv_cx, projection, projection_cx, residual,
+                     seq)
 
 
 def _two_convs_cx(cx: Cx, w_in, w_out, stride) -> Cx:
@@ -20,17 +21,10 @@ class Basic(BlockType):
     def build(self, w_in, w_out, stride, a: BlockArgs):
         f = seq(conv(w_in, w_out, 3, stride=stride), bn(w_out), act(a.activation),
                 conv(w_out, w_out, 3), bn(w_out, final=True))
-        proj = None
-        if w_in != w_out or stride != 1:
-            proj = seq(conv(w_in, w_out, 1, stride=stride), bn(w_out))
-        return residual(f, proj=proj, activation=a.activation)
+        return residual(f, proj=projection(w_in, w_out, stride), activation=a.activation)
 
     def count(self, cx: Cx, w_in, w_out, stride, a: BlockArgs) -> Cx:
-        h_in = cx.h
-        cx = _two_convs_cx(cx, w_in, w_out, stride)
-        if w_in != w_out or stride != 1:
-            cx = bn_cx(conv_cx(cx.at(h_in), w_in, w_out, 1, stride=stride), w_out)
-        return cx
+        return projection_cx(_two_convs_cx(cx, w_in, w_out, stride), cx.h, w_in, w_out, stride)
 
 
 @register
