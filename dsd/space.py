@@ -80,7 +80,9 @@ class SpaceDef:
     stem_type: str = "simple"
     stem_stride: int | None = None  # None: the dataset layout's (the res stem: 2)
     head_w: int = 0
-    resolution: ParamDef | None = None  # None: the dataset layout's
+    #: Sampled input resolution per dataset ("*": every dataset); a dataset not named gets
+    #: its layout's.
+    resolution: tuple[tuple[str, ParamDef], ...] = ()
     stage_counts: ParamDef | None = None  # sampled stage count (AnyNet) / accepted (RegNet)
     omitted: tuple[str, ...] = ()  # b, g, k left out of the file (constants 1, 1, 3)
     source: str = field(default="", compare=False)
@@ -115,7 +117,7 @@ class SpaceDef:
             total += part
             if self.kind == "regnet":
                 break  # the stage count is a rejection criterion, not a parameter
-        return total * (self.resolution.count if self.resolution else 1)
+        return total * max((p.count for _, p in self.resolution), default=1)
 
     def stage_choices(self) -> list[int]:
         """The stage counts a model of this space may have."""
@@ -144,7 +146,7 @@ class SpaceDef:
         `non_decreasing`). RegNet raw params: d, w0, wa, wm, b, g."""
         if self.kind == "regnet":
             return self._draw_regnet(rng, size, dataset)
-        res = self._draw_resolution(rng, size)
+        res = self._draw_resolution(rng, size, dataset)
         if self.stage_counts is None:
             return self._draw_anynet(rng, size, self.stages, dataset, res)
         counts = self.stage_counts.draw(rng, size).tolist()
@@ -156,10 +158,12 @@ class SpaceDef:
                 out[i] = (spec, {"stages": int(S), **raw})
         return out
 
-    def _draw_resolution(self, rng, size: int) -> list:
-        if self.resolution is None:
+    def _draw_resolution(self, rng, size: int, dataset: str) -> list:
+        table = dict(self.resolution)
+        param = table.get(dataset, table.get("*"))
+        if param is None:
             return [None] * size
-        return [int(v) for v in self.resolution.draw(rng, size).tolist()]
+        return [int(v) for v in param.draw(rng, size).tolist()]
 
     def _spec_kwargs(self, dataset: str, resolution) -> dict:
         return dict(dataset=dataset, block=self.block, se_ratio=self.se_ratio,
@@ -200,7 +204,7 @@ class SpaceDef:
         return name in self.omitted
 
     def _draw_regnet(self, rng, size, dataset):
-        res = self._draw_resolution(rng, size)
+        res = self._draw_resolution(rng, size, dataset)
         cols = {p.name: p.draw(rng, size) for p in self.params}
         counts = self.stage_choices()
         # Most draws have the wrong number of stage indices. The last block's index
@@ -243,8 +247,9 @@ class SpaceDef:
             d["stem"]["stride"] = self.stem_stride
         if self.head_w:
             d["head"] = {"w": self.head_w}
-        if self.resolution is not None:
-            d["resolution"] = self.resolution.to_dict()
+        if self.resolution:
+            table = {ds: p.to_dict() for ds, p in self.resolution}
+            d["resolution"] = table["*"] if list(table) == ["*"] else table
         d["samplers"] = self.samplers
         d["stages"] = self.stages if self.stage_counts is None else self.stage_counts.to_dict()
         if self.first_stride is not None:
@@ -625,10 +630,7 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
     if convention not in CONVENTIONS:
         c.fail(("samplers",), convention, f"unknown sampler convention; allowed: "
                f"{', '.join(CONVENTIONS)} (dsd.samplers)")
-    resolution = None
-    if "resolution" in d:
-        resolution = c.param(("resolution",), d["resolution"], _MODEL_RULES["resolution"],
-                             convention)
+    resolution = _resolution(c, d.get("resolution"), convention)
     stage_counts = None
     if isinstance(d["stages"], dict):
         stage_counts = c.param(("stages",), d["stages"], _MODEL_RULES["stages"], convention)
@@ -703,6 +705,18 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
                     first_stride=first_stride, activation=activation, stem_type=stem_type,
                     stem_stride=stem_stride, head_w=head_w, resolution=resolution,
                     stage_counts=stage_counts, omitted=omitted, source=source)
+
+
+def _resolution(c: "_Checker", v, convention: str) -> tuple[tuple[str, ParamDef], ...]:
+    """`resolution`: a value or sampler for every dataset, or a mapping dataset → one."""
+    if v is None:
+        return ()
+    rule = _MODEL_RULES["resolution"]
+    if isinstance(v, dict) and "sampler" not in v:
+        c.mapping(("resolution",), v, tuple(LAYOUTS))
+        return tuple((ds, c.param(("resolution", ds), x, rule, convention))
+                     for ds, x in v.items())
+    return (("*", c.param(("resolution",), v, rule, convention)),)
 
 
 def _block(c: "_Checker", d: dict) -> tuple[str, float]:

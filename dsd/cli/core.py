@@ -142,10 +142,19 @@ def info_cmd(
                             "size_exact": summary["size_exact"]})
     d = space.to_dict()
     console.print(f"[bold]{space.name}[/bold] — {d.get('description', '')}")
+    stages = (d["stages"] if isinstance(d["stages"], int) else _sampler_text(d["stages"]))
     console.print(f"block {d['block']}" + (f", SE ratio {d['se_ratio']}" if d.get("se_ratio")
-                                          else "") + f", {d['stages']} stages, stem "
-                  + ", ".join(f"{k} {v}" for k, v in d["stem"].items())
-                  + f", samplers {d['samplers']}")
+                                          else "") + f", {d.get('activation', 'relu')}"
+                  + f", {stages} stages, stem " + ", ".join(f"{k} {v}" for k, v in
+                                                             d["stem"].items())
+                  + (f", head conv {d['head']['w']}" if d.get("head") else "")
+                  + f", samplers {d['samplers']}", highlight=False)
+    res = d.get("resolution")
+    if res is not None:
+        table = res if isinstance(res, dict) and "sampler" not in res else {"every dataset": res}
+        console.print("resolution: " + "; ".join(
+            f"{ds} " + (_sampler_text(v) if isinstance(v, dict) else f"fixed {v}")
+            for ds, v in table.items()), highlight=False)
     params = d.get("stage_params") or d.get("regnet")
     table = Table(title="per-stage parameters" if "stage_params" in d else "RegNet parameters")
     table.add_column("param")

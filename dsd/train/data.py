@@ -63,14 +63,27 @@ def normalize(hwc: torch.Tensor, mean, std, dtype) -> torch.Tensor:
     return out.to(dtype).permute(0, 3, 1, 2)
 
 
+def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """A normalized NCHW batch resampled to resolution² (bilinear, antialiased when shrinking),
+    kept channels_last: CIFAR-10 for a spec whose sampled resolution is not 32."""
+    if x.shape[-1] == resolution:
+        return x
+    out = F.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
+                        align_corners=False, antialias=resolution < x.shape[-1])
+    return out.to(x.dtype).contiguous(memory_format=torch.channels_last)
+
+
 class CifarData:
-    """CIFAR-10 on `device`; `subset` keeps the first N training images."""
+    """CIFAR-10 on `device`; `subset` keeps the first N training images. A `resolution` other
+    than 32 resamples every augmented batch (and the test set) to it: the spec's own input size,
+    at which its complexity was counted (a sampled resolution, DDS §4)."""
 
     synthetic = False
-    loader = "device"
 
     def __init__(self, device, *, batch_size: int, data_dir=None, subset=None, test_subset=None,
-                 dtype=torch.float32, arrays=None):
+                 dtype=torch.float32, arrays=None, resolution: int = 32):
+        self.resolution = resolution
+        self.loader = "device" if resolution == 32 else f"device, resized 32→{resolution}"
         tx, ty, vx, vy = arrays if arrays is not None else read_cifar(cifar10_dir(data_dir))
         tx, ty, vx, vy = tx[:subset], ty[:subset], vx[:test_subset], vy[:test_subset]
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
@@ -78,8 +91,8 @@ class CifarData:
         self.train_y = torch.from_numpy(ty).to(self.device)
         self.mean = torch.tensor(CIFAR_MEAN, device=self.device)
         self.std = torch.tensor(CIFAR_STD, device=self.device)
-        self.test_x = normalize(torch.from_numpy(vx).to(self.device).permute(0, 2, 3, 1),
-                                self.mean, self.std, dtype)
+        self.test_x = resize(normalize(torch.from_numpy(vx).to(self.device).permute(0, 2, 3, 1),
+                                       self.mean, self.std, dtype), resolution)
         self.test_y = torch.from_numpy(vy).to(self.device)
         self.num_classes, self.test_size = 10, len(vx)
         self.steps_per_epoch = len(tx) // batch_size
@@ -90,7 +103,8 @@ class CifarData:
         g = _epoch_generator(self.device, seed, epoch)
         n, b = self.steps_per_epoch * self.batch_size, self.batch_size
         order = torch.randperm(len(self.train_x), generator=g, device=self.device)[:n]
-        xs = torch.cat([augment_cifar(self.train_x[idx], g, self.mean, self.std, self.dtype)
+        xs = torch.cat([resize(augment_cifar(self.train_x[idx], g, self.mean, self.std,
+                                             self.dtype), self.resolution)
                         for idx in order.split(8192)])
         ys = self.train_y[order]
         for i in range(self.steps_per_epoch):
@@ -137,7 +151,7 @@ def make_data(dataset: str, device, *, batch_size: int, resolution: int, num_cla
     sub = {"subset": subset, "test_subset": test_subset}
     if dataset == "cifar10":
         return CifarData(device, batch_size=batch_size, data_dir=data_dir, dtype=dtype,
-                         arrays=arrays, **sub)
+                         arrays=arrays, resolution=resolution, **sub)
     if dataset == "imagenet":
         return image_data(device, loader=loader, workers=workers, batch_size=batch_size,
                           resolution=resolution, data_dir=data_dir, dtype=dtype, **sub)
