@@ -31,7 +31,9 @@ from .spec import make_spec
 
 #: Which final error a result gets: the last epoch's (dsd's definition) or the minimum over
 #: epochs (NDS's `min_test_top1`, pycls's `min_top1_err`).
-ERRORS = ("final", "min")
+#: `ema` (pycls sweeps): the EMA model's best test error, `test_ema_epoch.min_top1_err`
+#: minimized, which is the `error` metric of pycls's own sweep analysis (pycls/sweep/analysis.py).
+ERRORS = ("final", "min", "ema")
 #: pycls cfg sections that define training (the recipe of an imported sweep).
 TRAINING = ("OPTIM", "TRAIN", "TEST", "BN", "RNG_SEED")
 
@@ -133,6 +135,7 @@ def _result(errors: list, *, error: str, epochs: list, complete: bool, why: str,
     if len(finite) != len(errors):
         return {**base, "status": "diverged", "error": "non-finite test error in the source"}
     i = len(errors) - 1 if error == "final" else min(range(len(errors)), key=errors.__getitem__)
+    # min and ema (an EMA model's errors, pycls) both take the best epoch
     t5 = top5[i] if top5 and i < len(top5) else None
     train_loss = epochs[i][1] if epochs and i < len(epochs) else None
     return {**base, "status": "done", "top1": float(errors[i]), "top5": t5,
@@ -231,6 +234,8 @@ def read_pycls_sweep(path: str | Path, *, name: str | None = None, error: str = 
         acts = int(w.get(cx, "acts", f"{where}.complexity", (int, float)))
         spec, h, opaque, note = _pycls_model(w, cfg, f"{where}.cfg", dataset, flops, params)
         test = job.get("test_epoch") or {}
+        if error == "ema":
+            test = w.get(job, "test_ema_epoch", where, dict)
         train = job.get("train_epoch") or {}
         errs = test.get("top1_err") or []
         if errs and not isinstance(errs, list):
@@ -514,6 +519,8 @@ def read(path: str | Path, fmt: str, **kw) -> Imported:
     """`fmt` "pycls" (sweep.json) or "nds" (a data release file)."""
     if kw.get("error", "final") not in ERRORS:
         raise DsdError(f"--error {kw['error']!r}: allowed {', '.join(ERRORS)}")
+    if kw.get("error") == "ema" and fmt != "pycls":
+        raise DsdError("--error ema: only pycls sweeps record an EMA model (test_ema_epoch)")
     if fmt == "pycls":
         kw.pop("dataset", None)
         return read_pycls_sweep(path, **kw)

@@ -13,7 +13,7 @@ from dsd.cli import app
 from dsd.cli import analysis, core, imports, results, train  # noqa: F401  (registers commands)
 from dsd.errors import DsdError
 from dsd.complexity import complexity
-from dsd.importers import nds_flops, read_nds, read_pycls_sweep
+from dsd.importers import nds_flops, read, read_nds, read_pycls_sweep
 from dsd.spec import ModelSpec, Stage
 from dsd.store import Store
 
@@ -50,6 +50,11 @@ def test_pycls_sweep_becomes_regnet_specs():
     assert imp.recipe_json["shared"]["TRAIN.BATCH_SIZE"] == 1024
     m = read_pycls_sweep(SWEEP, error="min").models[0]["result"]
     assert m["top1"] == min(jobs[0]["test_epoch"]["top1_err"])
+    # pycls's sweep analysis ranks by the EMA model's best error (pycls/sweep/analysis.py)
+    e = read_pycls_sweep(SWEEP, error="ema").models[0]["result"]
+    assert e["top1"] == min(jobs[0]["test_ema_epoch"]["top1_err"]) != m["top1"]
+    with pytest.raises(DsdError, match="only pycls sweeps record an EMA model"):
+        read(RESNEXT, "nds", error="ema")
 
 
 def test_nds_models_specs_and_opaque():

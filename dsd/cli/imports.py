@@ -18,6 +18,7 @@ class Format(str, Enum):
 class Error(str, Enum):
     final = "final"
     min = "min"
+    ema = "ema"
 
 
 @command("import")
@@ -32,8 +33,9 @@ def import_cmd(
         help="NDS: cifar10 or imagenet [default: imagenet for *_in.json, else cifar10].")]
     = None,
     error: Annotated[Error, typer.Option(
-        help="The result's error: final (last epoch, dsd's definition) or min (over epochs, "
-        "NDS's min_test_top1).")] = Error.final,
+        help="The result's error: final (last epoch, dsd's definition), min (over epochs, "
+        "NDS's min_test_top1, what the NDS notebooks plot) or ema (pycls sweeps: the EMA "
+        "model's best, what pycls's sweep analysis ranks by).")] = Error.final,
     store: StoreOpt = None,
 ):
     """Import a trained population into the store, labelled with its source and recipe."""
