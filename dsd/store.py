@@ -12,6 +12,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+from fractions import Fraction
 import os
 import re
 import sqlite3
@@ -586,8 +587,11 @@ def _model_row(sweep: str, r: sqlite3.Row) -> dict:
     stages = spec.get("stages") or [{"d": d, "w": w, "b": None, "g": None} for d, w in
                                     zip(spec.get("ds") or [], spec.get("ws") or [])]
     for key in ("d", "w", "b", "g"):
+        for i, s in enumerate(stages, 1):  # b as a number: "1/4" in a spec's JSON is 0.25
+            row[f"{key}{i}"] = float(Fraction(s[key])) if isinstance(s[key], str) else s[key]
+    if any("k" in s for s in stages):
         for i, s in enumerate(stages, 1):
-            row[f"{key}{i}"] = s[key]
+            row[f"k{i}"] = s.get("k", 3)
     row["depth"] = sum(s["d"] for s in stages) if stages else None
     row["max_width"] = max(s["w"] for s in stages) if stages else None
     sampled = json.loads(r["sampled"])

@@ -10,8 +10,9 @@ of every block, stem, head and activation type bitwise. Here, in CI:
   every weight set by `formula_tensor` in pycls's state order, mapped block by block onto dsd's
   state (pycls creates a block's projection shortcut first, dsd last), and the state's shapes
   equal pycls's entry by entry;
-* pycls's dds_baselines ResNet, ResNeXt and EfficientNet configs: their complexity at 224 and
-  at their training size, and dsd's zoo models of the same name.
+* pycls's dds_baselines ResNet, ResNeXt and EfficientNet configs (and its CIFAR ResNet-56/110,
+  Vanilla-56): their complexity at 224 and at their training size, and dsd's zoo models of
+  the same name (`dsd info resnet50`, `resnext50-32x4d`, `effnet-b0`, …).
 """
 from __future__ import annotations
 
@@ -97,28 +98,31 @@ def test_logits_equal_pycls(block):
 @pytest.mark.parametrize("name", sorted(GOLDEN["baselines"]))
 def test_baseline_complexity_equals_pycls(name):
     base = GOLDEN["baselines"][name]
-    theirs = {k: base[k] for k in ("flops", "params", "acts")}
     spec = cc.from_pycls(base["pycls"])
-    assert spec.resolution == 224 and spec.num_classes == 1000
-    assert complexity(spec) == theirs
+    assert spec.resolution == base["im_size"] == 224
+    assert complexity(spec) == cc.expected_cx(base, 224)
     train = cc.from_pycls({**base["pycls"], "im_size": base["train_im_size"]})
     assert complexity(train) == base["train_cx"]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN["baselines"]))
-def test_zoo_model_equals_pycls_baseline(name):
-    from dsd.zoo import zoo_spec
+def test_zoo_model_equals_pycls_config(name):
+    """`dsd info <name>`'s model is pycls's config, with pycls's complexity (at 224 or at the
+    config's training resolution, whichever the zoo model uses)."""
+    from dsd.zoo import named_spec
 
     base = GOLDEN["baselines"][name]
-    spec = zoo_spec(base["dsd_name"])
-    assert spec == cc.from_pycls(base["pycls"])
-    assert complexity(spec) == {k: base[k] for k in ("flops", "params", "acts")}
+    spec = named_spec(base["dsd_name"], dataset=cc.baseline_dataset(base["pycls"]))
+    assert spec == cc.from_pycls({**base["pycls"], "im_size": spec.resolution})
+    expected = cc.expected_cx(base, spec.resolution)
+    assert expected is not None, f"{name} at {spec.resolution}: no pycls number recorded"
+    assert complexity(spec) == expected
 
 
 def test_baselines_present():
     names = set(GOLDEN["baselines"])
     assert {"R-50-1x64d", "R-101-1x64d", "R-152-1x64d", "X-50-32x4d", "X-101-32x4d",
-            "X-152-32x4d"} <= names
+            "X-152-32x4d", "R-56", "R-110", "V-56"} <= names
     assert {f"EN-B{i}" for i in range(6)} <= names
     # the published pycls numbers (MODEL_ZOO.md: R-50 4.1 GF 25.6 M, EN-B0 0.4 GF 5.3 M)
     assert GOLDEN["baselines"]["R-50-1x64d"]["params"] == 25557032

@@ -455,13 +455,15 @@ def _model_table(df):
     for c in ("flops", "params", "acts"):
         if c in df:
             out[c] = df[c].map(lambda v: "-" if pd.isna(v) else _si(float(v)))
-    for k in "bg" if regnet else "dwbg":
-        stages = [f"{k}{i}" for i in range(1, 5) if f"{k}{i}" in df]
-        if stages:
+    for k in "bgk" if regnet else "dwbgk":
+        stages = [f"{k}{i}" for i in range(1, 100) if f"{k}{i}" in df]
+        if stages:  # models with fewer stages than the widest have NaN in the last columns
+            rows = [[v for v in row if not pd.isna(v)] for row in
+                    df[stages].itertuples(index=False)]
             out[f"{k}1-{len(stages)}"] = [
-                "-" if any(pd.isna(v) for v in row) else
-                str(int(row[0])) if len(set(row)) == 1 and k in "bg" else
-                ",".join(str(int(v)) for v in row) for row in df[stages].itertuples(index=False)]
+                "-" if not row else
+                _stage_value(row[0]) if len(set(row)) == 1 and k in "bgk" else
+                ",".join(_stage_value(v) for v in row) for row in rows]
     for c, fmt in (("d", "{:.0f}"), ("w0", "{:.0f}"), ("wa", "{:.1f}"), ("wm", "{:.2f}")):
         if c in df and df[c].notna().any():
             out[c] = df[c].map(lambda v: "-" if pd.isna(v) else fmt.format(v))
@@ -471,6 +473,14 @@ def _model_table(df):
     same = {c: out[c].iloc[0] for c in out.columns[1:] if len(out) > 1
             and c != "error" and out[c].nunique() == 1}
     return out.drop(columns=list(same)), same
+
+
+def _stage_value(v) -> str:
+    """A stage value for tables: an integer, or a bottleneck ratio below 1 as a fraction."""
+    from fractions import Fraction
+
+    return str(int(v)) if float(v).is_integer() else str(Fraction(float(v)).limit_denominator(
+        1 << 16))
 
 
 def _fit_width(shown, width: int):
