@@ -22,8 +22,7 @@ def complexity(spec: ModelSpec) -> dict[str, int]:
     cx = blocks.STEMS[spec.stem].count(Cx(spec.resolution), spec.stem_w, spec.stem_stride,
                                        spec.activation)
     w_in = spec.stem_w
-    for s in spec.stages:
-        a = spec.block_args(s)
+    for s, a in zip(spec.stages, spec.stage_args()):
         cx = block.count(cx, w_in, s.w, s.stride, a)
         if s.d > 1:  # the other d-1 blocks are identical: count one, multiply
             cx = cx.plus(block.count(Cx(cx.h), s.w, s.w, 1, a), s.d - 1)
@@ -42,8 +41,7 @@ def flops(spec: ModelSpec) -> int:
     h = (spec.resolution - 1) // spec.stem_stride + 1
     total = 9 * 3 * spec.stem_w * h * h
     w_in = spec.stem_w
-    for s in spec.stages:
-        a = spec.block_args(s)
+    for s, a in zip(spec.stages, spec.stage_args()):
         total += block.fast_flops(h, w_in, s.w, s.stride, a)
         h = (h - 1) // s.stride + 1
         if s.d > 1:

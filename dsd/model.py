@@ -24,8 +24,7 @@ class AnyNet(nn.Module):
         self.stem = blocks.STEMS[spec.stem].build(spec.stem_w, spec.stem_stride,
                                                   spec.activation)
         stages, w_in = [], spec.stem_w
-        for s in spec.stages:
-            a = spec.block_args(s)
+        for s, a in zip(spec.stages, spec.stage_args()):
             stages.append(nn.Sequential(*[
                 block.build(w_in if j == 0 else s.w, s.w, s.stride if j == 0 else 1, a)
                 for j in range(s.d)]))

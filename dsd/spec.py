@@ -51,6 +51,8 @@ def layout(dataset: str) -> Layout:
 def as_ratio(x) -> int | Fraction:
     """A bottleneck ratio b as an exact number: int when integral, else a Fraction. Accepts
     ints, Fractions, "p/q" strings and floats that are a fraction of small terms (0.25, 1/3)."""
+    if type(x) is int and x > 0:  # the common case, first (sampling builds many specs)
+        return x
     if isinstance(x, bool):
         raise DsdError(f"bottleneck ratio b={x!r}: must be a positive number")
     if isinstance(x, str):
@@ -144,21 +146,25 @@ class ModelSpec:
         if not self.stages:
             raise DsdError("a spec needs at least one stage")
         block, w_in = blocks.BLOCKS[self.block], self.stem_w
+        args = []
         for i, s in enumerate(self.stages, 1):
-            if any(_bad_int(v, 1) for v in (s.d, s.w, s.g, s.stride, s.k)):
+            if not (_positive(s.d) and _positive(s.w) and _positive(s.g) and _positive(s.stride)
+                    and _positive(s.k)):
                 raise DsdError(f"stage {i}: d, w, g, stride and k must be integers >= 1, "
                                f"got {s}")
-            a = self.block_args(s)
+            a = blocks.BlockArgs(s.b, s.g, s.k, self.se_ratio, self.activation)
+            args.append(a)
             why = block.validate(w_in, s.w, s.stride, a) or (
-                block.validate(s.w, s.w, 1, a) if s.d > 1 else None)
+                block.validate(s.w, s.w, 1, a) if s.d > 1 and (w_in, s.stride) != (s.w, 1)
+                else None)
             if why:
                 raise DsdError(f"stage {i}: {why}")
             w_in = s.w
+        object.__setattr__(self, "_args", tuple(args))  # not a field: not in eq, hash, JSON
 
-    def block_args(self, s: Stage) -> "blocks.BlockArgs":
-        """The registry's arguments of a stage's blocks."""
-        return blocks.BlockArgs(b=s.b, g=s.g, k=s.k, se_ratio=self.se_ratio,
-                                activation=self.activation)
+    def stage_args(self) -> tuple:
+        """Per stage, the registry's arguments of its blocks (`blocks.BlockArgs`)."""
+        return self._args
 
     # Paper symbols as per-stage tuples, for readers and tables.
     @property
@@ -216,7 +222,11 @@ class ModelSpec:
 
 
 def _bad_int(v, minimum: int) -> bool:
-    return isinstance(v, bool) or not isinstance(v, int) or v < minimum
+    return type(v) is not int or v < minimum
+
+
+def _positive(v) -> bool:
+    return type(v) is int and v >= 1
 
 
 def adjust_compatibility(ws, bs, gs, block: str = "x") -> tuple[list[int], list, list[int]]:

@@ -115,10 +115,14 @@ def register(cls):
 
 def block_name(name: str, se_ratio: float = 0.0) -> str:
     """The registry name of a block name or pycls alias (res_bottleneck_block with SE is y)."""
+    if name in BLOCKS:  # the common case: no alias, nothing to load
+        return name
     _load_plugins()
     canon = _ALIASES.get(name, name)
     if name in _ALIASES and canon == "x" and se_ratio > 0:
         return "y"
+    if name in _ALIASES and BLOCKS[canon].se == "required" and not se_ratio > 0:
+        raise DsdError(f"block {name} ({canon}) needs se_ratio > 0")
     if canon not in BLOCKS:
         raise DsdError(f"unknown block {name!r}; known: {', '.join(known_blocks())} "
                        "(or a block of your own: see `dsd check-block`)")

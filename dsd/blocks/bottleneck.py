@@ -18,6 +18,9 @@ from .layers import (Cx, bn, bn_cx, conv, conv_cx, projection, projection_cx, re
 
 
 def bottleneck_width(w_out: int, b) -> int:
+    """round(w_out / b), exactly (half to even); integer b in plain arithmetic (fast)."""
+    if type(b) is int:
+        return round(w_out / b)
     return round(Fraction(w_out) / Fraction(b))
 
 
@@ -25,6 +28,11 @@ def compatible_bottleneck(w: int, b, g: int) -> tuple[int, int | Fraction, int]:
     """pycls's `adjust_block_compatibility` in dsd's terms (NOTES §1): the bottleneck width
     v = w/b becomes a multiple of m = g (b ≥ 1) or lcm(g, 1/b) (b = 1/n < 1), g ≤ v, and
     w = v·b. Rounding half-to-even, as the reference."""
+    if type(b) is int and b >= 1 and w >= 1 and g >= 1:  # the common case in plain arithmetic
+        v = max(1, w // b)
+        g = min(g, v)
+        v = max(g, round(v / g) * g)
+        return v * b, b, g
     b = Fraction(b)
     if b <= 0 or w < 1 or g < 1:
         raise DsdError(f"w, b, g must be positive, got w={w}, b={b}, g={g}")
@@ -93,8 +101,7 @@ class X(BlockType):
 
     def fast_flops(self, h, w_in, w_out, stride, a: BlockArgs) -> int:
         """`count(...).flops` in plain integer arithmetic (the sampler's prefilter)."""
-        b = a.b
-        w_b = round(w_out / b) if isinstance(b, int) else bottleneck_width(w_out, b)
+        w_b = bottleneck_width(w_out, a.b)
         h2 = (h - 1) // stride + 1
         f = w_in * w_b * h * h  # 1×1 a
         f += 9 * w_b * w_b * h2 * h2 // (w_b // a.g)  # 3×3 group conv
