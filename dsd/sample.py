@@ -1,8 +1,11 @@
-"""Sample n distinct models of a design space inside a complexity window (DDS §3.2).
+"""Sample n models of a design space inside a complexity window (DDS §3.2).
 
 Candidates are drawn from the space, their complexity is counted analytically, and those inside
-the window (the paper: 360MF–400MF) are kept, skipping duplicates (same `spec.id`, i.e. equal
-after the compatibility adjustment), until n are kept. The search is bounded: it stops after
+the window (the paper: 360MF–400MF) are kept, skipping duplicates, until n are kept. What a
+duplicate is, is the `dedup` option: "network" (dsd's spaces) the same `spec.id`, i.e. equal
+after the compatibility adjustment; "params" (pycls sweep configs, `dsd.pycls_config`) the same
+drawn parameter values, as pycls's sweep_setup compares its parameter strings, so draws that
+build one network are all kept. The search is bounded: it stops after
 `max_draws` candidates, or after 50,000 that kept nothing, with an error that says how far it got.
 
 Randomness is explicit and reproducible: the generator is seeded from (seed, crc32(space name))
@@ -14,8 +17,8 @@ Speed: candidate flops are first counted by `flops` (plain integer arithmetic, p
 `dsd.complexity.complexity` by the tests); only candidates inside the flops range get the full
 count. RegNet draws with the wrong stage count are mostly dropped before any spec is built.
 
-Differences from pycls (`sweep/samplers.py`): no global seeding, duplicates are dropped, and the
-search is bounded instead of looping until n are found.
+Differences from pycls (`sweep/samplers.py`): no global seeding, duplicate networks are dropped
+(unless dedup="params"), and the search is bounded instead of looping until n are found.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ from .space import SpaceDef, Window, load_space, parse_count  # noqa: F401  (re-
 BATCH = 1024
 #: Give up early when the first this-many candidates kept nothing.
 EARLY_STOP_DRAWS = 50_000
+#: `sample`'s duplicate rules: the same network (spec.id) or the same drawn parameters (pycls).
+DEDUP = ("network", "params")
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,8 @@ def check_sample_args(n, seed, max_draws=None, flag: str = "") -> None:
 
 def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
            window: Window | str | None = None, seed: int = 0,
-           max_draws: int | None = None, progress=None) -> Sampled:
-    """Draw candidates of `space` until `n` distinct models lie in `window`.
+           max_draws: int | None = None, progress=None, dedup: str = "network") -> Sampled:
+    """Draw candidates of `space` until `n` models, distinct by `dedup`, lie in `window`.
 
     Args:
         space: a SpaceDef, or a name/path for `load_space`.
@@ -101,6 +106,8 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
         seed: non-negative integer; with the space name it fixes the random stream.
         max_draws: candidate budget; default 2000·n + 100,000.
         progress: optional callback(kept, draws), called after each batch of candidates.
+        dedup: "network" drops a candidate whose spec equals a kept one; "params" (pycls's
+            sweep_setup) only one whose drawn parameters equal a kept one's.
 
     Returns:
         Sampled, with `models` in draw order (index 0..n-1).
@@ -110,6 +117,8 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
             budget (or none in the first 50,000 draws).
     """
     check_sample_args(n, seed, max_draws)
+    if dedup not in DEDUP:
+        raise DsdError(f"dedup must be one of {', '.join(DEDUP)}, got {dedup!r}")
     if isinstance(space, str):
         space = load_space(space)
     if window is None:
@@ -119,7 +128,7 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
     max_draws = default_max_draws(n) if max_draws is None else max_draws
 
     with _no_cyclic_gc():
-        return _sample(space, n, dataset, window, seed, max_draws, progress)
+        return _sample(space, n, dataset, window, seed, max_draws, progress, dedup)
 
 
 @contextmanager
@@ -138,7 +147,7 @@ def _no_cyclic_gc():
 
 
 def _sample(space: SpaceDef, n: int, dataset: str, window: Window, seed: int, max_draws: int,
-            progress) -> Sampled:
+            progress, dedup: str) -> Sampled:
     rng = space_rng(space.name, seed)
     f_lo, f_hi = window.flops if window.flops is not None else (0, float("inf"))
     kept: list[SampledModel] = []
@@ -169,7 +178,7 @@ def _sample(space: SpaceDef, n: int, dataset: str, window: Window, seed: int, ma
             if not window.contains(cx):
                 rejected["window"] += 1
                 continue
-            sid = spec.id
+            sid = spec.id if dedup == "network" else repr(tuple(raw.items()))
             if sid in seen:
                 rejected["duplicate"] += 1
                 continue

@@ -72,8 +72,19 @@ def test_unsupported_keys_are_named(tmp_path):
     cases = [
         (text.replace("NUM_STAGES: [2, 2]", "NUM_STAGES: [2, 3]"),
          "SETUP.CONSTRAINTS.REGNET.NUM_STAGES: [2, 3]: dsd samples one stage count"),
-        (text.replace("STEM_TYPE: res_stem_cifar", "STEM_TYPE: res_stem_in"),
-         "SETUP.BASE_CFG.REGNET.STEM_TYPE: 'res_stem_in'"),
+        (text.replace("STEM_TYPE: res_stem_cifar", "STEM_TYPE: stem_in"),
+         "SETUP.BASE_CFG.REGNET.STEM_TYPE: 'stem_in': unsupported; allowed: res_stem_cifar, "
+         "simple_stem_in, res_stem_in"),
+        (text.replace("SE_ON: True", "SE_ON: True\n      BLOCK_TYPE: mb_conv"),
+         "SETUP.BASE_CFG.REGNET.BLOCK_TYPE: 'mb_conv': unsupported; allowed: "
+         "res_bottleneck_block, res_bottleneck_linear_block, res_basic_block, vanilla_block"),
+        (text.replace("SE_ON: True", "BLOCK_TYPE: res_basic_block"),
+         "REGNET.GROUP_W: {'sampler': 'power2_or_log_uniform', 'low': 1, 'high': 32, 'q': 8} "
+         "(as b = 1/BOT_MUL, g) with BLOCK_TYPE basic: must be 1"),
+        (text.replace("NUM_CLASSES: 10", "NUM_CLASSES: 10\n      SCALING_FACTOR: 2.0"),
+         "SETUP.BASE_CFG.MODEL.SCALING_FACTOR: 2.0"),
+        (text.replace("NUM_CLASSES: 10", "NUM_CLASSES: 10\n      ACTIVATION_FUN: tanh"),
+         "SETUP.BASE_CFG.MODEL.ACTIVATION_FUN: unknown activation 'tanh'"),
         (text.replace("    CX:\n", "    MEM: [0, 1]\n    CX:\n"),
          "SETUP.CONSTRAINTS: unsupported keys MEM"),
         (text.replace("      GROUP_W: [1, 32]\n", "      GROUP_W: [1, 32]\n      WIDTH: [1, 2]\n"),
@@ -128,6 +139,8 @@ def test_cli_from_pycls(tmp_path):
                                  "--store", str(db)])
     assert r.exit_code == 0, r.output
     assert "6 models of cifar-cifar_regnet (cifar10, samplers pycls)" in r.output
+    assert "sampled as pycls's sweep_setup: at TRAIN.IM_SIZE 32, dropping repeated parameter " \
+           "draws" in r.output
     row = sqlite3.connect(db).execute("SELECT space_def, dataset FROM sweeps").fetchone()
     assert json.loads(row[0])["samplers"] == "pycls" and row[1] == "cifar10"
     r = CliRunner().invoke(app, ["show", "--store", str(db)])
@@ -149,3 +162,132 @@ def test_cli_samplers_dsd1_reproduces_and_is_checked(tmp_path):
     assert "already exists with these settings" in r.output
     r = CliRunner().invoke(app, base)  # the same command under pycls is another sweep
     assert r.exit_code == 1 and "samplers dsd1" in r.output
+
+
+def _config(tmp_path, text: str, name: str = "c.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+#: A RegNet sweep whose WM draws (11 parameter strings, 2.000 … 2.010) all build one network:
+#: d 4, w0 32, wa 8 give block widths 32, 40, 48, 56 → stage indices 0, 0, 1, 1 → [32, 64].
+ONE_NETWORK = """\
+NAME: one_network
+SETUP:
+  NUM_CONFIGS: 11
+  SAMPLERS:
+    REGNET.WM: {TYPE: float_sampler, RAND_TYPE: uniform, RANGE: [2.0, 2.01], QUANTIZE: 0.001}
+  CONSTRAINTS:
+    REGNET: {NUM_STAGES: [2, 2]}
+  BASE_CFG:
+    MODEL: {TYPE: regnet, NUM_CLASSES: 10}
+    REGNET: {STEM_TYPE: res_stem_cifar, STEM_W: 16, DEPTH: 4, W0: 32, WA: 8.0, GROUP_W: 8}
+    TRAIN: {DATASET: cifar10, IM_SIZE: 32}
+"""
+
+
+def test_dedup_params_keeps_draws_that_build_one_network(tmp_path):
+    """pycls's sweep_setup drops repeated parameter strings, not repeated networks: the 11
+    WM values are 11 configs of one network; a 12th would need a repeated string."""
+    sw = load_pycls_sweep(_config(tmp_path, ONE_NETWORK))
+    assert sw.dedup == "params"
+    got = sample(sw.space, 11, dataset=sw.dataset, window=sw.window, seed=0, dedup=sw.dedup)
+    assert len({m.spec.id for m in got.models}) == 1
+    assert sorted(m.params["wm"] for m in got.models) == pytest.approx(
+        [2.0 + i / 1000 for i in range(11)])
+    assert got.rejected["duplicate"] > 0  # repeated parameter strings were drawn and dropped
+    assert [s.w for s in got.models[0].spec.stages] == [32, 64]
+    with pytest.raises(DsdError, match="found 11 of 12 models"):
+        sample(sw.space, 12, dataset=sw.dataset, window=sw.window, seed=0, dedup="params",
+               max_draws=2000)
+    with pytest.raises(DsdError, match="found 1 of 2 models"):  # dsd's own rule
+        sample(sw.space, 2, dataset=sw.dataset, window=sw.window, seed=0, max_draws=2000)
+    with pytest.raises(DsdError, match="dedup must be one of network, params"):
+        sample(sw.space, 2, dataset=sw.dataset, window=sw.window, dedup="spec")
+
+
+def test_im_size_is_the_resolution_and_the_window_is_checked_at_it(tmp_path):
+    text = CIFAR_REGNET.read_text().replace("IM_SIZE: 32", "IM_SIZE: 64").replace(
+        "ACTS: [0, 1.0e+6]", "ACTS: [0, 0]")
+    sw = load_pycls_sweep(_config(tmp_path, text))
+    assert sw.resolution == sw.space.to_dict()["resolution"] == 64 and sw.dataset == "cifar10"
+    got = sample(sw.space, 20, dataset=sw.dataset, window=sw.window, seed=0, dedup=sw.dedup)
+    for m in got.models:
+        assert m.spec.resolution == 64
+        cx = complexity(m.spec)
+        assert 120e6 <= cx["flops"] == m.flops <= 130e6 and cx["params"] <= 2e6
+        at32 = complexity(m.spec.__class__.from_dict({**m.spec.to_dict(), "resolution": 32}))
+        assert at32["flops"] < 120e6  # the same network at 32 px lies outside the window
+    # pycls's default (224) when TRAIN.IM_SIZE is left out; scale_model's round(IM/4)*4
+    no_im = text.replace("      IM_SIZE: 64\n", "", 1)
+    assert load_pycls_sweep(_config(tmp_path, no_im, "d.yaml")).resolution == 224
+    im30 = text.replace("IM_SIZE: 64", "IM_SIZE: 30", 1)
+    assert load_pycls_sweep(_config(tmp_path, im30, "e.yaml")).resolution == 32
+
+
+BLOCK_CASES = [  # (BASE_CFG REGNET lines, SAMPLERS.REGNET extra lines, expected space fields)
+    ("BLOCK_TYPE: res_bottleneck_linear_block, SE_ON: True", "",
+     {"block": "linear", "se_ratio": 0.25}),
+    ("BLOCK_TYPE: res_bottleneck_linear_block", "", {"block": "linear", "se_ratio": 0.0}),
+    ("BLOCK_TYPE: res_basic_block, SE_ON: True", ", GROUP_W: [1, 1]",
+     {"block": "basic", "se_ratio": 0.0}),
+    ("BLOCK_TYPE: vanilla_block", ", GROUP_W: [1, 1]", {"block": "vanilla"}),
+    ("STEM_TYPE: res_stem_in, HEAD_W: 256", "",
+     {"block": "x", "stem_type": "res", "stem_stride": 2, "head_w": 256}),
+    ("STEM_TYPE: simple_stem_in", ", BOT_MUL: [1.0, 4.0]",  # BOT_MUL > 1: b < 1 (inverted)
+     {"block": "x", "stem_type": "simple", "stem_stride": 2}),
+]
+
+
+@pytest.mark.parametrize("regnet, extra, fields", BLOCK_CASES)
+def test_registry_blocks_stems_head_activation(tmp_path, regnet, extra, fields):
+    text = f"""\
+SETUP:
+  SAMPLERS:
+    REGNET: {{TYPE: regnet_sampler, DEPTH: [6, 16], W0: [8, 64], WA: [8.0, 64.0]{extra}}}
+  CONSTRAINTS:
+    CX: {{FLOPS: [100.0e+6, 400.0e+6]}}
+    REGNET: {{NUM_STAGES: [3, 3]}}
+  BASE_CFG:
+    MODEL: {{TYPE: regnet, NUM_CLASSES: 1000, ACTIVATION_FUN: SiLU}}
+    REGNET: {{{regnet}}}
+    TRAIN: {{IM_SIZE: 128}}
+"""
+    sw = load_pycls_sweep(_config(tmp_path, text))
+    s = sw.space
+    assert {k: getattr(s, k) for k in fields} == fields
+    assert (s.activation, sw.dataset, sw.resolution) == ("silu", "imagenet", 128)
+    got = sample(s, 4, dataset=sw.dataset, window=sw.window, seed=0, dedup=sw.dedup)
+    for m in got.models:
+        assert 100e6 <= m.flops <= 400e6 and m.spec.resolution == 128
+        assert (m.spec.block, m.spec.activation, m.spec.head_w) == (
+            fields["block"], "silu", fields.get("head_w", 0))
+    if "BOT_MUL" in extra:
+        assert s.param("b").pmf()[0].tolist() == [0.25, 0.5, 1.0]
+        assert {str(st.b) for m in got.models for st in m.spec.stages} <= {"1/4", "1/2", "1"}
+
+
+def test_bot_mul_constants_are_exact_ratios(tmp_path):
+    text = ONE_NETWORK.replace("GROUP_W: 8}", "GROUP_W: 8, BOT_MUL: 0.75}")
+    sw = load_pycls_sweep(_config(tmp_path, text))
+    assert sw.space.param("b").to_dict() == pytest.approx(4 / 3)  # pycls BOT_MUL 0.75
+    assert str(sample(sw.space, 1, dataset=sw.dataset, window=sw.window).models[0].spec
+               .stages[0].b) == "4/3"
+    bad = text.replace("BOT_MUL: 0.75", "BOT_MUL: 1.5")
+    with pytest.raises(DsdError, match=r"BOT_MUL 1\.5: must be in \(0, 1\] or an integer"):
+        load_pycls_sweep(_config(tmp_path, bad, "bad.yaml"))
+
+
+@pytest.mark.slow
+def test_side_by_side_with_pycls_sweep_setup():
+    """pycls's own tools/sweep_setup.py (5719de6, unmodified; command in the fixture) on
+    cifar_regnet.yaml at NUM_CONFIGS 1000, against dsd at n = 1000 (~1 min): about as many
+    distinct networks among the kept configs, and the sampled group widths alike (KS)."""
+    from scipy.stats import ks_2samp
+
+    ref = json.loads((FIX / "cifar_regnet_sweep_setup_n1000.json").read_text())
+    sw = load_pycls_sweep(CIFAR_REGNET)
+    got = sample(sw.space, 1000, dataset=sw.dataset, window=sw.window, seed=0, dedup=sw.dedup)
+    assert abs(len({m.spec.id for m in got.models}) - ref["distinct_networks"]) < 60
+    assert ks_2samp([m.params["g"] for m in got.models], ref["g"]).pvalue > 1e-3

@@ -330,7 +330,7 @@ def sample_cmd(
                        "STEM_TYPE)")
             dataset = sweep.dataset
         typer.echo(f"{from_pycls}: sampled as pycls's sweep_setup: at TRAIN.IM_SIZE "
-                   f"{sweep.space.resolution.args[0]}, dropping repeated parameter draws "
+                   f"{sweep.resolution}, dropping repeated parameter draws "
                    "(not repeated networks)")
         if sweep.ignored:
             typer.echo(f"{from_pycls}: ignored (training settings; dsd trains with its "
