@@ -43,6 +43,8 @@ import sys
 import traceback
 
 import numpy as np
+
+from pycls_formula import formula_input, formula_tensor  # noqa: E402,F401
 import torch
 
 from pycls.core.config import cfg
@@ -59,29 +61,6 @@ def encode(a: np.ndarray) -> str:
 
 def decode(s: str, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype="<f8").reshape(shape).copy()
-
-
-def formula_tensor(i: int, key: str, shape) -> np.ndarray:
-    """Deterministic float64 values for the i-th floating state entry (pycls order).
-
-    Same definition in tests/test_pycls_golden.py and scripts/crosscheck_pycls.py: a sine of
-    an arange, phase-shifted by the entry index, scaled by the entry's role (the torch
-    state_dict key suffix) so that activations stay O(1) through deep nets.
-    """
-    n = int(np.prod(shape)) if len(shape) else 1
-    base = np.sin(np.arange(n, dtype=np.float64) * 0.7 + (i + 1) * 1.3)
-    if key.endswith("running_var"):
-        v = 1.0 + 0.5 * np.abs(base)
-    elif key.endswith("running_mean"):
-        v = 0.1 * base
-    elif len(shape) >= 2:  # conv / linear weight
-        fan_in = int(np.prod(shape[1:]))
-        v = base * (1.5 / math.sqrt(fan_in))
-    elif key.endswith("weight"):  # BN gamma
-        v = 1.0 + 0.2 * base
-    else:  # BN beta, conv / linear bias
-        v = 0.1 * base
-    return v.reshape(shape)
 
 
 def _configure(desc: dict) -> None:
