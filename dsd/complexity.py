@@ -37,14 +37,23 @@ def flops(spec: ModelSpec) -> int:
     pins the two equal for every block."""
     if spec.stem != "simple" or spec.head_w:
         return complexity(spec)["flops"]
-    block = blocks.BLOCKS[spec.block]
-    h = (spec.resolution - 1) // spec.stem_stride + 1
-    total = 9 * 3 * spec.stem_w * h * h
-    w_in = spec.stem_w
-    for s, a in zip(spec.stages, spec.stage_args()):
-        total += block.fast_flops(h, w_in, s.w, s.stride, a)
+    return simple_stem_flops(spec.block, spec.stem_w, spec.stem_stride, spec.resolution,
+                             spec.num_classes, spec.stages, spec.stage_args())
+
+
+def simple_stem_flops(block: str, stem_w: int, stem_stride: int, resolution: int,
+                      num_classes: int, stages, args) -> int:
+    """`flops` of a network with the simple stem and no head conv, from its parts (stages:
+    anything with d, w, stride; args: their `BlockArgs`), so a candidate can be counted
+    before a spec is built."""
+    bt = blocks.BLOCKS[block]
+    h = (resolution - 1) // stem_stride + 1
+    total = 9 * 3 * stem_w * h * h
+    w_in = stem_w
+    for s, a in zip(stages, args):
+        total += bt.fast_flops(h, w_in, s.w, s.stride, a)
         h = (h - 1) // s.stride + 1
         if s.d > 1:
-            total += (s.d - 1) * block.fast_flops(h, s.w, s.w, 1, a)
+            total += (s.d - 1) * bt.fast_flops(h, s.w, s.w, 1, a)
         w_in = s.w
-    return total + w_in * spec.num_classes + spec.num_classes
+    return total + w_in * num_classes + num_classes

@@ -36,7 +36,8 @@ def generate_widths(w0: float, wa: float, wm: float, d: int, q: int = 8):
 def regnet_spec(d: int, w0: float, wa: float, wm: float, b=1, g: int = 8, *, k: int = 3,
                 **spec_kwargs) -> tuple[ModelSpec, int]:
     """A RegNet as an AnyNet spec (compatibility applied) plus its stage count for rejection.
-    `spec_kwargs` go to `make_spec` (dataset, block, se_ratio, stem_w, first_stride, stem, …)."""
+    `spec_kwargs` go to `make_spec` (dataset, block, se_ratio, stem_w, first_stride, stem, …;
+    with `flops_range` the spec is None outside it)."""
     ws, ds, num_stages, total_stages, _ = generate_widths(w0, wa, wm, d)
     n = len(ws)
     spec = make_spec(ds, ws, [b] * n, [g] * n, ks=[k] * n, **spec_kwargs)

@@ -13,8 +13,9 @@ and consumed in fixed batches of 1,024 candidates, so the same (space, seed, dat
 always yields the same models in the same order, and the first k models of a run with n > k are
 exactly the models of a run with n = k.
 
-Speed: candidate flops are first counted by `flops` (plain integer arithmetic, pinned equal to
-`dsd.complexity.complexity` by the tests); only candidates inside the flops range get the full
+Speed: candidate flops are first counted by `dsd.complexity.flops` (plain integer arithmetic,
+pinned equal to `dsd.complexity.complexity` by the tests) before a spec is built and checked
+(`SpaceDef.draw_batch(flops_range=…)`); only candidates inside the flops range get the full
 count. RegNet draws with the wrong stage count are mostly dropped before any spec is built.
 
 Differences from pycls (`sweep/samplers.py`): no global seeding, duplicate networks are dropped
@@ -29,10 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .complexity import complexity, flops
+from .complexity import complexity
 from .errors import DsdError
 from .spec import ModelSpec
-from .space import SpaceDef, Window, load_space, parse_count  # noqa: F401  (re-exported)
+from .space import OUTSIDE, SpaceDef, Window, load_space, parse_count  # noqa: F401
 
 #: Candidates drawn per batch (vectorized raw draws; part of the definition of the stream).
 BATCH = 1024
@@ -156,7 +157,7 @@ def _sample(space: SpaceDef, n: int, dataset: str, window: Window, seed: int, ma
     draws = 0
     while len(kept) < n:
         # Fixed-size batches keep the random stream independent of n and max_draws.
-        for cand in space.draw_batch(rng, BATCH, dataset):
+        for cand in space.draw_batch(rng, BATCH, dataset, flops_range=(f_lo, f_hi)):
             if draws >= max_draws or (draws >= EARLY_STOP_DRAWS and not kept):
                 early = ("" if draws >= max_draws else
                          f" (none in the first {EARLY_STOP_DRAWS:,}; stopped early)")
@@ -169,11 +170,10 @@ def _sample(space: SpaceDef, n: int, dataset: str, window: Window, seed: int, ma
             if cand is None:
                 rejected["stages"] += 1
                 continue
-            spec, raw = cand
-            # Cheap exact flops first: most candidates fall outside the window.
-            if not f_lo <= flops(spec) <= f_hi:
+            if cand is OUTSIDE:  # counted by draw_batch, not built: most candidates
                 rejected["window"] += 1
                 continue
+            spec, raw = cand
             cx = complexity(spec)
             if not window.contains(cx):
                 rejected["window"] += 1

@@ -58,6 +58,10 @@ _OPTIONAL_PARAMS = {"b": 1, "g": 1, "k": 3}
 _MODEL_RULES = {"resolution": (True, 8, None, None), "stages": (True, 1, None, None)}
 
 
+#: `draw_batch`'s mark for a candidate outside the flops range it was given (not built).
+OUTSIDE = "outside the flops range"
+
+
 @dataclass(frozen=True)
 class SpaceDef:
     """A validated, resolved design space (after `extends`)."""
@@ -136,26 +140,29 @@ class SpaceDef:
         rejected (RegNet: not exactly `stages` stages). Same as draw_batch(rng, 1, dataset)."""
         return self.draw_batch(rng, 1, dataset)[0]
 
-    def draw_batch(self, rng: np.random.Generator, size: int, dataset: str = "imagenet"
-                   ) -> list[tuple[ModelSpec, dict] | None]:
+    def draw_batch(self, rng: np.random.Generator, size: int, dataset: str = "imagenet",
+                   flops_range=None) -> list:
         """`size` candidates, as `draw`. Raw values are drawn vectorized, parameter by
         parameter (the generator is consumed per batch, so a batch of 2 is not two draws).
 
         AnyNet raw params: d1..dS, w1..wS, b1..bS, g1..gS (shared values repeated;
         non-decreasing ones drawn from the per-stage distribution conditioned on order, see
-        `non_decreasing`). RegNet raw params: d, w0, wa, wm, b, g."""
+        `non_decreasing`). RegNet raw params: d, w0, wa, wm, b, g. With `flops_range` (lo, hi),
+        a candidate whose flops fall outside it is `OUTSIDE` (counted, not built: the
+        sampler's prefilter); the random stream is the same either way."""
         if self.kind == "regnet":
-            return self._draw_regnet(rng, size, dataset)
+            return self._draw_regnet(rng, size, dataset, flops_range)
         res = self._draw_resolution(rng, size, dataset)
         if self.stage_counts is None:
-            return self._draw_anynet(rng, size, self.stages, dataset, res)
+            return self._draw_anynet(rng, size, self.stages, dataset, res, flops_range)
         counts = self.stage_counts.draw(rng, size).tolist()
         out: list = [None] * size
         for S in sorted(set(counts)):
             rows = [i for i, c in enumerate(counts) if c == S]
-            drawn = self._draw_anynet(rng, len(rows), int(S), dataset, [res[i] for i in rows])
-            for i, (spec, raw) in zip(rows, drawn):
-                out[i] = (spec, {"stages": int(S), **raw})
+            drawn = self._draw_anynet(rng, len(rows), int(S), dataset, [res[i] for i in rows],
+                                      flops_range)
+            for i, cand in zip(rows, drawn):
+                out[i] = cand if cand is OUTSIDE else (cand[0], {"stages": int(S), **cand[1]})
         return out
 
     def _draw_resolution(self, rng, size: int, dataset: str) -> list:
@@ -165,13 +172,13 @@ class SpaceDef:
             return [None] * size
         return [int(v) for v in param.draw(rng, size).tolist()]
 
-    def _spec_kwargs(self, dataset: str, resolution) -> dict:
+    def _spec_kwargs(self, dataset: str, resolution, flops_range=None) -> dict:
         return dict(dataset=dataset, block=self.block, se_ratio=self.se_ratio,
                     stem_w=self.stem_w, first_stride=self.first_stride, stem=self.stem_type,
                     stem_stride=self.stem_stride, head_w=self.head_w,
-                    activation=self.activation, resolution=resolution)
+                    activation=self.activation, resolution=resolution, flops_range=flops_range)
 
-    def _draw_anynet(self, rng, size: int, S: int, dataset: str, res: list):
+    def _draw_anynet(self, rng, size: int, S: int, dataset: str, res: list, flops_range=None):
         per = {}
         for p in self.params:
             if p.name in self.shared:
@@ -191,7 +198,10 @@ class SpaceDef:
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
             spec = make_spec(ds[i], ws[i], bs[i], gs[i], ks=ks[i] if ks else None,
-                             **self._spec_kwargs(dataset, res[i]))
+                             **self._spec_kwargs(dataset, res[i], flops_range))
+            if spec is None:
+                out.append(OUTSIDE)
+                continue
             raw = {f"{k}{j}": v for k in per if not self._fixed(k)
                    for j, v in enumerate(per[k][i], 1)}
             if res[i] is not None:
@@ -203,7 +213,7 @@ class SpaceDef:
         """A parameter the space left out (b, g or k of a block without it): not in raw."""
         return name in self.omitted
 
-    def _draw_regnet(self, rng, size, dataset):
+    def _draw_regnet(self, rng, size, dataset, flops_range=None):
         res = self._draw_resolution(rng, size, dataset)
         cols = {p.name: p.draw(rng, size) for p in self.params}
         counts = self.stage_choices()
@@ -218,18 +228,21 @@ class SpaceDef:
             plausible |= np.abs(t - (S - 1)) <= 0.5 + 1e-9
         plausible = plausible.tolist()
         rows = {k: v.tolist() for k, v in cols.items()}
+        kept = [k for k in rows if not self._fixed(k)]
+        ks = rows.get("k") or [3] * size
+        kwargs = self._spec_kwargs(dataset, None, flops_range)
         out: list[tuple[ModelSpec, dict] | None] = []
         for i in range(size):
             if not plausible[i]:
                 out.append(None)
                 continue
-            raw = {k: rows[k][i] for k in rows if not self._fixed(k)}
+            raw = {k: rows[k][i] for k in kept}
             if res[i] is not None:
-                raw["resolution"] = res[i]
+                raw["resolution"] = kwargs["resolution"] = res[i]
             spec, count = regnet_spec(rows["d"][i], rows["w0"][i], rows["wa"][i], rows["wm"][i],
-                                      rows["b"][i], rows["g"][i], k=rows.get("k", [3] * size)[i],
-                                      **self._spec_kwargs(dataset, res[i]))
-            out.append((spec, raw) if count in counts else None)
+                                      rows["b"][i], rows["g"][i], k=ks[i], **kwargs)
+            out.append(None if count not in counts else OUTSIDE if spec is None else
+                       (spec, raw))
         return out
 
     def to_dict(self) -> dict:

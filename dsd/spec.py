@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from . import blocks
 from .errors import DsdError
@@ -244,12 +245,14 @@ def make_spec(ds, ws, bs, gs, *, dataset: str = "imagenet", block: str = "x",
               se_ratio: float = 0.0, stem_w: int = 32, first_stride: int | None = None,
               strides=None, ks=None, stem: str = "simple", stem_stride: int | None = None,
               head_w: int = 0, activation: str = "relu",
-              resolution: int | None = None) -> ModelSpec:
+              resolution: int | None = None, flops_range=None) -> ModelSpec | None:
     """A spec from per-stage lists in a dataset's layout, with compatibility applied.
 
     `first_stride` overrides the layout's first-stage stride (pycls's CIFAR RegNets: 2), or
     `strides` gives every stage's; `resolution` and `stem_stride` override the layout's; the
-    `res` stem always has stride 2 (then its max-pool)."""
+    `res` stem always has stride 2 (then its max-pool). With `flops_range` (lo, hi), a network
+    whose flops fall outside it is not built: None (the sampler's prefilter; most candidates
+    fall outside the window, and counting is cheaper than building a checked spec)."""
     lay = layout(dataset)
     block = blocks.block_name(block, se_ratio)
     ws, bs, gs = adjust_compatibility(ws, bs, gs, block)
@@ -258,11 +261,46 @@ def make_spec(ds, ws, bs, gs, *, dataset: str = "imagenet", block: str = "x",
     ks = ks or [3] * len(ds)
     if not len(ds) == len(strides) == len(ks) == len(ws):
         raise DsdError("ds, ws, bs, gs, strides and ks must have one value per stage")
-    stages = tuple(Stage(int(d), w, b, g, int(s), int(k))
-                   for d, w, b, g, s, k in zip(ds, ws, bs, gs, strides, ks))
     if stem_stride is None:
         stem_stride = 2 if stem == "res" else lay.stem_stride
-    return ModelSpec(block=block, stages=stages, stem_w=stem_w, stem_stride=stem_stride,
-                     se_ratio=se_ratio if blocks.get_block(block).se != "never" else 0.0,
-                     num_classes=lay.num_classes, resolution=resolution or lay.resolution,
-                     stem=stem, head_w=head_w, activation=activation)
+    rows = [_Row(int(d), w, b, g, int(s), int(k)) for d, w, b, g, s, k in
+            zip(ds, ws, bs, gs, strides, ks)]
+    fields = dict(block=block, stages=rows, stem_w=stem_w, stem_stride=stem_stride,
+                  se_ratio=float(se_ratio) if blocks.get_block(block).se != "never" else 0.0,
+                  num_classes=lay.num_classes, resolution=resolution or lay.resolution,
+                  stem=stem, head_w=head_w, activation=activation)
+    if flops_range is not None:
+        f = _unchecked_flops(fields)
+        if f is not None and not flops_range[0] <= f <= flops_range[1]:
+            return None
+    fields["stages"] = tuple(Stage(*r) for r in rows)
+    return ModelSpec(**fields)
+
+
+class _Row(NamedTuple):
+    """A stage before it is a checked `Stage` (the sampler's prefilter counts these)."""
+
+    d: int
+    w: int
+    b: int | Fraction
+    g: int
+    stride: int
+    k: int
+
+
+def _unchecked_flops(fields: dict) -> int | None:
+    """The flops of ModelSpec(**fields) without building (and checking) it; None where the
+    fields make no network (ModelSpec then says why)."""
+    from .complexity import complexity, simple_stem_flops
+
+    f, se = fields, fields["se_ratio"]
+    args = [blocks.BlockArgs(s.b, s.g, s.k, se) for s in f["stages"]]  # counts ignore the act
+    try:
+        if f["stem"] == "simple" and not f["head_w"]:
+            return simple_stem_flops(f["block"], f["stem_w"], f["stem_stride"],
+                                     f["resolution"], f["num_classes"], f["stages"], args)
+        from types import SimpleNamespace
+
+        return complexity(SimpleNamespace(**f, stage_args=lambda: args))["flops"]
+    except (ArithmeticError, LookupError, ValueError, TypeError, DsdError):
+        return None

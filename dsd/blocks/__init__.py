@@ -14,18 +14,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import DsdError
 from .layers import ACTIVATION_ALIASES, ACTIVATIONS, Cx
 
 
-@dataclass(frozen=True)
-class BlockArgs:
+class BlockArgs(NamedTuple):
     """A block's parameters besides its in/out widths and stride (one stage's, and the model's
-    SE ratio and activation)."""
+    SE ratio and activation). A NamedTuple: the sampler makes one per stage per candidate."""
 
     b: int | Fraction = 1   # bottleneck ratio (pycls BOT_MUL = 1/b; b < 1: inverted)
     g: int = 1              # group width (1: depthwise)
