@@ -577,6 +577,16 @@ def _short(x: float) -> str:
     return f"{x:g}"
 
 
+def _has_kernel(block) -> bool:
+    """Whether a block type has a kernel size parameter (its specs omit k = 3)."""
+    from . import blocks
+
+    try:
+        return block is not None and "k" in blocks.get_block(block).uses
+    except DsdError:  # a block of someone else's, not loaded here
+        return False
+
+
 def _model_row(sweep: str, r: sqlite3.Row) -> dict:
     spec = json.loads(r["spec"])
     row = {"sweep": sweep, "index": r["idx"], "model_id": r["id"], "hash": r["hash"],
@@ -589,7 +599,7 @@ def _model_row(sweep: str, r: sqlite3.Row) -> dict:
     for key in ("d", "w", "b", "g"):
         for i, s in enumerate(stages, 1):  # b as a number: "1/4" in a spec's JSON is 0.25
             row[f"{key}{i}"] = float(Fraction(s[key])) if isinstance(s[key], str) else s[key]
-    if any("k" in s for s in stages):
+    if any("k" in s for s in stages) or _has_kernel(spec.get("block")):
         for i, s in enumerate(stages, 1):
             row[f"k{i}"] = s.get("k", 3)
     row["depth"] = sum(s["d"] for s in stages) if stages else None
