@@ -112,3 +112,26 @@ def test_check_block_command(tmp_path):
     assert any(ln.startswith("convnext") and "ok" in ln for ln in lines), out.stdout
     assert any(ln.startswith("broken") and "FAIL" in ln for ln in lines), out.stdout
     assert "params" in out.stdout
+
+
+def test_a_block_from_a_file_samples_and_trains(tmp_path, data_root):
+    """README's walk: DSD_BLOCKS names the file; sample a space of it, train (worker processes
+    load the block too), show."""
+    env = {**__import__("os").environ, "DSD_BLOCKS": str(EXAMPLE)}
+    store = tmp_path / "s.sqlite"
+
+    def dsd(*args):
+        out = subprocess.run([sys.executable, "-m", "dsd", *map(str, args), "--store", store],
+                             capture_output=True, text=True, cwd=ROOT, env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    dsd("sample", "--space", ROOT / "examples" / "convnext_space.yaml", "--n", "1",
+        "--dataset", "cifar10", "--flops", "20MF")
+    dsd("train", "--epochs", "1", "--subset", "100", "--test-subset", "50", "--batch-size",
+        "50", "--data-dir", data_root)
+    assert "convnext_space-cifar10-s0: 1 models" in dsd("show", "convnext_space-cifar10-s0")
+    from dsd import Store
+
+    res = Store(store).results(status=None)
+    assert len(res) == 1 and res["status"].iloc[0] in ("done", "collapsed"), res
