@@ -227,10 +227,29 @@ def test_training_refuses_opaque_and_skips_imports(tmp_path):
     store.add_imported_sweep(imp.name, space=imp.space, dataset=imp.dataset,
                              source=imp.source, source_info=imp.source_info, recipe=imp.recipe,
                              recipe_json=imp.recipe_json, models=imp.models)
-    with pytest.raises(DsdError, match="imported from nds and 1 of its models are not X/Y"):
+    with pytest.raises(DsdError, match="imported from nds and 1 of its models are opaque"):
         train_fn(store, sweeps=["nds-ResNeXt-A"], dataset="synthetic")
     with pytest.raises(DsdError, match="no sweeps to train"):
         train_fn(store, dataset="synthetic")  # imported populations are not queued
+
+
+def test_a_real_imported_resnet_trains(tmp_path, data_root):
+    """The real NDS ResNet record (basic blocks) becomes a spec dsd trains under its own recipe,
+    beside the imported result."""
+    from dsd.train import train as train_fn
+
+    store = Store(tmp_path / "s.sqlite")
+    imp = read_nds(REAL / "ResNet.json")
+    assert imp.opaque == 0
+    store.add_imported_sweep(imp.name, space=imp.space, dataset=imp.dataset,
+                             source=imp.source, source_info=imp.source_info, recipe=imp.recipe,
+                             recipe_json=imp.recipe_json, models=imp.models)
+    summary = train_fn(store, sweeps=[imp.name], data_dir=data_root,
+                       overrides={"epochs": 1, "subset": 100, "test_subset": 50,
+                                  "batch_size": 50})
+    assert summary.counts.get("done", 0) + summary.counts.get("collapsed", 0) == 1
+    res = store.results([imp.name], status=None)
+    assert set(res["recipe"]) == {"nds", "nds-release"}
 
 
 @pytest.mark.parametrize("fmt, file, edit, expected", [

@@ -57,8 +57,8 @@ def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tu
         s = store.sweep(name)
         if s.get("source", "dsd") != "dsd" and (k := store.opaque_models(name)):
             raise DsdError(f"sweep {name!r} was imported from {s['source']} and {k} of its "
-                           f"models are not X/Y-block AnyNets (ResNet basic or vanilla blocks, "
-                           f"NAS cells): dsd cannot build or train them; they are for analysis")
+                           f"models are opaque (NAS cells, or a count that disagrees with the "
+                           f"file): dsd cannot build or train them; they are for analysis")
         ds = dataset or s["dataset"]
         if ds not in (s["dataset"], "synthetic"):
             raise DsdError(f"sweep {name!r} was sampled for {s['dataset']}; its models cannot "
