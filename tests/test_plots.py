@@ -174,3 +174,13 @@ def test_plot_into_given_axes(sel):
     fig, axes = plots.new_figure(1, 2, size=(8, 3))
     out = plots.plot_edf(compare.edf_data(sel.data), ax=axes[0, 1])
     assert out is fig and axes[0, 1].get_xlabel() == "top-1 error (%)"
+
+
+def test_inverted_bottleneck_ratios_are_labelled_as_fractions():
+    fig = plots.new_figure()
+    ax = fig.axes[0]
+    ax.scatter([0.125, 0.25, 0.5, 1.0], [1, 2, 3, 4])
+    plots.set_log_axis(ax, "x", 2, [0.125, 0.25, 0.5, 1.0, 0.25])
+    plots.tidy_ticks(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1/8", "1/4", "1/2", "1"]

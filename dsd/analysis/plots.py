@@ -168,9 +168,9 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
         if not ax.get_visible():
             continue
         for axis, horizontal in ((ax.xaxis, True), (ax.yaxis, False)):
-            if not isinstance(axis.get_major_formatter(), (ticker.ScalarFormatter,
-                                                           ticker.FuncFormatter,
-                                                           ticker.LogFormatter)):
+            fmt = axis.get_major_formatter()
+            if not isinstance(fmt, (ticker.ScalarFormatter, ticker.FuncFormatter,
+                                    ticker.LogFormatter)) or getattr(fmt, "keep_labels", False):
                 continue  # category or hand-set labels
             lo, hi = sorted(axis.get_view_interval())
             tol = 1e-9 * (hi - lo)
@@ -251,15 +251,27 @@ def set_log_axis(ax, which: str, base: int, values) -> None:
     if len(v) == 0:
         return
     uniq = np.unique(v)
-    if len(uniq) <= 8 and np.allclose(uniq, np.round(uniq)):
+    # few values, each a whole number or 1/n (an inverted bottleneck's b = 1/8, 1/4 …): a tick
+    # each, the fractions written as such
+    whole = np.isclose(uniq, np.round(uniq)) | np.isclose(1 / uniq, np.round(1 / uniq))
+    if len(uniq) <= 8 and whole.all():
         ticks = list(uniq)
     else:
         ticks = log_ticks(base, float(v.min()), float(v.max()))
     axis.set_major_locator(ticker.FixedLocator(ticks))
     axis.set_minor_locator(ticker.NullLocator())
     digits = tick_digits(ticks)
-    axis.set_major_formatter(ticker.FuncFormatter(
-        lambda x, pos=None: _fmt_number(x, digits=digits)))
+    fmt = ticker.FuncFormatter(lambda x, pos=None: _fmt_ratio(x) or _fmt_number(x, digits=digits))
+    # ticks at fractions keep their own labels (1/8): the tidy pass above leaves them
+    fmt.keep_labels = any(_fmt_ratio(t) for t in ticks)
+    axis.set_major_formatter(fmt)
+
+
+def _fmt_ratio(x: float) -> str | None:
+    """'1/8' for a tick at 1/n below 1; None otherwise."""
+    if 0 < x < 1 and np.isclose(1 / x, round(1 / x)):
+        return f"1/{round(1 / x)}"
+    return None
 
 
 def wrap_to(fig, text: str, fontsize: float) -> str:
