@@ -177,8 +177,8 @@ def test_plot_into_given_axes(sel):
 
 
 def test_inverted_bottleneck_ratios_are_labelled_as_fractions():
-    fig = plots.new_figure()
-    ax = fig.axes[0]
+    fig, axes = plots.new_figure()
+    ax = axes[0, 0]
     ax.scatter([0.125, 0.25, 0.5, 1.0], [1, 2, 3, 4])
     plots.set_log_axis(ax, "x", 2, [0.125, 0.25, 0.5, 1.0, 0.25])
     plots.tidy_ticks(fig)
