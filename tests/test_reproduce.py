@@ -334,3 +334,13 @@ def test_script_trains_and_resumes(tmp_path):
     after = Store(tmp_path / "s.sqlite").results(status=None, synthetic=True)
     assert set(after["status"]) <= {"done", "collapsed"}
     assert len((tmp_path / "s.runs.jsonl").read_text().splitlines()) == 2
+
+
+def test_summary_pairs_a_variant_with_the_space_it_extends():
+    from dsd.analysis.summary import ks_pairs
+
+    df = pd.DataFrame({"sweep": ["rx", "inv", "sw", "ry"],
+                       "space": ["regnetx", "regnetx_inverted", "regnetx_swish", "regnety"],
+                       "extends": [None, "regnetx", "regnetx", "regnetx"]})
+    assert ks_pairs(df) == [("rx", "ry"), ("rx", "inv"), ("rx", "sw")]
+    assert ks_pairs(df.drop(columns="extends")) == [("rx", "ry")]

@@ -25,6 +25,15 @@ PAIR_CLAIMS = (
     ("anynetxd", "anynetxe", "D → E: non-decreasing depths are better", "B better"),
     ("anynetxe", "regnetx", "E → RegNetX: the quantized linear rule is better", "B better"),
     ("regnetx", "regnety", "RegNetX → RegNetY: adding SE is better", "B better"),
+    # the alternate design choices (DDS §4 and App. B; spaces/*.yaml quote the text)
+    ("regnetx", "regnetx_inverted", "the inverted bottleneck (b ≤ 1) is slightly worse",
+     "A better"),
+    ("regnetx", "regnetx_dwise", "depthwise conv (g = 1) is worse", "A better"),
+    ("regnetx", "regnetx_resolution", "varying the resolution harms results", "A better"),
+    ("regnety", "regnety_swish", "RegNetY with Swish is better at 400MF", "B better"),
+    ("regnety_dwise", "regnety_dwise_swish", "with g = 1, Swish is much better than ReLU",
+     "B better"),
+    ("regnetx_constrained", "regnetx_depth20", "fixed depth 20 matches variable depth", "none"),
 )
 #: (space, parameter, claim, expected sign of ρ(param, error) or None, paper's best value)
 TREND_CLAIMS = (
@@ -161,7 +170,7 @@ def _pair_finding(st: Stats, a: str, b: str, claim: str, expected: str) -> dict 
     elif got == "none":
         verdict = f"not detected: {r['verdict']}"
     else:
-        verdict = f"disagrees: {st.labels[a]} is better"
+        verdict = f"disagrees: {st.labels[b if got == 'B better' else a]} is better"
     others = [f"{n}: {effects._category(v).replace('none', 'no detectable difference')}"
               for n, v in rows["verdict"].items() if effects._category(v) != got]
     if others:

@@ -83,6 +83,8 @@ def population_frame(store, sweeps: list[str], *, recipe: str | None = None,
         models["samplers"] = (info["space_def"].get("samplers", "dsd1")  # dsd.samplers
                               if info.get("source", "dsd") == "dsd" else "-")
         models["sweep_seed"] = info["seed"]
+        # the space this one refines or varies (its `extends` parent): summaries pair them
+        models["extends"] = (info["space_def"].get("extends_chain") or [None])[0]
         models["window"] = json.dumps(info["window"], sort_keys=True)
         mine = res[res["sweep"] == name] if not res.empty else res
         if not mine.empty:

@@ -75,12 +75,21 @@ def first_sweeps(df: pd.DataFrame) -> dict[str, str]:
 
 
 def ks_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """Consecutive refinements present (first sweep of each space), and RegNetX vs RegNetY."""
+    """Consecutive refinements present (first sweep of each space), RegNetX vs RegNetY, and
+    each space against the one it extends (a variant such as regnetx_swish vs regnetx)."""
     first = first_sweeps(df)
     chain = [first[sp] for sp in CHAIN if sp in first]
     pairs = list(pairwise(chain))
     if "regnetx" in first and "regnety" in first:
         pairs.append((first["regnetx"], first["regnety"]))
+    # a variant of a space present (its file `extends` it, e.g. regnetx_inverted: regnetx)
+    # against that space, where the refinement chain does not already pair them
+    if "extends" in df:
+        parents = df.drop_duplicates("space").set_index("space")["extends"].dropna()
+        for space, parent in parents.items():
+            pair = (first.get(parent), first[space])
+            if parent in first and pair not in pairs and pair[::-1] not in pairs:
+                pairs.append(pair)
     return pairs
 
 
