@@ -414,3 +414,27 @@ def test_a_killed_node_s_models_resume_on_another_node(tmp_path, nodes):
     row = ep.query("result_id == @killed['rid'] and epoch == 1").iloc[0].to_dict()
     assert row == pytest.approx(killed["epoch1"])    # resumed after epoch 1: not trained again
     assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))
+
+
+@needs_ray
+def test_a_block_from_a_file_trains_on_ray(tmp_path, data_root, cluster, monkeypatch):
+    """DSD_BLOCKS set after the cluster started still reaches its workers."""
+    from types import SimpleNamespace
+
+    from dsd import complexity, make_spec
+    from dsd.blocks import load_block_file
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "convnext_block.py"
+    load_block_file(example)
+    monkeypatch.setenv("DSD_BLOCKS", str(example))
+    spec = make_spec([1, 1, 1], [16, 24, 32], ["1/2"] * 3, [1] * 3, ks=[3, 5, 3],
+                     dataset="cifar10", block="convnext", stem_w=8)
+    c = complexity(spec)
+    store = Store(tmp_path / "s.sqlite")
+    store.add_sweep("cx", space="test", space_def={}, dataset="cifar10", window={}, seed=0,
+                    draws=1, models=[SimpleNamespace(index=0, spec=spec, params={},
+                                                     flops=c["flops"], params_count=c["params"],
+                                                     acts=c["acts"])])
+    out = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root, executor="ray")
+    assert out.counts.get("done", 0) + out.counts.get("collapsed", 0) == 1, \
+        store.results(status=None)[["status", "error"]]

@@ -289,6 +289,14 @@ def _failure(e: Exception, max_retries: int) -> dict:
                                          f"{first}"}
 
 
+def _runtime_env() -> dict:
+    """Task options that carry $DSD_BLOCKS (blocks from files, `dsd.blocks`) to the workers,
+    which a cluster started before it was set would not have; the files must be at the same
+    path on every node, like the store."""
+    blocks = os.environ.get("DSD_BLOCKS")
+    return {"runtime_env": {"env_vars": {"DSD_BLOCKS": blocks}}} if blocks else {}
+
+
 def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries: int = 3,
             cpus_per_task: float = 1.0) -> None:
     """Train `coord.plan.jobs` as Ray tasks; the Coordinator writes every record."""
@@ -336,8 +344,8 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
                 job.ckpt = os.path.abspath(job.ckpt)
                 task = tasks[res.options["num_gpus"] > 0]
                 ref = task.options(max_retries=max_retries, retry_exceptions=False,
-                                   **res.options).remote(job, inbox, arrays, data_dir,
-                                                         coord.deadline, res.options["num_cpus"])
+                                   **res.options, **_runtime_env()).remote(
+                    job, inbox, arrays, data_dir, coord.deadline, res.options["num_cpus"])
                 inflight[ref] = job.result_id
             if coord.stop_reason == "interrupted" and not relayed:
                 inbox.set_stop.remote()
