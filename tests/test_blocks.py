@@ -135,3 +135,14 @@ def test_a_block_from_a_file_samples_and_trains(tmp_path, data_root):
 
     res = Store(store).results(status=None)
     assert len(res) == 1 and res["status"].iloc[0] in ("done", "collapsed"), res
+
+
+def test_check_block_reports_a_block_that_cannot_be_built(tmp_path):
+    bad = tmp_path / "raises.py"
+    bad.write_text(EXAMPLE.read_text().replace('name = "convnext"', 'name = "raises"')
+                   .replace("w_exp = int(Fraction(w_in) / Fraction(a.b))\n        f = seq(",
+                            "w_exp = int(Fraction(w_in) / Fraction(a.b))\n        f = sq("))
+    out = subprocess.run([sys.executable, "-m", "dsd", "check-block", str(bad), "--n", "1"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "build: NameError: name 'sq' is not defined" in out.stdout, \
+        out.stdout + out.stderr

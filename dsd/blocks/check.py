@@ -39,7 +39,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return self.specs > 0 and not self.failures
+        return not self.failures
 
 
 def random_spec(block: str, rng: np.random.Generator, dataset: str):
@@ -77,11 +77,17 @@ def check_block(block: str, *, n: int = 10, seed: int = 0) -> CheckReport:
                 continue
             made += 1
             rep.specs += 1
-            for name, why in _check_spec(spec):
-                if why is None:
-                    rep.passed[name] += 1
-                elif len(rep.failures) < 20:
-                    rep.failures.append((name, spec.to_json(), why))
+            try:
+                for name, why in _check_spec(spec):
+                    if why is None:
+                        rep.passed[name] += 1
+                    elif len(rep.failures) < 20:
+                        rep.failures.append((name, spec.to_json(), why))
+            except Exception as e:  # a user's block that cannot be built or run: say so
+                rep.failures.append(("build", spec.to_json(), f"{type(e).__name__}: {e}"))
+    if not rep.specs:
+        rep.failures.append(("specs", "-", f"no random spec of block {block} was valid: its "
+                             "validate refused every draw (b, g, k, widths 8-64)"))
     return rep
 
 
