@@ -7,7 +7,9 @@ pycls names it answers to), says which stage parameters it reads, checks them (`
 writes `count` and `build` from the paired helpers of `dsd.blocks.layers`. Importing this
 package never imports torch; `build` does. Blocks from outside the repository load from the
 files named in $DSD_BLOCKS (paths, `os.pathsep`-separated) and from the `dsd.blocks` entry-point
-group; `dsd check-block FILE` runs the generic checks on one (`dsd.blocks.check`).
+group; `dsd check-block FILE` runs the generic checks on one (`dsd.blocks.check`). A new
+built-in block is a file in this package and its module name in the import line at the bottom;
+tests/test_blocks.py then checks it with every other registered block.
 """
 from __future__ import annotations
 
