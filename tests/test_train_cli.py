@@ -143,15 +143,18 @@ def test_sigkill_then_resume_trains_each_model_once(tmp_path, data_root):
         assert f"#{i} " not in out                               # finished: not retrained
 
 
-def test_ctrl_c_leaves_pending_models_pending(tmp_path, data_root):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_leaves_pending_models_pending(tmp_path, data_root, sig, code):
+    """Ctrl-C, and SIGTERM as timeout and Slurm send it (to the whole process group here):
+    the running models go back to pending, no ghost stays `running`."""
     path = tmp_path / "s.sqlite"
     store = Store(path)
     add_sweep(store, n=3)
     proc = _dsd(["--store", str(path), *QUICK_ARGS], _env(data_root))
     _wait_for(lambda: len(store.epochs()) >= 1, proc)
-    os.kill(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, sig) if sig == signal.SIGTERM else os.kill(proc.pid, sig)
     out = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, out
+    assert proc.returncode == code, out
     assert "interrupted" in out
     df = store.results(status=None)
     assert "running" not in set(df["status"])
@@ -161,3 +164,22 @@ def test_ctrl_c_leaves_pending_models_pending(tmp_path, data_root):
             epochs=3, batch_size=50, subset=1000, test_subset=500).to_dict())
     done = set(df.loc[df["status"] != "pending", "index"])
     assert {q["index"] for q in queue} == {0, 1, 2} - done       # nothing lost, nothing doubled
+
+
+def test_one_store_through_a_symlink_is_locked_once(tmp_path):
+    """The train lock belongs to the store's real file, not to the path it was named by."""
+    from dsd.errors import DsdError
+    from dsd.train import train
+    from dsd.train.runner import TrainLock
+
+    real = tmp_path / "s.sqlite"
+    add_sweep(Store(real), n=1)
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    held = TrainLock(tmp_path / "s.sqlite.ckpt")   # a first `dsd train` on the real path
+    try:
+        with pytest.raises(DsdError, match="another `dsd train` is using this store"):
+            train(Store(link), overrides={"epochs": 1}, dataset="synthetic")
+    finally:
+        held.release()
+    assert Store(real).results(status=None).empty   # nothing trained twice

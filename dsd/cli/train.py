@@ -56,7 +56,7 @@ def parse_gpus(text: str | None) -> list[int] | None:
 
 
 #: Exit codes of `dsd train` besides 0 (success) and 1 (an error; README, Training).
-EXIT_MODELS_FAILED, EXIT_INTERRUPTED = 3, 130
+EXIT_MODELS_FAILED = 3
 
 
 @command("train")
@@ -130,7 +130,7 @@ def train_cmd(
 
     Exit code: 0 when every model trained finished (done or collapsed) or the time limit
     stopped the run, 1 on an error (nothing trained), 3 when a model ended failed or diverged,
-    130 when interrupted."""
+    130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM: timeout, Slurm)."""
     from ..store import load
     from ..train import parse_duration, train
 
@@ -159,7 +159,7 @@ def train_cmd(
                       f"(errors above); the others trained their models", highlight=False)
     if summary.stopped == "interrupted":
         console.print("interrupted: run `dsd train` again to continue", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(128 + (summary.signum or 2))   # 130 after Ctrl-C, 143 after SIGTERM
     if summary.stopped == "time":
         console.print("time limit reached: run `dsd train` again to continue", highlight=False)
     bad = {k: v for k, v in summary.counts.items() if k in ("failed", "diverged") and v}

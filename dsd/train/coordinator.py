@@ -58,6 +58,7 @@ class Coordinator:
         self.epoch_times: list[float] = []
         self.counts: dict[str, int] = {}
         self.stop_reason: str | None = None
+        self.signum: int | None = None   # SIGINT or SIGTERM, when one stopped the run
         self.ready: set[int] = set()            # worker slots whose process has started
         self.start_deaths: dict[int, int] = {}  # slot -> worker deaths in a row before ready
         self.lost: list[str] = []                # devices of the slots given up (those deaths)
@@ -127,18 +128,20 @@ class Coordinator:
             return False
         return True
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
+        """SIGINT (Ctrl-C) or SIGTERM (timeout, Slurm and most schedulers): stop, the current
+        models back to pending; a second signal aborts at once."""
         if self.stop_reason == "interrupted":
             raise KeyboardInterrupt
-        self.stop_reason = "interrupted"
+        self.stop_reason, self.signum = "interrupted", signum
         if hasattr(self, "stop_event"):
             self.stop_event.set()
-        self.progress.note("[yellow]stopping: current models go back to pending "
-                           "(Ctrl-C again to abort now)[/]")
+        self.progress.note(f"[yellow]stopping ({signal.Signals(signum).name}): current models "
+                           "go back to pending (Ctrl-C again to abort now)[/]")
 
     def run(self) -> str | None:
         """Train every planned job; returns why it stopped early (None, 'interrupted', 'time')."""
-        old = signal.signal(signal.SIGINT, self._on_sigint)
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         epochs = sum(max(0, j.recipe["epochs"] - self.plan.done_epochs.get(j.meta["model_id"], 0))
                      for j in self.plan.jobs)
         try:
@@ -151,7 +154,8 @@ class Coordinator:
                 else:
                     self._run_processes()
         finally:
-            signal.signal(signal.SIGINT, old)
+            for s, handler in old.items():
+                signal.signal(s, handler)
             for rid in list(self.running):  # aborted: leave them pending, checkpoints kept
                 self.store.finish_result(rid, "pending")
                 self.running.pop(rid)

@@ -250,6 +250,7 @@ def serve(device: str, train: list, val: list, kw: dict, requests, replies) -> N
     """Child process entry: build the pipeline, then serve requests until None."""
     os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] = str(DECODER_QUEUES)  # before any CUDA call
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the trainer decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a scheduler signals the whole group
     die_with_parent()
     from .imagenet import Pipeline
 

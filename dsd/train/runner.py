@@ -11,6 +11,7 @@ second trainer off the same store, which makes resetting stale `running` rows at
 from __future__ import annotations
 
 import fcntl
+import os
 import hashlib
 import tempfile
 import time
@@ -163,11 +164,12 @@ def clean_checkpoints(store: Store, ckpt_dir: Path) -> None:
 @dataclass
 class Summary:
     counts: dict[str, int]
-    stopped: str | None     # None, "interrupted" or "time"
+    stopped: str | None     # None, "interrupted" (SIGINT or SIGTERM) or "time"
     pending: int
     seconds: float
     mps: bool = False       # the GPU workers ran under a private MPS daemon
     workers_lost: int = 0   # worker processes given up because they died as they started
+    signum: int | None = None  # the signal that interrupted the run
 
 
 def train(store: Store, options: TrainOptions | None = None, *, console=None,
@@ -205,7 +207,10 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
     local_gpu = o.executor == "local" and torch.cuda.is_available()
     if o.mps and not local_gpu:
         raise DsdError("--mps needs the local executor and a CUDA GPU")
-    ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else f"{store.path}.ckpt")
+    # beside the store's real file, so two runs through different spellings of it (a symlink,
+    # a relative path) take the same lock and share checkpoints
+    ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else
+                    f"{os.path.realpath(store.path)}.ckpt")
     lock = TrainLock(ckpt_dir)
     try:
         store.reset_running()
@@ -238,4 +243,5 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
         lock.release()
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
                   for n, (ds, r) in recipes.items())
-    return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on, len(coord.lost))
+    return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on, len(coord.lost),
+                   coord.signum)

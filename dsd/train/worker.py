@@ -167,6 +167,7 @@ def worker_main(slot: int, device: str, tasks, results, stop, deadline, data_dir
     each model queuing at most QUEUE_DEPTH steps ahead), until None; put (kind, slot,
     result_id, payload) records on `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a scheduler signals the whole group
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent:  # the coordinator died before prctl took effect
