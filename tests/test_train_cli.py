@@ -183,3 +183,37 @@ def test_one_store_through_a_symlink_is_locked_once(tmp_path):
     finally:
         held.release()
     assert Store(real).results(status=None).empty   # nothing trained twice
+
+
+def test_a_truncated_cifar_batch_is_named_before_training(tmp_path, data_root):
+    src = data_root / "cifar10" / "cifar-10-batches-py"
+    dst = tmp_path / "data" / "cifar10" / "cifar-10-batches-py"
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        (dst / f.name).symlink_to(f)
+    (dst / "data_batch_2").unlink()
+    (dst / "data_batch_2").write_bytes((src / "data_batch_2").read_bytes()[:1_000_000])
+    path = tmp_path / "s.sqlite"
+    add_sweep(Store(path), n=2)
+    res = runner.invoke(app, ["train", "--store", str(path), "--data-dir",
+                              str(tmp_path / "data"), *QUICK_ARGS])
+    assert res.exit_code == 1, res.output
+    assert "data_batch_2: not a CIFAR-10 batch" in res.output
+    assert Store(path).results(status=None).empty     # no model failed for it
+
+
+def test_a_missing_data_dir_is_left_as_it_was(tmp_path, monkeypatch):
+    from dsd.errors import DsdError
+    from dsd.train.paths import cifar10_dir
+
+    import types
+
+    def offline(root, train, download):   # as torchvision does offline: folder, then error
+        os.makedirs(root, exist_ok=True)
+        raise OSError("network is unreachable")
+
+    monkeypatch.setitem(sys.modules, "torchvision.datasets",
+                        types.SimpleNamespace(CIFAR10=offline))
+    with pytest.raises(DsdError, match="download failed: OSError"):
+        cifar10_dir(tmp_path / "nonexistent")
+    assert not (tmp_path / "nonexistent").exists()

@@ -24,7 +24,7 @@ from .engine import Job
 from .options import TrainOptions
 from .imagenet import LOADERS
 from .mps import mps as mps_context
-from .paths import cifar10_dir, imagenet_dir
+from .paths import check_cifar10, cifar10_dir, imagenet_dir
 from .progress import TrainProgress
 from .recipes import Recipe, get_recipe
 
@@ -127,9 +127,10 @@ def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
 
 
 def check_data(datasets: set[str], data_dir) -> None:
-    """Fail early, in the coordinator, when a dataset is missing (one clear message)."""
+    """Fail early, in the coordinator, when a dataset is missing or damaged (one clear message
+    naming the file)."""
     if "cifar10" in datasets:
-        cifar10_dir(data_dir)
+        check_cifar10(cifar10_dir(data_dir))
     if "imagenet" in datasets:
         imagenet_dir(data_dir)
 
