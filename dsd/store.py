@@ -134,18 +134,28 @@ class Store:
     def __init__(self, path: str | os.PathLike = ":memory:", *, create: bool = True):
         self.path = str(path)
         memory = self.path == ":memory:"
+        if not memory and Path(self.path).is_dir():
+            raise DsdError(f"{self.path}: is a directory; --store takes a store's file, e.g. "
+                           f"{Path(self.path) / 'dsd.sqlite'}")
         if not memory and not Path(self.path).exists():
             if not create:
                 raise DsdError(f"{self.path}: no such store (the path does not exist); `dsd "
                                f"sample` or `dsd import` with `--store {self.path}` creates one")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             Path(self.path).touch()   # an unwritable folder fails here, naming the path
+        #: a store whose file or folder this user cannot write (a published, shared or
+        #: read-only mounted one) is opened immutable: read without the WAL's side files
+        self.read_only = not memory and not (os.access(self.path, os.W_OK) and os.access(
+            Path(self.path).resolve().parent, os.W_OK))
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn = (sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro&"
+                                         "immutable=1", uri=True, isolation_level=None)
+                         if self.read_only else
+                         sqlite3.connect(self.path, timeout=30, isolation_level=None))
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA foreign_keys = ON")
             check_dsd_file(self.conn, self.path, create=create)   # before anything is written
-            if not memory:
+            if not memory and not self.read_only:
                 try:
                     self.conn.execute("PRAGMA journal_mode = WAL")
                 except sqlite3.OperationalError:   # a read-only file or folder: reads still work
@@ -159,6 +169,10 @@ class Store:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
             return
+        if self.read_only and 0 < version < SCHEMA_VERSION:
+            raise DsdError(f"{self.path}: store schema version {version} needs an upgrade to "
+                           f"{SCHEMA_VERSION}, which a read-only store cannot take; copy it "
+                           "somewhere writable")
         if 0 < version < SCHEMA_VERSION and all(v in MIGRATIONS for v in
                                                  range(version, SCHEMA_VERSION)):
             steps = " ".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))

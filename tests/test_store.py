@@ -103,3 +103,33 @@ def test_unknown_sweep_lists_known(store):
     add(store)
     with pytest.raises(DsdError, match="sweeps: s1"):
         store.sweep("nope")
+
+
+def test_a_store_this_user_cannot_write_is_read_immutable(tmp_path, monkeypatch):
+    """A published store on a read-only file system (or folder) still reads: it opens
+    immutable, without the WAL's side files; writing is one clear error, nothing changes."""
+    import os
+    import sqlite3
+
+    path = tmp_path / "pub.sqlite"
+    s = Store(path)
+    spec = make_spec([1, 1, 1, 1], [8, 16, 32, 64], [1] * 4, [8] * 4, dataset="cifar10")
+    c = complexity(spec)
+    s.add_sweep("pub", space="test", space_def={}, dataset="cifar10", window={}, seed=0,
+                draws=1, models=[SimpleNamespace(index=0, spec=spec, params={},
+                                                 flops=c["flops"], params_count=c["params"],
+                                                 acts=c["acts"])])
+    s.close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK
+                        else real_access(p, mode))
+    ro = Store(path, create=False)
+    assert ro.read_only and len(ro.models("pub")) == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ro.conn.execute("DELETE FROM models")
+    assert not (tmp_path / "pub.sqlite-shm").exists()
+
+
+def test_a_directory_is_not_a_store(tmp_path):
+    with pytest.raises(DsdError, match="is a directory; --store takes a store's file"):
+        Store(tmp_path)
