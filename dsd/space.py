@@ -338,7 +338,12 @@ def load_space(name_or_path, spaces_dir=None) -> SpaceDef:
     containing a slash)."""
     path = _resolve(str(name_or_path), Path(spaces_dir) if spaces_dir else default_spaces_dir())
     merged, origin, chain = _load_merged(path, ())
-    return _build(merged, origin, tuple(chain), str(path))
+    try:
+        return _build(merged, origin, tuple(chain), str(path))
+    except DsdError as e:  # a key the parent set is bad: name this file too
+        if chain and not str(e).startswith(f"{path}:"):
+            raise DsdError(f"{path}: extends {chain[0]}, which does not load: {e}") from None
+        raise
 
 
 def list_spaces(spaces_dir=None) -> list[SpaceDef]:
@@ -458,15 +463,29 @@ def _load_merged(path: Path, stack: tuple[Path, ...]):
         return dict(data), origin, []
     if not isinstance(parent, str):
         _fail(path, ("extends",), parent, "must be the name of another space")
+    ppath = _parent_path(path, parent)
     try:
-        ppath = _resolve(parent, path.parent)
-    except DsdError:
-        known = sorted(p.stem for p in path.parent.glob("*.y*ml"))
-        _fail(path, ("extends",), parent, f"unknown space; known: {', '.join(known)}")
-    base, origin, chain = _load_merged(ppath, (*stack, path.resolve()))
+        base, origin, chain = _load_merged(ppath, (*stack, path.resolve()))
+    except DsdError as e:  # a broken parent: say which child it breaks
+        if str(e).startswith(f"{path}:"):
+            raise
+        raise DsdError(f"{path}: extends {parent}, which does not load: {e}") from None
     base.pop("description", None)  # name and description belong to each file
     _mark(origin, (), data, str(path))
     return _merge(base, data), origin, [ppath.stem, *chain]
+
+
+def _parent_path(path: Path, parent: str) -> Path:
+    """The file `extends: parent` names: beside the child, else a shipped space (so a space of
+    one's own in another folder can extend regnetx)."""
+    dirs = list(dict.fromkeys([path.parent, default_spaces_dir()]))
+    for d in dirs:
+        try:
+            return _resolve(parent, d)
+        except DsdError:
+            continue
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.y*ml")})
+    _fail(path, ("extends",), parent, f"unknown space; known: {', '.join(known)}")
 
 
 def _mark(origin: dict, prefix: tuple, value, file: str) -> None:

@@ -15,7 +15,7 @@ from dsd.samplers import DSD1 as SAMPLERS  # the dsd1 convention (sweeps drawn b
 from dsd.samplers import choice, constant, non_decreasing
 from dsd.samplers import log_uniform_dsd1 as log_uniform
 from dsd.samplers import uniform_dsd1 as uniform
-from dsd.space import SpaceDef, list_spaces, load_space
+from dsd.space import SpaceDef, list_spaces, load_space, scan_spaces
 from dsd.window import Window, format_count, parse_count
 
 SHIPPED = ["anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety",
@@ -432,3 +432,21 @@ def test_an_installed_wheel_finds_its_spaces(tmp_path, monkeypatch):
     assert dsd.space.default_spaces_dir() == installed
     monkeypatch.setenv("DSD_SPACES", str(tmp_path))
     assert dsd.space.default_spaces_dir() == tmp_path
+
+
+def test_a_space_of_ones_own_extends_a_shipped_one(tmp_path):
+    (tmp_path / "my_rx.yaml").write_text("name: my_rx\nextends: regnetx\nactivation: silu\n")
+    s = load_space("my_rx", tmp_path)
+    assert s.extends == ("regnetx",) and s.activation == "silu"
+    assert s.params == load_space("regnetx").params
+
+
+def test_a_broken_parent_names_each_child(tmp_path):
+    (tmp_path / "broken.yaml").write_text(
+        "name: broken\nblock: x\nstages: 4\nstage_params: {d: 1, w: 8, b: 1, g: -1}\n")
+    (tmp_path / "child.yaml").write_text("name: child\nextends: broken\n")
+    spaces, bad = scan_spaces(tmp_path)
+    msgs = {p.name: m for p, m in bad}
+    assert msgs["child.yaml"].startswith(f"{tmp_path / 'child.yaml'}: extends broken, which "
+                                         "does not load: ")
+    assert "stage_params.g: got -1" in msgs["child.yaml"] and not spaces
