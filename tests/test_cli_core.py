@@ -81,7 +81,7 @@ def test_sample_flops_range_and_cifar(db):
 @pytest.mark.parametrize("args, message", [
     (["sample", "--space", "nope"], "nope"),
     (["sample", "--space", "anynetxa", "--flops", "lots"], "not a count"),
-    (["sample", "--space", "anynetxa", "--dataset", "mnist"], "mnist"),
+    (["sample", "--space", "anynetxa", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["sample", "--space", "anynetxa", "--flops", "1KF", "--max-draws", 2000], "after"),
     (["show", "missing"], "no sweep 'missing'"),
     (["info", "regnetz-1gf"], "regnetz-1gf"),

@@ -320,6 +320,10 @@ def sample_cmd(
         raise DsdError("give either --flops or --flops-range, not both")
     if (space is None) == (from_pycls is None):
         raise DsdError("give exactly one of --space NAME and --from-pycls SWEEP.yaml")
+    if from_pycls is None:
+        from ..spec import layout
+
+        layout(dataset)   # an unknown dataset is the first thing to hear about
     if from_pycls is not None:
         from ..pycls_config import load_pycls_sweep
 
