@@ -324,6 +324,8 @@ def started(coord, rid, info, max_retries):
     real_started(coord, rid, info, max_retries)
 
 def handle(self, kind, rid, payload):
+    # 8 epochs: the epoch-1 record reaches the driver (through the inbox, late under load)
+    # while the model still has epochs to go, so the kill lands mid-model
     real_handle(self, kind, rid, payload)
     if kind == "epoch" and payload["epoch"] == 1 and not killed and attempts.get(rid):
         row = self.store.epochs().query("result_id == @rid").iloc[0]
@@ -332,7 +334,7 @@ def handle(self, kind, rid, payload):
 
 ray_exec._started, Coordinator.handle = started, handle
 s = train(Store(path), dataset="synthetic", executor="ray", ray_opts={"max_retries": 2},
-          overrides={"epochs": 3, "batch_size": 50, "subset": 500, "test_subset": 100})
+          overrides={"epochs": 8, "batch_size": 50, "subset": 500, "test_subset": 100})
 print("RESULT " + json.dumps({"counts": s.counts, "pending": s.pending, "attempts": attempts,
                               "killed": killed}, default=float))
 """
@@ -410,7 +412,7 @@ def test_a_killed_node_s_models_resume_on_another_node(tmp_path, nodes):
     assert list(df.sort_values("result_id")["index"]) == [2, 1, 0]    # longest first
     ep = store.epochs()
     assert sorted(zip(ep["result_id"], ep["epoch"])) == [(r, e) for r in (1, 2, 3)
-                                                         for e in (1, 2, 3)]
+                                                         for e in range(1, 9)]
     row = ep.query("result_id == @killed['rid'] and epoch == 1").iloc[0].to_dict()
     assert row == pytest.approx(killed["epoch1"])    # resumed after epoch 1: not trained again
     assert not list((tmp_path / "s.sqlite.ckpt").glob("*.pt"))
