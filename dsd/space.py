@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from contextlib import contextmanager
 import sys
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ import numpy as np
 import yaml
 
 from . import blocks
+from .blocks.bottleneck import bottleneck_width
 from .errors import DsdError
 from .regnet import regnet_spec
 from .samplers import CONVENTIONS, DEFAULT, LEGACY, ParamDef, non_decreasing
@@ -192,7 +194,7 @@ class SpaceDef:
             per[p.name] = v.tolist()
         ds, ws, bs, gs = per["d"], per["w"], per["b"], per["g"]
         if "groups" in per:  # a group count (NDS's num_gs): g = bottleneck width / groups
-            gs = [[max(1, round(Fraction(w) / as_ratio(b)) // n) for w, b, n in zip(*row)]
+            gs = [[max(1, bottleneck_width(w, as_ratio(b)) // n) for w, b, n in zip(*row)]
                   for row in zip(ws, bs, per["groups"])]
         ks = per.get("k")
         out: list[tuple[ModelSpec, dict] | None] = []
@@ -202,16 +204,12 @@ class SpaceDef:
             if spec is None:
                 out.append(OUTSIDE)
                 continue
-            raw = {f"{k}{j}": v for k in per if not self._fixed(k)
+            raw = {f"{k}{j}": v for k in per if not k in self.omitted
                    for j, v in enumerate(per[k][i], 1)}
             if res[i] is not None:
                 raw["resolution"] = res[i]
             out.append((spec, raw))
         return out
-
-    def _fixed(self, name: str) -> bool:
-        """A parameter the space left out (b, g or k of a block without it): not in raw."""
-        return name in self.omitted
 
     def _draw_regnet(self, rng, size, dataset, flops_range=None):
         res = self._draw_resolution(rng, size, dataset)
@@ -228,7 +226,7 @@ class SpaceDef:
             plausible |= np.abs(t - (S - 1)) <= 0.5 + 1e-9
         plausible = plausible.tolist()
         rows = {k: v.tolist() for k, v in cols.items()}
-        kept = [k for k in rows if not self._fixed(k)]
+        kept = [k for k in rows if not k in self.omitted]
         ks = rows.get("k") or [3] * size
         kwargs = self._spec_kwargs(dataset, None, flops_range)
         out: list[tuple[ModelSpec, dict] | None] = []
@@ -268,7 +266,7 @@ class SpaceDef:
         if self.first_stride is not None:
             d["first_stride"] = self.first_stride
         d["regnet" if self.kind == "regnet" else "stage_params"] = {
-            p.name: p.to_dict() for p in self.params if not self._fixed(p.name)}
+            p.name: p.to_dict() for p in self.params if not p.name in self.omitted}
         d["shared"] = list(self.shared)
         d["non_decreasing"] = list(self.non_decreasing)
         d["window"] = {ds: w.to_dict() for ds, w in self.windows}
@@ -298,7 +296,6 @@ class SpaceDef:
                                    f"{convention} differ")
             params.append(ParamDef(p.name, p.sampler, p.args, convention))
         return replace(self, params=tuple(params), samplers=convention)
-
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> "SpaceDef":
@@ -338,12 +335,8 @@ def load_space(name_or_path, spaces_dir=None) -> SpaceDef:
     containing a slash)."""
     path = _resolve(str(name_or_path), Path(spaces_dir) if spaces_dir else default_spaces_dir())
     merged, origin, chain = _load_merged(path, ())
-    try:
+    with _naming_child(path, chain[0] if chain else None):  # a key the parent set is bad
         return _build(merged, origin, tuple(chain), str(path))
-    except DsdError as e:  # a key the parent set is bad: name this file too
-        if chain and not str(e).startswith(f"{path}:"):
-            raise DsdError(f"{path}: extends {chain[0]}, which does not load: {e}") from None
-        raise
 
 
 def list_spaces(spaces_dir=None) -> list[SpaceDef]:
@@ -464,15 +457,22 @@ def _load_merged(path: Path, stack: tuple[Path, ...]):
     if not isinstance(parent, str):
         _fail(path, ("extends",), parent, "must be the name of another space")
     ppath = _parent_path(path, parent)
-    try:
+    with _naming_child(path, parent):  # a broken parent: say which child it breaks
         base, origin, chain = _load_merged(ppath, (*stack, path.resolve()))
-    except DsdError as e:  # a broken parent: say which child it breaks
-        if str(e).startswith(f"{path}:"):
-            raise
-        raise DsdError(f"{path}: extends {parent}, which does not load: {e}") from None
     base.pop("description", None)  # name and description belong to each file
     _mark(origin, (), data, str(path))
     return _merge(base, data), origin, [ppath.stem, *chain]
+
+
+@contextmanager
+def _naming_child(path: Path, parent: str | None):
+    """An error about another file, raised while loading `path`, names `path` first."""
+    try:
+        yield
+    except DsdError as e:
+        if parent is None or str(e).startswith(f"{path}:"):
+            raise
+        raise DsdError(f"{path}: extends {parent}, which does not load: {e}") from None
 
 
 def _parent_path(path: Path, parent: str) -> Path:
@@ -780,10 +780,8 @@ def _stem(c: "_Checker", stem: dict) -> tuple[str, int | None]:
         name, implied = blocks.stem_name(str(given))
     except DsdError as e:
         c.fail(("stem", "type"), given, str(e).split("; ", 1)[1])
-    stride = stem.get("stride", implied)
     allowed = blocks.STEMS[name].strides
-    if name == "res" and stride is None:
-        stride = 2
+    stride = stem.get("stride", implied if len(allowed) > 1 else allowed[0])
     if stride is not None and stride not in allowed:
         c.fail(("stem", "stride"), stride, f"stem {name} allows stride "
                f"{', '.join(map(str, allowed))}")

@@ -76,6 +76,11 @@ def as_ratio(x) -> int | Fraction:
     return int(r) if r.denominator == 1 else r
 
 
+def ratio_of_bot_mul(m) -> int | Fraction:
+    """pycls's bottleneck multiplier (BOT_MUL, NDS's bot_mul) as dsd's ratio b = 1/m, exact."""
+    return as_ratio(1 / Fraction(as_ratio(m)))
+
+
 def ratio_json(b: int | Fraction) -> int | str:
     """b in JSON: an int, or the string "p/q" (exact, and ids stay stable)."""
     return b if isinstance(b, int) else f"{b.numerator}/{b.denominator}"
@@ -140,17 +145,16 @@ class ModelSpec:
             raise DsdError(f"stem {self.stem}: stride {self.stem_stride} not allowed "
                            f"({', '.join(map(str, stem.strides))})")
         for key in ("stem_w", "num_classes", "resolution"):
-            if _bad_int(getattr(self, key), 1):
+            if not _int_at_least(getattr(self, key), 1):
                 raise DsdError(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
-        if _bad_int(self.head_w, 0):
+        if not _int_at_least(self.head_w, 0):
             raise DsdError(f"head_w must be an integer >= 0, got {self.head_w!r}")
         if not self.stages:
             raise DsdError("a spec needs at least one stage")
         block, w_in = blocks.BLOCKS[self.block], self.stem_w
         args = []
         for i, s in enumerate(self.stages, 1):
-            if not (_positive(s.d) and _positive(s.w) and _positive(s.g) and _positive(s.stride)
-                    and _positive(s.k)):
+            if not all(_int_at_least(v, 1) for v in (s.d, s.w, s.g, s.stride, s.k)):
                 raise DsdError(f"stage {i}: d, w, g, stride and k must be integers >= 1, "
                                f"got {s}")
             a = blocks.BlockArgs(s.b, s.g, s.k, self.se_ratio, self.activation)
@@ -222,12 +226,8 @@ class ModelSpec:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:12]
 
 
-def _bad_int(v, minimum: int) -> bool:
-    return type(v) is not int or v < minimum
-
-
-def _positive(v) -> bool:
-    return type(v) is int and v >= 1
+def _int_at_least(v, minimum: int) -> bool:
+    return type(v) is int and v >= minimum
 
 
 def adjust_compatibility(ws, bs, gs, block: str = "x") -> tuple[list[int], list, list[int]]:
@@ -261,8 +261,9 @@ def make_spec(ds, ws, bs, gs, *, dataset: str = "imagenet", block: str = "x",
     ks = ks or [3] * len(ds)
     if not len(ds) == len(strides) == len(ks) == len(ws):
         raise DsdError("ds, ws, bs, gs, strides and ks must have one value per stage")
-    if stem_stride is None:
-        stem_stride = 2 if stem == "res" else lay.stem_stride
+    if stem_stride is None:  # the layout's, unless the stem has one stride (res: 2)
+        strides_ok = blocks.get_stem(stem).strides
+        stem_stride = strides_ok[0] if len(strides_ok) == 1 else lay.stem_stride
     rows = [_Row(int(d), w, b, g, int(s), int(k)) for d, w, b, g, s, k in
             zip(ds, ws, bs, gs, strides, ks)]
     fields = dict(block=block, stages=rows, stem_w=stem_w, stem_stride=stem_stride,

@@ -149,6 +149,11 @@ def stem_name(name: str) -> tuple[str, int | None]:
     raise DsdError(f"unknown stem {name!r}; known: {', '.join(known)}")
 
 
+def stem_aliases(name: str) -> list[str]:
+    """The pycls stem names that mean stem `name` (at some stride)."""
+    return [a for a, (target, _) in _STEM_ALIASES.items() if target == name]
+
+
 def get_stem(name: str) -> StemType:
     return STEMS[stem_name(name)[0]]
 

@@ -81,18 +81,16 @@ def spaces_cmd(as_json: JsonOpt = False, spaces_dir: SpacesOpt = None):
                              justify="right" if col == "size" else "left")
         # One short label per distinct set of default windows, spelled out below the table
         # (the table keeps one line per space at 80 columns).
-        labels = dict.fromkeys("; ".join(f"{ds} {w}" for ds, w in r["windows"].items()) or "-"
-                               for r in rows)
-        labels = {text: chr(ord("A") + i) for i, text in enumerate(labels)}
+        texts = ["; ".join(f"{ds} {w}" for ds, w in r["windows"].items()) or "-" for r in rows]
+        labels = {text: chr(ord("A") + i) for i, text in enumerate(dict.fromkeys(texts))}
         if len(labels) > 1:
             table.add_column("win", no_wrap=True)
-        for r in rows:
+        for r, text in zip(rows, texts):
             cells = [r["name"], f"{r['kind']} {r['block']}",
                      r["constraints"].replace("non-decreasing", "non-decr."),
                      ("≤ " if not r["size_exact"] else "") + f"{r['size']:.3g}"]
             if len(labels) > 1:
-                cells.append(labels["; ".join(f"{ds} {w}" for ds, w in r["windows"].items())
-                                    or "-"])
+                cells.append(labels[text])
             table.add_row(*cells)
         print_table(table, console)
         if len(labels) == 1:
@@ -234,10 +232,9 @@ def blocks_cmd(as_json: JsonOpt = False):
     rows = [{"kind": "block", "name": n, "pycls": ", ".join(b.aliases), "params": ", ".join(
         b.uses) or "-", "se": b.se, "description": b.description} for n, b in
         blocks.BLOCKS.items()]
-    rows += [{"kind": "stem", "name": n, "pycls": ", ".join(
-        a for a, (t, _) in blocks._STEM_ALIASES.items() if t == n), "params": "stride " + ", ".join(
-        map(str, st.strides)), "se": "-", "description": st.description}
-        for n, st in blocks.STEMS.items()]
+    rows += [{"kind": "stem", "name": n, "pycls": ", ".join(blocks.stem_aliases(n)),
+              "params": "stride " + ", ".join(map(str, st.strides)), "se": "-",
+              "description": st.description} for n, st in blocks.STEMS.items()]
     if as_json:
         return _print_json(rows)
     table = Table()
@@ -480,11 +477,10 @@ def _model_table(df):
 
 
 def _stage_value(v) -> str:
-    """A stage value for tables: an integer, or a bottleneck ratio below 1 as a fraction."""
-    from fractions import Fraction
+    """A stage value for tables: an integer, or a bottleneck ratio as a fraction (1/4)."""
+    from ..spec import as_ratio, ratio_json
 
-    return str(int(v)) if float(v).is_integer() else str(Fraction(float(v)).limit_denominator(
-        1 << 16))
+    return str(ratio_json(as_ratio(float(v))))
 
 
 def _fit_width(shown, width: int):
