@@ -27,7 +27,8 @@ from pathlib import Path
 from .complexity import complexity
 from .errors import DsdError
 from .regnet import regnet_spec
-from .spec import make_spec
+from .blocks import block_name, get_block, stem_name
+from .spec import layout, make_spec, ratio_of_bot_mul
 
 #: Which final error a result gets: the last epoch's (dsd's definition) or the minimum over
 #: epochs (NDS's `min_test_top1`, pycls's `min_top1_err`).
@@ -105,13 +106,6 @@ def _checked(spec, flops: int, params: int, family: str, net: dict):
     return spec.to_json(), spec.id, False, ""
 
 
-def _ratio(bm) -> int | None:
-    """pycls's bottleneck multiplier → dsd's integer ratio b = 1/bm (None if not integral)."""
-    if not bm or bm <= 0 or bm > 1 or not math.isclose(1 / bm, round(1 / bm), abs_tol=1e-9):
-        return None
-    return round(1 / bm)
-
-
 def _finish(models: list[dict]) -> list[dict]:
     """Number models and make hashes unique (reruns of one network are separate models)."""
     seen: dict[str, int] = {}
@@ -168,45 +162,41 @@ def _pycls_model(w: _Where, cfg: dict, where: str, dataset: str, flops: int, par
     model = w.get(cfg, "MODEL", where, dict)
     mtype = model.get("TYPE", "anynet")
     sec = cfg.get(mtype.upper()) or {}
-    if mtype not in ("regnet", "anynet"):
-        return _opaque(mtype, {"cfg": {"MODEL": model, mtype.upper(): sec}},
-                       f"MODEL.TYPE {mtype}")
     net = {"MODEL": model, mtype.upper(): sec}
-    stem = sec.get("STEM_TYPE", "simple_stem_in")
-    layout = {"res_stem_cifar": "cifar10", "simple_stem_in": "imagenet"}.get(stem)
-    size = (cfg.get("TRAIN") or {}).get("IM_SIZE", 224 if layout == "imagenet" else 32)
-    if layout != dataset or size != (32 if dataset == "cifar10" else 224):
-        return _opaque(mtype, net, f"stem {stem} at {size}² is not dsd's {dataset} layout")
-    if sec.get("BLOCK_TYPE", "res_bottleneck_block") != "res_bottleneck_block" or sec.get(
-            "HEAD_W", 0):
-        return _opaque(mtype, net, f"block {sec.get('BLOCK_TYPE')} / head {sec.get('HEAD_W')}")
-    block = "y" if sec.get("SE_ON") else "x"
-    se = float(sec.get("SE_R", 0.25)) if block == "y" else 0.0
-    stem_w = sec.get("STEM_W", 32)
+    if mtype not in ("regnet", "anynet"):
+        return _opaque(mtype, {"cfg": net}, f"MODEL.TYPE {mtype}")
     if mtype == "regnet":
-        b = _ratio(sec.get("BOT_MUL", 1.0))
-        if b is None or sec.get("STRIDE", 2) != 2:
-            return _opaque(mtype, net, "BOT_MUL or STRIDE dsd cannot express")
-        try:
-            spec, _ = regnet_spec(w.get(sec, "DEPTH", f"{where}.REGNET"),
-                                  w.get(sec, "W0", f"{where}.REGNET"),
-                                  w.get(sec, "WA", f"{where}.REGNET"),
-                                  w.get(sec, "WM", f"{where}.REGNET"), b,
-                                  sec.get("GROUP_W", 16), block=block, se_ratio=se,
-                                  dataset=dataset, stem_w=stem_w, first_stride=2)
-        except (DsdError, ValueError, ZeroDivisionError) as e:
-            return _opaque(mtype, net, f"not a dsd RegNet ({e})")
-        return _checked(spec, flops, params, mtype, net)
-    ds, ws = sec.get("DEPTHS") or [], sec.get("WIDTHS") or []
-    ss = sec.get("STRIDES") or [2] * len(ds)
-    bs = [_ratio(x) for x in (sec.get("BOT_MULS") or [1.0] * len(ds))]
-    gs = sec.get("GROUP_WS") or [1] * len(ds)
-    if not ds or None in bs or any(s != 2 for s in ss[1:]) or len({len(ds), len(ws),
-                                                                    len(bs), len(gs)}) != 1:
-        return _opaque(mtype, net, "ANYNET lists dsd cannot express")
-    spec = make_spec(ds, ws, bs, gs, dataset=dataset, block=block, se_ratio=se, stem_w=stem_w,
-                     first_stride=ss[0])
+        for key in ("DEPTH", "W0", "WA", "WM"):
+            w.get(sec, key, f"{where}.REGNET")
+    try:
+        spec = _pycls_spec(mtype, sec, model, cfg.get("TRAIN") or {}, dataset)
+    except (DsdError, ValueError, TypeError, ZeroDivisionError) as e:
+        return _opaque(mtype, net, f"not a network dsd builds ({e})")
     return _checked(spec, flops, params, mtype, net)
+
+
+def _pycls_spec(mtype: str, sec: dict, model: dict, train: dict, dataset: str):
+    """The network of a pycls AnyNet or RegNet cfg section, with pycls's defaults for what it
+    leaves out: any registered block and stem by pycls's name, SE, HEAD_W, ACTIVATION_FUN and
+    TRAIN.IM_SIZE (pycls counts complexity there)."""
+    se = float(sec.get("SE_R", 0.25)) if sec.get("SE_ON") else 0.0
+    block = block_name(sec.get("BLOCK_TYPE", "res_bottleneck_block"), se)
+    stem, stem_stride = stem_name(sec.get("STEM_TYPE", "simple_stem_in"))
+    kw = dict(dataset=dataset, block=block, stem=stem, stem_stride=stem_stride,
+              se_ratio=se if get_block(block).se != "never" else 0.0,
+              stem_w=sec.get("STEM_W", 32), head_w=sec.get("HEAD_W", 0),
+              activation=str(model.get("ACTIVATION_FUN", "relu")).lower(),
+              resolution=train.get("IM_SIZE", layout(dataset).resolution))
+    if mtype == "regnet":
+        spec, _ = regnet_spec(sec["DEPTH"], sec["W0"], sec["WA"], sec["WM"],
+                              ratio_of_bot_mul(sec.get("BOT_MUL", 1.0)), sec.get("GROUP_W", 16),
+                              first_stride=sec.get("STRIDE", 2), **kw)
+        return spec  # a STRIDE other than 2 gives other flops than the file's: opaque
+    ds, ws = sec.get("DEPTHS") or [], sec.get("WIDTHS") or []
+    n = len(ds)
+    bs = [ratio_of_bot_mul(m) for m in (sec.get("BOT_MULS") or [1.0] * n)]
+    gs = sec.get("GROUP_WS") or [1] * n
+    return make_spec(ds, ws, bs, gs, strides=sec.get("STRIDES") or [2] * n, **kw)
 
 
 def read_pycls_sweep(path: str | Path, *, name: str | None = None, error: str = "final"
@@ -341,12 +331,12 @@ def nds_flops(spec) -> int:
     return complexity(spec)["flops"] + NDS_BN_FLOPS * bn
 
 
-def _nds_ratio(bm) -> Fraction | None:
-    """NDS's bot_mul → dsd's b = 1/bot_mul, exact (None when not a positive fraction)."""
-    if isinstance(bm, bool) or not isinstance(bm, (int, float)) or not bm > 0:
+def _nds_ratio(bm) -> int | Fraction | None:
+    """NDS's bot_mul → dsd's b = 1/bot_mul, exact (None when not a positive number)."""
+    try:
+        return ratio_of_bot_mul(bm)
+    except (DsdError, ZeroDivisionError):
         return None
-    r = Fraction(bm).limit_denominator(1 << 16)
-    return None if abs(float(r) - bm) > 1e-12 else 1 / r
 
 
 def _nds_spec(net: dict, block: str, dataset: str, stem: str, stem_stride: int | None):

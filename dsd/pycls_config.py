@@ -41,7 +41,7 @@ import yaml
 from . import blocks
 from .errors import DsdError
 from .space import SpaceDef, Window
-from .spec import LAYOUTS
+from .spec import LAYOUTS, ratio_json, ratio_of_bot_mul
 
 #: pycls's defaults (pycls/core/config.py, pycls/sweep/config.py) for what a config may omit.
 REGNET_DEFAULTS = {"STEM_TYPE": "simple_stem_in", "STEM_W": 32,
@@ -101,12 +101,12 @@ def _ratio(path, key: str, m) -> int | str:
     """pycls's bottleneck multiplier m (m < 1 or an integer, as adjust_block_compatibility
     asserts) → dsd's exact ratio b = 1/m: an int, or "p/q"."""
     try:
-        r = 1 / Fraction(str(m))
-    except (ValueError, ZeroDivisionError):
+        r = ratio_of_bot_mul(m)
+    except (DsdError, ZeroDivisionError):
         r = None
-    if r is None or r <= 0 or (m > 1 and r.numerator != 1):
+    if r is None or (m > 1 and Fraction(r).numerator != 1):
         _err(path, key, f"BOT_MUL {m}: must be in (0, 1] or an integer > 1 (b = 1/BOT_MUL)")
-    return int(r) if r.denominator == 1 else f"{r.numerator}/{r.denominator}"
+    return ratio_json(r)
 
 
 def _bot_mul(path, key: str, rand: str, low, high, q) -> dict | int | str:

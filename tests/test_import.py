@@ -284,3 +284,32 @@ def test_not_json(tmp_path):
     bad.write_text("{nope")
     r = run("import", bad, "--format", "nds", "--store", tmp_path / "s.sqlite")
     assert r.exit_code == 1 and "x.json: not JSON" in r.output
+
+
+def test_pycls_sweep_of_other_blocks_and_stems_becomes_specs(tmp_path):
+    """pycls's CIFAR R-56 (res_basic_block) and V-56 (vanilla_block) and ImageNet R-50
+    (res_stem_in, BOT_MUL 0.25), with pycls's own recorded complexity, import as specs."""
+    counts = json.loads((Path(__file__).parent / "fixtures" / "pycls" /
+                         "model_complexity.json").read_text())["complexity"]
+    cifar = {"STEM_TYPE": "res_stem_cifar", "STEM_W": 16, "DEPTHS": [9, 9, 9],
+             "WIDTHS": [16, 32, 64], "STRIDES": [1, 2, 2]}
+    jobs = [({**cifar, "BLOCK_TYPE": "res_basic_block"}, "cifar10",
+             "configs/archive/cifar/anynet/R-56_nds_1gpu.yaml"),
+            ({**cifar, "BLOCK_TYPE": "vanilla_block"}, "cifar10",
+             "configs/archive/cifar/anynet/V-56_nds_1gpu.yaml")]
+    for i, (anynet, dataset, cfg_name) in enumerate(jobs):
+        sweep = [{"cfg": {"MODEL": {"TYPE": "anynet", "NUM_CLASSES": 10}, "ANYNET": anynet,
+                          "TRAIN": {"DATASET": dataset}},
+                  "complexity": counts[cfg_name],
+                  "test_epoch": {"top1_err": [50.0, 40.0], "epoch_ind": [1, 2],
+                                 "epoch_max": [2]}}]
+        path = tmp_path / f"s{i}" / "sweep.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(sweep))
+        m = read_pycls_sweep(path).models[0]
+        assert not m["opaque"], m
+        spec = ModelSpec.from_json(m["spec"])
+        assert spec.block == {"res_basic_block": "basic", "vanilla_block": "vanilla"}[
+            anynet["BLOCK_TYPE"]]
+        assert (m["flops"], m["params"]) == (counts[cfg_name]["flops"],
+                                             counts[cfg_name]["params"])
