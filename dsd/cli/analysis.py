@@ -42,6 +42,9 @@ NormalizeOpt = Annotated[Optional[Complexity], typer.Option(
     "the sweeps' common range.", show_default=False)]
 BinsOpt = Annotated[int, typer.Option("--bins", min=1, help="Bins of the normalization.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")]
+StudyOpt = Annotated[Optional[Path], typer.Option(
+    "--study", help="A study file (YAML: spaces, pairs with claims, trend claims) whose claims "
+    "make the Findings [default: the DDS paper's, dsd/studies/dds.yaml].", show_default=False)]
 CountFailuresOpt = Annotated[bool, typer.Option(
     "--count-failures", help="Count failed, diverged and collapsed models at chance error "
     "(100·(1 − 1/classes)) instead of leaving them out (leaving them out favours the space "
@@ -160,12 +163,10 @@ def edf_cmd(
                  f"[{lo:,.0f}, {hi:,.0f}] (mean/median weighted; dropped = outside the range)")
     _echo_frame(data.summary, title)
     if len(data.ks):
-        method = ("scipy.stats.ks_2samp" if not data.normalize else
-                  "weighted: asymptotic, Kish effective sizes")
-        _echo_frame(data.ks.drop(columns="method"), f"Kolmogorov-Smirnov ({method})\n"
-                    f"p_holm: Holm-adjusted over the {len(data.ks)} pair"
-                    f"{'s' if len(data.ks) > 1 else ''} shown; effect sizes, "
-                    f"intervals and power: dsd compare")
+        n = len(data.ks)
+        _echo_frame(data.ks, f"Kolmogorov-Smirnov ({data.ks_test})\n"
+                    f"p_holm: Holm-adjusted over the {n} pair{'s' if n > 1 else ''} shown; "
+                    f"effect sizes, intervals and power: dsd compare")
     _save(plot_edf(data, caption=sel.caption()) if output is not None else None, output)
 
 
@@ -292,15 +293,18 @@ def report_cmd(
     bins: BinsOpt = 20,
     top: Annotated[int, typer.Option("--top", min=1,
                                      help="Best and worst models shown per sweep.")] = 4,
+    study: StudyOpt = None,
     store: StoreOpt = None, recipe: RecipeOpt = None, dataset: DatasetOpt = None,
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
     count_failures: CountFailuresOpt = False,
 ):
     """One self-contained HTML report: EDFs, statistics, parameters, best/worst models."""
+    from ..analysis.claims import load_study
     from ..analysis.report import write_report
 
     if output.suffix.lower() not in (".html", ".htm"):
         raise DsdError(f"report must be an .html file, got {output}")
+    claims = load_study(study)
     sel = _select(names, store, recipe, dataset, synthetic, population,
                   count_failures=count_failures, min_models=0)
     t0 = time.time()
@@ -309,6 +313,7 @@ def report_cmd(
 
     with progress_bar("report", report_steps(sel)) as advance:
         path = write_report(sel, output, resamples=resamples, seed=seed, bins=bins, top=top,
+                            study=claims,
                             source=str(population or store or default_path()),
                             progress=advance)
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")

@@ -62,16 +62,23 @@ def summarize_cmd(
     resamples: Annotated[int, typer.Option(min=1, help="Best-range bootstrap resamples.")]
     = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    study: Annotated[Optional[Path], typer.Option(
+        help="A study file (YAML: spaces, pairs with claims, trend claims) whose claims make "
+             "the Findings [default: the DDS paper's, dsd/studies/dds.yaml].",
+        show_default=False)] = None,
 ):
-    """SUMMARY.md from a population file: counts, errors, KS tests, best ranges, time."""
+    """SUMMARY.md from a population file: counts, errors, KS tests, best ranges, Findings."""
+    from ..analysis.claims import load_study
     from ..analysis.population import read_population
     from ..analysis.summary import summary_markdown
 
+    claims = load_study(study)
     df, runs = read_population(population)
     if notes is not None and not notes.exists():
         raise DsdError(f"no notes file at {notes}")
     text = summary_markdown(df, runs, notes=notes.read_text() if notes else None,
-                            source=population.name, resamples=resamples, seed=seed)
+                            source=population.name, resamples=resamples, seed=seed,
+                            study=claims)
     if output is None:
         typer.echo(text)
         return
