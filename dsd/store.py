@@ -5,6 +5,8 @@ goes through `transaction()`, so a failure leaves nothing half written. Results 
 (model, dataset, recipe hash): trainings under different recipes never mix.
 
 Status of a (model, dataset, recipe): pending → running → done | failed | diverged | collapsed.
+`dsd decide` (dsd.decide) records its comparisons, their looks and the failed models it retried
+in the decision tables.
 """
 from __future__ import annotations
 
@@ -25,9 +27,38 @@ from .errors import DsdError
 if TYPE_CHECKING:  # pandas is imported on first query: `dsd sample` starts faster
     import pandas as pd
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("pending", "running", "done", "failed", "diverged", "collapsed")
 IMAGE_LOADERS = ("gpu", "cpu")   # ImageNet input pipelines a result can name
+
+#: `dsd decide`'s records (dsd.decide): the pairs it compares, each look, the retries.
+DECISION_SCHEMA = """
+CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY,           -- one sequential comparison of two sweeps (`dsd decide`)
+    sweep_a INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    sweep_b INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    dataset TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    recipe_hash TEXT NOT NULL,
+    design TEXT NOT NULL,             -- the sequential design and model rule (JSON), fixed first
+    created TEXT NOT NULL,
+    UNIQUE (sweep_a, sweep_b, dataset, recipe_hash)
+);
+CREATE TABLE decision_looks (
+    decision_id INTEGER NOT NULL REFERENCES decisions(id) ON DELETE CASCADE,
+    look INTEGER NOT NULL,            -- 1-based
+    n_a INTEGER NOT NULL, n_b INTEGER NOT NULL,
+    statistic REAL, threshold REAL, alpha_spent REAL, p_prob REAL,
+    decision TEXT NOT NULL,           -- continue | A better | B better | futile | max n
+    models TEXT NOT NULL,             -- per side: indices used, at chance, excluded (JSON)
+    created TEXT NOT NULL,
+    PRIMARY KEY (decision_id, look)
+);
+CREATE TABLE decision_retries (       -- failed results `dsd decide` set back to pending once
+    result_id INTEGER PRIMARY KEY REFERENCES results(id) ON DELETE CASCADE,
+    created TEXT NOT NULL
+);
+"""
 
 SCHEMA = """
 CREATE TABLE sweeps (
@@ -88,7 +119,7 @@ CREATE TABLE fits (
     w0 REAL NOT NULL, wa REAL NOT NULL, wm REAL NOT NULL, e_fit REAL NOT NULL
 );
 CREATE INDEX results_status ON results(status);
-"""
+""" + DECISION_SCHEMA
 
 #: version → the script that brings a store of that version to the next, keeping every row.
 MIGRATIONS = {
@@ -97,6 +128,7 @@ MIGRATIONS = {
           ALTER TABLE models ADD COLUMN opaque INTEGER NOT NULL DEFAULT 0;
           ALTER TABLE results ADD COLUMN provenance TEXT;""",
     2: "ALTER TABLE epochs ADD COLUMN eval_seconds REAL;",
+    3: DECISION_SCHEMA,
 }
 
 
@@ -532,6 +564,114 @@ class Store:
             sql += f" WHERE result_id IN ({','.join('?' * len(ids))})"
             args = ids
         return pd.read_sql_query(sql + " ORDER BY result_id, epoch", self.conn, params=args)
+
+    # ---- decisions (dsd decide) -----------------------------------------------------------
+    def outcomes(self, sweep: str, *, dataset: str, recipe_hash: str) -> dict[int, dict]:
+        """{model index: {result_id, status, top1, retried}} of a sweep's results under
+        (dataset, recipe hash); a model without a result is absent. `retried`: `dsd decide`
+        set its failed result back to pending once (`retry_failed_once`)."""
+        sid = self.sweep(sweep)["id"]
+        rows = self.conn.execute(
+            "SELECT m.idx, r.id AS result_id, r.status, r.top1, t.result_id IS NOT NULL AS"
+            " retried FROM results r JOIN models m ON r.model_id = m.id LEFT JOIN"
+            " decision_retries t ON t.result_id = r.id WHERE m.sweep_id = ? AND r.dataset = ?"
+            " AND r.recipe_hash = ? ORDER BY m.idx", (sid, dataset, recipe_hash)).fetchall()
+        return {r["idx"]: {"result_id": r["result_id"], "status": r["status"], "top1": r["top1"],
+                           "retried": bool(r["retried"])} for r in rows}
+
+    def retry_failed_once(self, sweep: str, *, dataset: str, recipe_hash: str,
+                          indices: Iterable[int]) -> list[int]:
+        """Failed → pending (error and epochs cleared, as `retry_failed`) for the models
+        numbered `indices` whose failed result was never retried this way, and remember that
+        they were, in one transaction; returns the indices set back."""
+        sid, keep = self.sweep(sweep)["id"], set(indices)
+        with self.transaction() as c:
+            rows = [r for r in c.execute(
+                "SELECT r.id, m.idx FROM results r JOIN models m ON r.model_id = m.id WHERE"
+                " m.sweep_id = ? AND r.status = 'failed' AND r.dataset = ? AND"
+                " r.recipe_hash = ? AND r.id NOT IN (SELECT result_id FROM decision_retries)"
+                " ORDER BY m.idx", (sid, dataset, recipe_hash)) if r["idx"] in keep]
+            now = _now()
+            for r in rows:
+                c.execute("UPDATE results SET status='pending', error=NULL, epochs_done=0,"
+                          " updated=? WHERE id=?", (now, r["id"]))
+                c.execute("DELETE FROM epochs WHERE result_id=?", (r["id"],))
+                c.execute("INSERT INTO decision_retries (result_id, created) VALUES (?,?)",
+                          (r["id"], now))
+        return [r["idx"] for r in rows]
+
+    def decision(self, sweep_a: str, sweep_b: str, *, dataset: str,
+                 recipe_hash: str) -> dict | None:
+        """The recorded comparison of two sweeps under (dataset, recipe hash), in either order
+        (its sweeps as first recorded): id, sweep_a, sweep_b (names), dataset, recipe,
+        recipe_hash, design (dict), created; None when there is none."""
+        ids = (self.sweep(sweep_a)["id"], self.sweep(sweep_b)["id"])
+        row = self.conn.execute(
+            _DECISION_SQL + " WHERE ((d.sweep_a = ? AND d.sweep_b = ?) OR (d.sweep_a = ? AND"
+            " d.sweep_b = ?)) AND d.dataset = ? AND d.recipe_hash = ?",
+            (*ids, *ids[::-1], dataset, recipe_hash)).fetchone()
+        return None if row is None else _decision_row(row)
+
+    def add_decision(self, sweep_a: str, sweep_b: str, *, dataset: str, recipe: str,
+                     recipe_hash: str, design: dict) -> int:
+        """Record a new comparison of two sweeps with its design; returns its id."""
+        ids = (self.sweep(sweep_a)["id"], self.sweep(sweep_b)["id"])
+        with self.transaction() as c:
+            return c.execute(
+                "INSERT INTO decisions (sweep_a, sweep_b, dataset, recipe, recipe_hash, design,"
+                " created) VALUES (?,?,?,?,?,?,?)",
+                (*ids, dataset, recipe, recipe_hash, json.dumps(design, sort_keys=True),
+                 _now())).lastrowid
+
+    def decisions(self, sweeps: Iterable[str] | None = None) -> list[dict]:
+        """Recorded comparisons (`decision`'s rows), in the order they were started; with
+        `sweeps`, those comparing at least one of them."""
+        rows = [_decision_row(r) for r in self.conn.execute(_DECISION_SQL + " ORDER BY d.id")]
+        if sweeps is None:
+            return rows
+        names = set(sweeps)
+        return [r for r in rows if r["sweep_a"] in names or r["sweep_b"] in names]
+
+    def add_looks(self, decision_id: int, looks: Iterable[dict]) -> None:
+        """Record looks of a comparison (keys: look, n_a, n_b, statistic, threshold,
+        alpha_spent, p_prob, decision, models (dict)) in one transaction; a look recorded
+        before is an error (looks are never rewritten)."""
+        now = _now()
+        try:
+            with self.transaction() as c:
+                c.executemany(
+                    "INSERT INTO decision_looks (decision_id, look, n_a, n_b, statistic,"
+                    " threshold, alpha_spent, p_prob, decision, models, created) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(decision_id, k["look"], k["n_a"], k["n_b"], k["statistic"], k["threshold"],
+                      k["alpha_spent"], k["p_prob"], k["decision"],
+                      json.dumps(k["models"], sort_keys=True), now) for k in looks])
+        except sqlite3.IntegrityError as e:
+            raise DsdError(f"comparison {decision_id}: a look is recorded already ({e})") from None
+
+    def decision_looks(self, decision_id: int) -> list[dict]:
+        """The recorded looks of a comparison in look order (`add_looks`' keys, models as a
+        dict, created: when the look was recorded; NULL numbers as NaN)."""
+        rows = self.conn.execute("SELECT * FROM decision_looks WHERE decision_id = ? ORDER BY"
+                                 " look", (decision_id,)).fetchall()
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["models"] = json.loads(row["models"])
+            for k in ("statistic", "threshold", "alpha_spent", "p_prob"):
+                row[k] = float("nan") if row[k] is None else row[k]
+            out.append(row)
+        return out
+
+
+_DECISION_SQL = ("SELECT d.*, a.name AS name_a, b.name AS name_b FROM decisions d"
+                 " JOIN sweeps a ON a.id = d.sweep_a JOIN sweeps b ON b.id = d.sweep_b")
+
+
+def _decision_row(r: sqlite3.Row) -> dict:
+    return {"id": r["id"], "sweep_a": r["name_a"], "sweep_b": r["name_b"],
+            "dataset": r["dataset"], "recipe": r["recipe"], "recipe_hash": r["recipe_hash"],
+            "design": json.loads(r["design"]), "created": r["created"]}
 
 
 def _tables(conn: sqlite3.Connection) -> dict[str, list[str]]:

@@ -2,9 +2,9 @@
 
 Commands live in `core` (spaces, info, sample, show, export), `train` (train, status),
 `analysis` (edf, analyze, fit, search-efficiency, report), `results` (export-population,
-summarize) and `imports` (import). `DsdError`, and an OSError or SQLite error the library did
-not anticipate (an unwritable -o path, a full disk), become one red line on stderr and exit
-code 1, in one place (`command`).
+summarize), `imports` (import) and `decide` (decide). `DsdError`, and an OSError or SQLite
+error the library did not anticipate (an unwritable -o path, a full disk), become one red line
+on stderr and exit code 1, in one place (`command`).
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def print_table(table, console=None) -> None:
 
 def main() -> None:
     from . import core  # noqa: F401  (registers commands)
-    for optional in ("train", "analysis", "results", "imports"):
+    for optional in ("train", "analysis", "results", "imports", "decide"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:
