@@ -54,7 +54,13 @@ def test_edf_data_normalized_and_band(sel):
         assert w.sum() == pytest.approx(1.0)
         assert (w[(part["flops"] < lo) | (part["flops"] > hi)] == 0).all()
     assert set(d.summary.columns) >= {"dropped", "n_eff"}
-    assert (d.ks["method"] == "kish-asymp").all()
+    # the KS columns are dsd compare's rows for the same pairs and normalization
+    from dsd.analysis import effects
+    t = effects.compare_data(sel.data, list(zip(d.ks["a"], d.ks["b"])), normalize=["flops"],
+                             bins=4, sims=100, devices=False).pairs
+    assert np.array_equal(d.ks[["D", "p", "p_holm"]].to_numpy(),
+                          t[["ks_D", "ks_p", "ks_p_holm"]].to_numpy())
+    assert "permutation" in d.ks_test
     b = d.band
     assert (b["lo"] <= b["hi"]).all() and b["lo"].between(0, 1).all()
     with pytest.raises(DsdError, match="fewer bins"):

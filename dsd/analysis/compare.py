@@ -50,8 +50,10 @@ def _synthetic(df: pd.DataFrame) -> bool:
 # ---- EDFs ---------------------------------------------------------------------------------
 class EdfData(NamedTuple):
     """curves: sweep, top1, F (F just after top1; steps-post). summary: sweep, n, min, mean,
-    median (+ dropped, n_eff when normalized). ks: a, b, D, p, method for every pair.
-    band: sweep, top1, lo, hi or None. weights: per input row (index aligned), 1/n unweighted."""
+    median (+ dropped, n_eff when normalized). ks: a, b, D, p, p_holm for every pair, the KS
+    columns of `effects.compare_data`'s rows (`ks_table`). band: sweep, top1, lo, hi or None.
+    weights: per input row (index aligned), 1/n unweighted. ks_test: how the KS p-values
+    were computed (a phrase)."""
 
     curves: pd.DataFrame
     summary: pd.DataFrame
@@ -62,6 +64,7 @@ class EdfData(NamedTuple):
     bins: int | None
     range: tuple[float, float] | None
     synthetic: bool
+    ks_test: str = ""
 
 
 def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series, tuple]:
@@ -78,13 +81,50 @@ def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series,
     return w, (lo, hi)
 
 
+KS_COLUMNS = ["a", "b", "D", "p", "p_holm"]
+
+
+def ks_table(table, normalize: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The KS columns (D, p, Holm p) of one normalization's rows of a pairwise table
+    (`effects.compare_data`), and a phrase saying how its p-values were computed."""
+    p = table.pairs
+    p = p[p["normalize"] == (normalize or "none")]
+    out = p.rename(columns={"ks_D": "D", "ks_p": "p", "ks_p_holm": "p_holm"})[KS_COLUMNS]
+    if not normalize:
+        how = "scipy.stats.ks_2samp"
+    elif "permutations" in p and p["permutations"].notna().any():
+        how = (f"weighted, within-bin permutation p ({int(p['permutations'].max()):,} "
+               f"permutations); each pair binned on its own, as dsd compare")
+    else:
+        how = "weighted: asymptotic, Kish effective sizes"
+    return out.reset_index(drop=True), how
+
+
+def pairwise_ks(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
+                normalize: str | None = None, *, bins: int = 20, seed: int = 0):
+    """KS of every pair under one normalization, read from the one pairwise computation
+    (`effects.compare_data`; the pairs are its Holm family). Only the KS columns are used, so
+    it runs with the fewest bootstrap resamples and power simulations it accepts, no device
+    rows, and its default permutations (normalized p-values resolved to 1e-4)."""
+    from . import effects  # effects imports this module
+
+    return effects.compare_data(df, list(pairs), normalize=[normalize or "none"], bins=bins,
+                                resamples=10_000, sims=100, devices=False, seed=seed)
+
+
 def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool = False,
-             resamples: int = 1000, level: float = 0.95, seed: int = 0) -> EdfData:
+             resamples: int = 1000, level: float = 0.95, seed: int = 0,
+             table=None, ks: bool = True) -> EdfData:
     """Error EDF of every sweep, their summary and pairwise KS tests (NOTES §6).
 
     normalize: None, or "flops" / "params" / "acts" for the NDS normalized EDF with `bins` bins
     over the common range (models outside get weight 0 and are counted as dropped).
     band: add a pointwise bootstrap band (`resamples`, `level`, `seed`).
+    table: a pairwise table (`effects.compare_data`) whose rows of this normalization give the
+    KS columns; by default every pair of sweeps with two or more models is compared
+    (`pairwise_ks`). Either way the KS numbers are those of `dsd compare` for the same pair and
+    normalization: each pair weighted over its own common range, not the range of the curves.
+    ks=False: no KS table (empty).
     """
     df = _frame(data)
     order = sweep_order(df)
@@ -94,13 +134,11 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
     else:
         weights = 1.0 / df.groupby("sweep")["top1"].transform("size")
     curves, bands, summary = [], [], []
-    samples = {}
     for s in order:
         sel = df["sweep"] == s
         e = df.loc[sel, "top1"].astype(float).to_numpy()
         w = weights[sel].to_numpy()
         keep = w > 0
-        samples[s] = (e[keep], w[keep] if normalize else None)
         x, f = stats.edf(e, w)
         curves.append(pd.DataFrame({"sweep": s, "top1": x, "F": f}))
         row = {"sweep": s, "n": int(keep.sum()), "min": float(e[keep].min()),
@@ -114,15 +152,16 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
             bx, lo, hi = stats.edf_band(e, w, resamples=resamples, level=level,
                                         seed=_seed(seed, s, "band"))
             bands.append(pd.DataFrame({"sweep": s, "top1": bx, "lo": lo, "hi": hi}))
-    pairs = []
-    for a, b in combinations(order, 2):
-        r = stats.ks(samples[a][0], samples[b][0], samples[a][1], samples[b][1])
-        pairs.append({"a": a, "b": b, "D": r.D, "p": r.p, "method": r.method})
-    ks = pd.DataFrame(pairs, columns=["a", "b", "D", "p", "method"])
-    ks.insert(4, "p_holm", stats.holm(ks["p"]) if len(ks) else [])  # the family: all pairs
-    return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary), ks,
+    if table is None and ks:
+        n = df.groupby("sweep").size()
+        pairs = [(a, b) for a, b in combinations(order, 2) if min(n[a], n[b]) >= 2]
+        table = pairwise_ks(df, pairs, normalize, bins=bins, seed=seed) if pairs else None
+    kst, how = ks_table(table, normalize) if table is not None and ks else \
+        (pd.DataFrame(columns=KS_COLUMNS), "")
+    return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary), kst,
                    pd.concat(bands, ignore_index=True) if band else None,
-                   weights, normalize, bins if normalize else None, rng_range, _synthetic(df))
+                   weights, normalize, bins if normalize else None, rng_range, _synthetic(df),
+                   how)
 
 
 # ---- parameters ---------------------------------------------------------------------------

@@ -1,53 +1,32 @@
-"""The statistics sections of SUMMARY.md (`dsd summarize`): consecutive-space comparisons under
-every normalization (`effects`), the complexity table, per-space trends (`trends`), random-search
-efficiency, the device check, and "Findings": one row per claim of the paper with the measured
-effect, its interval, the adjusted p and a verdict, all computed from the tables above it.
+"""The statistics sections of SUMMARY.md (`dsd summarize`) and of `dsd report`: the study's
+pairwise comparisons under every normalization (`effects.compare_data`, the one computation of
+pairwise statistics), the complexity table, per-space trends (`trends`), random-search
+efficiency, the device check, and "Findings": one row per claim of the study (`claims`; the
+DDS paper's by default) with the measured effect, its interval, the adjusted p and a verdict,
+all read from those tables.
 
-Holm families: the rank tests of all comparisons (pairs × 4 normalizations) together, as one
-`dsd compare` call; each space's trend table on its own, as `dsd analyze --trends`.
+Families: the pairs' primary tests as `effects.compare_data` defines them (the study's pairs
+present); each space's trend table on its own, as `dsd analyze --trends`; the best-value
+claims' window comparisons together (`best_tests`).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import compare, effects, trends
+from . import claims, compare, effects, stats, trends
+from .tables import fmt_ci, fmt_p, fmt_si, md_table as _md_table
 
-#: (a space, b space, the paper's claim, the paper's verdict: "none" = no difference,
-#: "B better")
-PAIR_CLAIMS = (
-    ("anynetxa", "anynetxb", "A ≈ B: sharing b across stages costs nothing", "none"),
-    ("anynetxb", "anynetxc", "B ≈ C: sharing g across stages costs nothing", "none"),
-    ("anynetxc", "anynetxd", "C → D: non-decreasing widths are better", "B better"),
-    ("anynetxd", "anynetxe", "D → E: non-decreasing depths are better", "B better"),
-    ("anynetxe", "regnetx", "E → RegNetX: the quantized linear rule is better", "B better"),
-    ("regnetx", "regnety", "RegNetX → RegNetY: adding SE is better", "B better"),
-    # the alternate design choices (DDS §4 and App. B; spaces/*.yaml quote the text)
-    ("regnetx", "regnetx_inverted", "the inverted bottleneck (b ≤ 1) is slightly worse",
-     "A better"),
-    ("regnetx", "regnetx_dwise", "depthwise conv (g = 1) is worse", "A better"),
-    ("regnetx", "regnetx_resolution", "varying the resolution harms results", "A better"),
-    ("regnety", "regnety_swish", "RegNetY with Swish is better at 400MF", "B better"),
-    ("regnety_dwise", "regnety_dwise_swish", "with g = 1, Swish is much better than ReLU",
-     "B better"),
-    ("regnetx_constrained", "regnetx_depth20", "fixed depth 20 matches variable depth", "none"),
-)
-#: (space, parameter, claim, expected sign of ρ(param, error) or None, paper's best value)
-TREND_CLAIMS = (
-    ("regnetx", "d", "best RegNet depth ≈ 20 blocks", None, 20.0),
-    ("regnety", "d", "best RegNet depth ≈ 20 blocks", None, 20.0),
-    ("regnetx", "wm", "best RegNet wm ≈ 2.5", None, 2.5),
-    ("regnety", "wm", "best RegNet wm ≈ 2.5", None, 2.5),
-    ("regnetx", "b", "b = 1 is best for RegNet (error rises with b)", +1, None),
-    ("regnety", "b", "b = 1 is best for RegNet (error rises with b)", +1, None),
-    ("regnetx", "g", "g > 1 is better (error falls with g)", -1, None),
-    ("regnety", "g", "g > 1 is better (error falls with g)", -1, None),
-    ("anynetxe", "e_fit", "good AnyNetXE models have small e_fit", +1, None),
-)
 MS = (8, 32, 64)
+#: columns of `best_tests`
+BEST_COLUMNS = ["space", "sweep", "param", "best", "lo", "hi", "n_below", "n_near", "n_above",
+                "median_below", "median_near", "median_above", "prob_below", "p_below",
+                "prob_above", "p_above", "p_below_holm", "p_above_holm", "best_median",
+                "best_lo", "best_hi"]
 
 
 class Stats(NamedTuple):
@@ -55,71 +34,195 @@ class Stats(NamedTuple):
     labels: dict[str, str]  # sweep → space
     trends: dict[str, pd.DataFrame]  # sweep → trend table
     note: str  # why comparisons are missing, if they are
+    study: claims.Study | None = None  # None: the shipped DDS study
+    best: pd.DataFrame | None = None  # `best_tests` of the study's best-value claims
+    skipped: tuple[str, ...] = ()  # pairs left out of the comparisons, with why
 
 
-def _p(v) -> str:
-    return "–" if v is None or np.isnan(v) else (f"{v:.3f}" if v >= 1e-3 else f"{v:.1e}")
+# ---- which pairs ----------------------------------------------------------------------------
+def extends_of(df: pd.DataFrame) -> dict[str, str]:
+    """space → the space its file extends (population column `extends`), where recorded."""
+    if "extends" not in df or "space" not in df:
+        return {}
+    return df.drop_duplicates("space").set_index("space")["extends"].dropna().to_dict()
 
 
-def _ci(e, lo, hi, fmt="+.2f") -> str:
-    return f"{e:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+def study_pairs(firsts: dict[str, str], study: claims.Study | None = None,
+                extends: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """Sweep pairs to compare: the study's pairs whose spaces are present (their first
+    sweeps), then each present space against the one it extends (a variant such as
+    regnetx_swish against regnetx) where the study does not already pair them."""
+    study = study or claims.load_study()
+    pairs = [(firsts[p.a], firsts[p.b]) for p in study.pairs if p.a in firsts and p.b in firsts]
+    for space, parent in (extends or {}).items():
+        if parent in firsts and space in firsts:
+            pair = (firsts[parent], firsts[space])
+            if pair not in pairs and pair[::-1] not in pairs:
+                pairs.append(pair)
+    return pairs
 
 
-def _v(x: float) -> str:
-    return "–" if not np.isfinite(x) else (f"{x / 1e6:.3g}M" if abs(x) >= 1e5 else f"{x:.4g}")
+def usable_pairs(ok: pd.DataFrame, pairs: Sequence[tuple[str, str]]
+                 ) -> tuple[list[tuple[str, str]], list[str]]:
+    """The pairs with at least 2 finished models on each side, and the others with why."""
+    n = ok["sweep"].value_counts()
+    use, skipped = [], []
+    for a, b in pairs:
+        na, nb = int(n.get(a, 0)), int(n.get(b, 0))
+        if min(na, nb) >= 2:
+            use.append((a, b))
+        else:
+            skipped.append(f"{a} → {b} ({na} and {nb} finished models; a comparison needs 2 "
+                           f"on each side)")
+    return use, skipped
 
 
-def compute(ok: pd.DataFrame, firsts: dict[str, str], *, resamples: int = 10_000,
+# ---- computation ----------------------------------------------------------------------------
+def compute(ok: pd.DataFrame, firsts: dict[str, str], *, study: claims.Study | None = None,
+            pairs: Sequence[tuple[str, str]] | None = None,
+            labels: dict[str, str] | None = None, bins: int = 20, resamples: int = 10_000,
             seed: int = 0) -> Stats:
-    """Comparisons of the consecutive spaces present and trends of every space's first sweep.
-    `ok`: finished models; `firsts`: space → its first sweep."""
-    labels = {s: sp for sp, s in firsts.items()}
-    pairs = [(firsts[a], firsts[b]) for a, b, *_ in PAIR_CLAIMS if a in firsts and b in firsts]
+    """The pairwise table (every pair × normalization, `effects.compare_data`), the trend
+    table of every labelled sweep and the best-value tests. `ok`: finished models; `firsts`:
+    space → its first sweep; `pairs` default to `study_pairs`; `labels`: sweep → space
+    (default from `firsts`)."""
+    study = study or claims.load_study()
+    labels = labels or {s: sp for sp, s in firsts.items()}
+    pairs = study_pairs(firsts, study, extends_of(ok)) if pairs is None else list(pairs)
+    use, skipped = usable_pairs(ok, pairs)
     data, note = None, ""
-    if pairs:
+    if use:
         try:
-            data = effects.compare_data(ok, pairs, normalize=effects.NORMALIZE,
-                                        resamples=resamples, seed=seed)
+            data = effects.compare_data(ok, use, normalize=effects.NORMALIZE, bins=bins,
+                                        resamples=max(resamples, 10_000), seed=seed)
         except DsdError as e:
             note = str(e)
+    else:
+        note = "fewer than two spaces to compare" if not pairs else "; ".join(skipped)
     tables = {}
-    for s in firsts.values():
+    for s in labels:
         try:
             tables[s] = trends.trends(ok, s, resamples=resamples, seed=seed)
         except DsdError:
             continue
-    return Stats(data, labels, tables, note)
+    return Stats(data, labels, tables, note, study, best_tests(ok, labels, study, tables),
+                 tuple(skipped))
+
+
+def _sweep_of(labels: dict[str, str], space: str) -> str | None:
+    return next((s for s, sp in labels.items() if sp == space), None)
+
+
+def best_tests(ok: pd.DataFrame, labels: dict[str, str], study: claims.Study,
+               trend_tables: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """For each best-value claim (the best models have `param` near `best`): the models in
+    the claim's window [lo, hi] against those below lo and those above hi, each by the
+    Mann–Whitney test (prob = P(a model of that side has a lower error than one in the
+    window)); Holm over all these tests of the study. The DDS best range of the parameter is
+    copied from the space's trend table (`trend_tables`, sweep → `trends.trends`) for
+    reference: it describes where the best models lie; it is not a confidence interval."""
+    rows = []
+    for c in study.trends:
+        sweep = _sweep_of(labels, c.space) if c.best is not None else None
+        if sweep is None:
+            continue
+        part = ok[ok["sweep"] == sweep]
+        values = {name: v for name, _, v in trends.candidates(part)} if len(part) else {}
+        if c.param not in values:
+            continue
+        x, e = values[c.param], part["top1"].astype(float).to_numpy()
+        fin = np.isfinite(x)
+        x, e = x[fin], e[fin]
+        lo, hi = c.near
+        sides = {"below": e[x < lo], "near": e[(x >= lo) & (x <= hi)], "above": e[x > hi]}
+        row = {"space": c.space, "sweep": sweep, "param": c.param, "best": c.best, "lo": lo,
+               "hi": hi, **{f"n_{k}": len(v) for k, v in sides.items()},
+               **{f"median_{k}": float(np.median(v)) if len(v) else np.nan
+                  for k, v in sides.items()}}
+        for side in ("below", "above"):
+            if len(sides[side]) >= 2 and len(sides["near"]) >= 2:
+                r = stats.rank_test(sides[side], sides["near"])
+                row[f"prob_{side}"], row[f"p_{side}"] = r.prob, r.p
+            else:
+                row[f"prob_{side}"], row[f"p_{side}"] = np.nan, np.nan
+        t = (trend_tables or {}).get(sweep)
+        t = t.set_index("param") if t is not None else None
+        for col, k in (("best_median", "best"), ("best_lo", "best_lo"), ("best_hi", "best_hi")):
+            row[col] = float(t.loc[c.param, k]) if t is not None and c.param in t.index \
+                else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=BEST_COLUMNS)
+    if len(out):
+        p = out[["p_below", "p_above"]].to_numpy(dtype=float).ravel()
+        adj = np.full(len(p), np.nan)
+        have = np.isfinite(p)
+        if have.any():
+            adj[have] = stats.holm(p[have])
+        out[["p_below_holm", "p_above_holm"]] = adj.reshape(-1, 2)
+    return out
+
+
+# ---- the tables -----------------------------------------------------------------------------
+def _primary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose test decides each pair (one per pair)."""
+    if "role" in pairs:
+        return pairs[pairs["role"] == "primary"]
+    return pairs.drop_duplicates(["a", "b"])
+
+
+def _outcome(row: dict) -> str:
+    """'A better', 'B better' or 'none' (the test did not decide) for one row."""
+    if "outcome" in row and isinstance(row["outcome"], str):
+        return row["outcome"] if row["outcome"] in ("A better", "B better") else "none"
+    return effects._category(str(row["verdict"]))
+
+
+def _named(text: str, a: str, b: str) -> str:
+    return text.replace("A better", f"{a} better").replace("B better", f"{b} better")
+
+
+def ks_table(st: Stats) -> pd.DataFrame:
+    """The KS columns of the unnormalized rows of the pairwise table: a, b, n_a, n_b, D, p
+    (scipy.stats.ks_2samp; unadjusted)."""
+    cols = ["a", "b", "n_a", "n_b", "D", "p"]
+    if st.compare is None:
+        return pd.DataFrame(columns=cols)
+    p = st.compare.pairs
+    p = p[p["normalize"] == "none"]
+    return p.rename(columns={"ks_D": "D", "ks_p": "p"})[cols].reset_index(drop=True)
 
 
 def comparison_table(st: Stats) -> pd.DataFrame:
     rows = []
     for r in st.compare.pairs.to_dict("records"):
-        n = (f"{r['n_a']}/{r['n_b']}" if r["normalize"] == "none" else
-             f"{r['n_eff_a']:.0f}/{r['n_eff_b']:.0f}")
-        rows.append({"A → B": f"{st.labels[r['a']]} → {st.labels[r['b']]}",
-                     "norm": r["normalize"], "n A/B": n,
-                     "Δmean [95% CI]": _ci(r["mean_diff"], r["mean_lo"], r["mean_hi"]),
-                     "Δmedian [95% CI]": _ci(r["median_diff"], r["median_lo"], r["median_hi"]),
-                     "KS D": r["ks_D"], "KS p (Holm)": _p(r["ks_p_holm"]),
-                     "P(A<B)": r["rank_prob"], "rank p (Holm)": _p(r["rank_p_holm"]),
-                     "MDS": r["mds"], "verdict": effects.verdict_text(r)})
+        na, nb = st.labels.get(r["a"], r["a"]), st.labels.get(r["b"], r["b"])
+        done = bool(pd.notna(r["n_a"]))  # False: a sensitivity row not computed
+        n = ("–" if not done else f"{int(r['n_a'])}/{int(r['n_b'])}"
+             if r["normalize"] == "none" else f"{r['n_eff_a']:.0f}/{r['n_eff_b']:.0f}")
+        ci = {k: fmt_ci(r[f"{k}_diff"], r[f"{k}_lo"], r[f"{k}_hi"]) if done else "–"
+              for k in ("mean", "median")}
+        rows.append({"A → B": f"{na} → {nb}", "norm": r["normalize"], "n A/B": n,
+                     "Δmean [95% CI]": ci["mean"], "Δmedian [95% CI]": ci["median"],
+                     "KS D": r["ks_D"], "KS p": fmt_p(r["ks_p"]), "P(A<B)": r["rank_prob"],
+                     "rank p": fmt_p(r["rank_p"]), "Holm p": fmt_p(r["rank_p_holm"]),
+                     "MDS": r["mds"], "verdict": _named(str(r["verdict"]), na, nb)})
     return pd.DataFrame(rows)
 
 
 def complexity_table(st: Stats) -> pd.DataFrame:
     c = st.compare.complexity
-    return pd.DataFrame({"space": [st.labels[s] for s in c["sweep"]], "n": c["n"],
-                         **{f"median {k}": [_v(x) for x in c[k]] for k in compare.COMPLEXITY},
+    return pd.DataFrame({"space": [st.labels.get(s, s) for s in c["sweep"]], "n": c["n"],
+                         **{f"median {k}": [fmt_si(x) for x in c[k]] for k in compare.COMPLEXITY},
                          **{f"ρ(error, {k})": c[f"rho_{k}"] for k in compare.COMPLEXITY}})
 
 
 def trend_table(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "param": table["param"], "kind": table["kind"],
-        "ρ [95% CI]": [_ci(r, lo, hi) for r, lo, hi in zip(table["rho"], table["lo"],
-                                                            table["hi"])],
-        "p (Holm)": [_p(p) for p in table["p_holm"]],
-        "best range [95% interval]": [f"{_v(b)} [{_v(lo)}, {_v(hi)}]" for b, lo, hi in
+        "ρ [95% CI]": [fmt_ci(r, lo, hi) for r, lo, hi in zip(table["rho"], table["lo"],
+                                                               table["hi"])],
+        "p (Holm)": [fmt_p(p) for p in table["p_holm"]],
+        "best range [95% interval]": [f"{fmt_si(b)} [{fmt_si(lo)}, {fmt_si(hi)}]" for b, lo, hi in
                                       zip(table["best"], table["best_lo"], table["best_hi"])]})
 
 
@@ -149,110 +252,160 @@ def device_table(ok: pd.DataFrame, firsts: dict[str, str], *, resamples: int = 1
                                  seed=seed)
         rows.append({"space": sp, "A": devs[0], "B": devs[1], "n A/B": f"{r['n_a']}/{r['n_b']}",
                      "mean A": r["mean_a"], "mean B": r["mean_b"],
-                     "Δmean [95% CI]": _ci(r["mean_diff"], r["mean_lo"], r["mean_hi"]),
-                     "KS p": _p(r["ks_p"]), "rank p": _p(r["rank_p"]), "MDS": r["mds"]})
+                     "Δmean [95% CI]": fmt_ci(r["mean_diff"], r["mean_lo"], r["mean_hi"]),
+                     "KS p": fmt_p(r["ks_p"]), "rank p": fmt_p(r["rank_p"]), "MDS": r["mds"]})
     return pd.DataFrame(rows)
 
 
-def _pair_finding(st: Stats, a: str, b: str, claim: str, expected: str) -> dict | None:
-    p = st.compare.pairs
-    rows = p[(p["a"] == a) & (p["b"] == b)].set_index("normalize")
-    if rows.empty:
+# ---- findings -------------------------------------------------------------------------------
+def _pair_finding(st: Stats, claim: claims.PairClaim) -> dict | None:
+    prim = _primary(st.compare.pairs)
+    rows = [r for r in prim.to_dict("records")
+            if (st.labels.get(r["a"]), st.labels.get(r["b"])) == (claim.a, claim.b)]
+    if not rows:
         return None
-    r = rows.loc["none"]
-    got = effects._category(r["verdict"])
-    if expected == "none":
-        verdict = ("agrees: " if got == "none" else "disagrees: ") + (
-            r["verdict"] if got == "none" else r["verdict"].replace(
-                "A better", f"{st.labels[a]} better").replace("B better", f"{st.labels[b]} better"))
-    elif got == expected:
+    r = rows[0]
+    la, lb = claim.a, claim.b
+    got = _outcome(r)
+    text = _named(str(r["verdict"]), la, lb)
+    winner = {"A better": la, "B better": lb}.get(got)
+    if claim.better == "neither":
+        verdict = f"consistent: {text}" if winner is None else \
+            f"disagrees: {winner} is better; {text}"
+    elif winner is None:
+        verdict = text  # "not decided (the test, its p); the interval"
+    elif winner == (la if claim.better == "a" else lb):
         verdict = "agrees"
-    elif got == "none":
-        verdict = f"not detected: {r['verdict']}"
     else:
-        verdict = f"disagrees: {st.labels[b if got == 'B better' else a]} is better"
-    others = [f"{n}: {effects._category(v).replace('none', 'no detectable difference')}"
-              for n, v in rows["verdict"].items() if effects._category(v) != got]
-    if others:
-        verdict += "; depends on complexity measure (" + ", ".join(others).replace(
-            "A better", f"{st.labels[a]} better").replace("B better", f"{st.labels[b]} better") \
-            + ")"
-    return {"claim (paper)": claim, "space": f"{st.labels[a]} → {st.labels[b]}",
-            "measured": f"Δmean {_ci(r['mean_diff'], r['mean_lo'], r['mean_hi'])} points; "
-                        f"P(A<B) = {r['rank_prob']:.2f}",
-            "adjusted p": f"{_p(r['rank_p_holm'])} (rank, Holm)", "verdict": verdict}
+        verdict = f"disagrees: {winner} is better"
+    norm = "" if r["normalize"] == "none" else f", {r['normalize']}-normalized"
+    return {"claim": claim.claim, "space": f"{la} → {lb}",
+            "measured": f"Δmean {fmt_ci(r['mean_diff'], r['mean_lo'], r['mean_hi'])} points; "
+                        f"P(A<B) = {r['rank_prob']:.2f}{norm}",
+            "adjusted p": f"{fmt_p(r['rank_p_holm'])} (rank, Holm)", "verdict": verdict}
 
 
-def _trend_finding(st: Stats, space: str, param: str, claim: str, sign, best) -> dict | None:
-    sweep = next((s for s, sp in st.labels.items() if sp == space), None)
+def _best_finding(st: Stats, c: claims.TrendClaim) -> dict | None:
+    t = st.best
+    hit = t[(t["space"] == c.space) & (t["param"] == c.param) & (t["best"] == c.best)] \
+        if t is not None and len(t) else []
+    if not len(hit):
+        return None
+    r = hit.iloc[0]
+    lo, hi, p = f"{r['lo']:g}", f"{r['hi']:g}", c.param
+    label = {"below": f"{p} < {lo}", "near": f"{p} in [{lo}, {hi}]", "above": f"{p} > {hi}"}
+    measured = "; ".join(f"{label[k]}: median {r[f'median_{k}']:.2f} (n {r[f'n_{k}']})"
+                         for k in ("below", "near", "above") if r[f"n_{k}"])
+    measured += (f"; best range {fmt_si(r['best_median'])} [{fmt_si(r['best_lo'])}, "
+                 f"{fmt_si(r['best_hi'])}] (not a confidence interval)")
+    m = int(np.isfinite(t[["p_below", "p_above"]].to_numpy(dtype=float)).sum())
+    parts, better, worse = [], [], []
+    for k in ("below", "above"):
+        if not np.isfinite(r[f"p_{k}"]):
+            parts.append(f"{label[k]}: too few models")
+        elif r[f"p_{k}_holm"] < effects.ALPHA:
+            (better if r[f"prob_{k}"] > 0.5 else worse).append(k)
+            parts.append(f"{label[k]} {'better' if r[f'prob_{k}'] > 0.5 else 'worse'}")
+        else:
+            parts.append(f"{label[k]}: not decided")
+    if r["n_near"] < 2:
+        head, parts = "not testable", [f"{r['n_near']} models in [{lo}, {hi}]"]
+    elif better:
+        head = "disagrees"
+    elif len(worse) == 2:
+        head = "agrees"
+    else:
+        head = "not distinguishable"
+    return {"claim": c.claim, "space": c.space, "measured": measured,
+            "adjusted p": ", ".join(f"{k} {fmt_p(r[f'p_{k}_holm'])}" for k in ("below", "above"))
+                          + f" (rank tests against the window, Holm over {m})",
+            "verdict": f"{head}: " + "; ".join(parts)}
+
+
+def _trend_finding(st: Stats, c: claims.TrendClaim) -> dict | None:
+    if c.best is not None:
+        return _best_finding(st, c)
+    sweep = _sweep_of(st.labels, c.space)
     if sweep is None or sweep not in st.trends:
         return None
     t = st.trends[sweep].set_index("param")
-    if param not in t.index:
+    if c.param not in t.index:
         return None
-    r = t.loc[param]
-    rho = f"ρ(error, {param}) = {_ci(r['rho'], r['lo'], r['hi'])}"
-    if best is not None:
-        measured = f"best range {_v(r['best'])} [{_v(r['best_lo'])}, {_v(r['best_hi'])}]; {rho}"
-        inside = r["best_lo"] <= best <= r["best_hi"]
-        verdict = (f"not distinguishable: the interval contains {best:g}" if inside else
-                   f"disagrees: the interval excludes {best:g}")
-    else:
-        measured = rho
-        sig = r["p_holm"] < effects.ALPHA
-        verdict = ("no detectable trend" if not sig else
-                   "agrees" if np.sign(r["rho"]) == sign else "disagrees: opposite trend")
-    return {"claim (paper)": claim, "space": space, "measured": measured,
-            "adjusted p": f"{_p(r['p_holm'])} (Spearman, Holm over {len(t)} parameters)",
+    r = t.loc[c.param]
+    sign = 1 if c.trend == "rises" else -1
+    sig = r["p_holm"] < effects.ALPHA
+    verdict = ("no detectable trend" if not sig else
+               "agrees" if np.sign(r["rho"]) == sign else "disagrees: opposite trend")
+    return {"claim": c.claim, "space": c.space,
+            "measured": f"ρ(error, {c.param}) = {fmt_ci(r['rho'], r['lo'], r['hi'])}",
+            "adjusted p": f"{fmt_p(r['p_holm'])} (Spearman, Holm over {len(t)} parameters)",
             "verdict": verdict}
 
 
 def findings_table(st: Stats) -> pd.DataFrame:
+    """One row per claim of the study whose spaces are present."""
+    study = st.study or claims.load_study()
     rows = []
     if st.compare is not None:
-        rows += [_pair_finding(st, st_a, st_b, c, e) for a, b, c, e in PAIR_CLAIMS
-                 for st_a, st_b in [(_sweep(st, a), _sweep(st, b))] if st_a and st_b]
-    rows += [_trend_finding(st, *c) for c in TREND_CLAIMS]
-    return pd.DataFrame([r for r in rows if r],
-                        columns=["claim (paper)", "space", "measured", "adjusted p", "verdict"])
+        rows += [_pair_finding(st, c) for c in study.pairs if c.claim]
+    rows += [_trend_finding(st, c) for c in study.trends]
+    head = f"claim ({study.source})"
+    out = pd.DataFrame([r for r in rows if r],
+                       columns=["claim", "space", "measured", "adjusted p", "verdict"])
+    return out.rename(columns={"claim": head})
 
 
-def _sweep(st: Stats, space: str) -> str | None:
-    return next((s for s, sp in st.labels.items() if sp == space), None)
+# ---- markdown -------------------------------------------------------------------------------
+def comparison_note(data: effects.CompareData) -> str:
+    """What the comparison table's columns mean (one paragraph)."""
+    p = data.pairs
+    norm = p[(p["normalize"] != "none") & p["bins"].notna()] if "bins" in p else p.iloc[:0]
+    perms = (f" Normalized rows: within-bin permutation tests ({int(data.permutations):,} "
+             "permutations), bins per pair over the sides' common range, n = Kish effective "
+             "sizes." if len(norm) and "permutations" in p else "")
+    return ("Δ = B − A in error points (negative: B better), 95% bootstrap intervals "
+            f"({data.resamples:,} resamples, seed {data.seed}). P(A<B) = chance that a random "
+            "A model has the lower error. rank p = the row's own test, Holm p = adjusted over "
+            "the family (primary rows only). MDS = the shift the rank test detects with 80% "
+            f"power at the level that decides.{perms} {data.family}")
 
 
-def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table, *, resamples: int = 10_000,
-             seed: int = 0) -> list[str]:
-    """The markdown lines of the statistics sections (md_table renders a frame)."""
+def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table=_md_table, *,
+             resamples: int = 10_000, seed: int = 0, study: claims.Study | None = None,
+             stats_: Stats | None = None) -> list[str]:
+    """The markdown lines of the statistics sections (md_table renders a frame). `stats_`:
+    the computed Stats of these models (computed here when not given)."""
     if ok.empty:
         return ["## Findings", "", "Not computed: no finished model (the counts above say why).",
                 ""]
-    st = compute(ok, firsts, resamples=resamples, seed=seed)
+    st = stats_ or compute(ok, firsts, study=study, resamples=resamples, seed=seed)
+    source = (st.study or claims.load_study()).source
     out = ["## Findings", "",
-           "One row per claim of the paper, computed from the tables below. Pair claims: the "
-           "rank-test verdict without normalization, and where it changes under an NDS "
-           "normalization; trend claims: the DDS best range against the paper's value, or the "
-           "sign of a Holm-significant Spearman ρ.", ""]
+           f"One row per claim of the {source}, computed from the tables below. Pair claims: "
+           "the verdict of the pair's primary test (unnormalized rank test, in the family "
+           "below) with its Δmean interval; a test that does not decide bounds the difference "
+           "only by that interval. Trend claims: the sign of a Holm-significant Spearman ρ; "
+           "for a best value, the models in the claim's window against those below and above "
+           "it (the DDS best range is shown for reference; it is not a confidence interval).",
+           ""]
     f = findings_table(st)
-    out += [md_table(f) if len(f) else "(no claim of the paper can be checked here)", ""]
+    out += [md_table(f) if len(f) else f"(no claim of the {source} can be checked here)", ""]
     out += ["## Comparisons between consecutive spaces", ""]
     if st.compare is None:
         out += [f"Not computed: {st.note or 'fewer than two spaces'}.", ""]
     else:
-        out += [
-            "Δ = B − A in error points (negative: B better), 95% bootstrap intervals "
-            f"({resamples:,} resamples, seed {seed}; weighted under normalization). "
-            "none = plain; flops, params, acts = NDS normalization over the pair's common "
-            "range (n = Kish effective sizes). P(A<B) = chance that a random A model has the "
-            "lower error. MDS = the shift the rank test detects with 80% power at α = 0.05 for "
-            f"these sizes (simulated from the pooled EDF). {st.compare.family}.", "",
-            md_table(comparison_table(st), {"KS D": ".3f", "P(A<B)": ".3f", "MDS": ".2f"}), "",
-            "## Complexity and error within each space", "",
-            "Median complexity of the finished models and the Spearman ρ of error with each: "
-            "a space that differs in a complexity measure that error depends on is confounded "
-            "by it (see the normalized rows above).", "",
-            md_table(complexity_table(st), dict.fromkeys(
-                [f"ρ(error, {k})" for k in compare.COMPLEXITY], "+.2f")), ""]
+        out += [comparison_note(st.compare), ""]
+        out += [f"- warning: {w}" for w in getattr(st.compare, "warnings", ())]
+        out += [f"- not compared: {s}" for s in st.skipped]
+        if getattr(st.compare, "warnings", ()) or st.skipped:
+            out.append("")
+        out += [md_table(comparison_table(st), {"KS D": ".3f", "P(A<B)": ".3f", "MDS": ".2f"}),
+                "", "## Complexity and error within each space", "",
+                "Median complexity of the finished models and the Spearman ρ of error with each: "
+                "a space that differs in a complexity measure that error depends on is "
+                "confounded by it (see the normalized rows above).", "",
+                md_table(complexity_table(st), dict.fromkeys(
+                    [f"ρ(error, {k})" for k in compare.COMPLEXITY], "+.2f")), ""]
     if st.trends:
         out += ["## Trends: every parameter against error", "",
                 "Per space (`dsd analyze SWEEP --trends`): Spearman ρ of error with each sampled "

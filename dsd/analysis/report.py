@@ -3,21 +3,23 @@ files, scripts or styles): the selection and what was skipped, error EDFs with s
 a flops-normalized EDF, comparisons (findings, effect sizes, tests and verdicts under every
 normalization, complexity, trends), random-search efficiency, per-sweep parameter analyses with
 best ranges, and the best/worst models' per-block widths.
+
+Every pairwise number (the EDF sections' KS tables, the comparisons, the Findings) is read from
+one `effects.compare_data` table computed once per report (`findings.compute`).
 """
 from __future__ import annotations
 
 import base64
 import datetime as _dt
 import html
-import math
-import numbers
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DsdError
-from . import compare, plots
+from . import claims, compare, findings, plots
 from .selection import Selection, epochs_text, default_params
+from .tables import fmt_num as _fmt, html_table  # noqa: F401  (_fmt: the cells' format)
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1180px;
@@ -37,35 +39,12 @@ def _img(fig, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _fmt(v) -> str:
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and abs(v) >= 1e4:
-        return plots._fmt_number(v, digits=4)  # 119.6M, as the floats beside it
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        if abs(v) >= 1e4:  # 94K, not 9.397e+04 beside 216K
-            return plots._fmt_number(v, digits=4)
-        if v != 0 and abs(v) < 1e-3:
-            return f"{v:.2e}"
-        return f"{v:.4g}"
-    return str(v)
-
-
 #: column names as the report's tables print them (`top1` holds the error)
 HEADERS = {"top1": "error (%)", "at_chance": "at chance"}
 
 
-def _table(df: pd.DataFrame) -> str:
-    df = df.rename(columns=HEADERS)
-    head = "".join(f'<th class="{"l" if df[c].dtype == object else ""}">{html.escape(str(c))}'
-                   f"</th>" for c in df.columns)
-    rows = []
-    for rec in df.itertuples(index=False):
-        cells = "".join(
-            f'<td class="{"l" if isinstance(v, str) else ""}">{html.escape(_fmt(v))}</td>'
-            for v in rec)
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
+    return html_table(df.rename(columns=HEADERS), fmt)
 
 
 def _fewer_bins(data: pd.DataFrame, bins: int) -> int:
@@ -86,11 +65,27 @@ def report_steps(sel: Selection) -> int:
     return 3 + 2 * sum(1 for s in sel.sweeps if (sel.data["sweep"] == s).any())
 
 
+def report_pairs(sel: Selection, study: claims.Study | None = None) -> list[tuple[str, str]]:
+    """The pairs a report compares: consecutive named sweeps with results, then the study's
+    claim pairs among them (first sweep of each space) not already paired."""
+    present = [s for s in sel.sweeps if (sel.data["sweep"] == s).any()]
+    pairs = list(zip(present, present[1:]))
+    firsts: dict[str, str] = {}
+    for s in present:
+        firsts.setdefault(sel.spaces.get(s, s), s)
+    for a, b in findings.study_pairs(firsts, study):
+        if (a, b) not in pairs and (b, a) not in pairs:
+            pairs.append((a, b))
+    return pairs
+
+
 def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top: int = 4,
                  bins: int = 20, band: bool = True, title: str | None = None,
-                 source: str | None = None, progress=None) -> str:
+                 source: str | None = None, progress=None,
+                 study: claims.Study | None = None) -> str:
     """The report as an HTML string. `progress(what)` is called after each figure section
-    (`report_steps(sel)` times). Sweeps without a finished model appear in the counts only."""
+    (`report_steps(sel)` times). Sweeps without a finished model appear in the counts only.
+    `study`: the claims of the Findings table (`claims.load_study`; DDS when None)."""
     data = sel.data
     if data.empty:
         raise DsdError("no results to report")
@@ -126,24 +121,31 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
             out.append(f"<p class='warn'>{html.escape(s)}: no finished model, so it appears "
                        f"in no figure or statistic below.</p>")
 
+    st = _compute(sel, study=study, resamples=resamples, seed=seed, bins=bins)
+    table = st.compare
+    ks_note = ("<p class='note'>KS: the rows of the comparison table below (its pairs; Holm "
+               "p over its family).</p>")
     out.append("<h2>Error EDFs</h2>")
-    edf = compare.edf_data(data, band=band, resamples=1000, seed=seed)
+    edf = compare.edf_data(data, band=band, resamples=1000, seed=seed, table=table,
+                          ks=table is not None)
     out.append(_img(plots.plot_edf(edf, colors=colors, caption=caption), "error EDFs"))
     out.append(_table(edf.summary))
     if len(edf.ks):
-        out.append("<h3>Kolmogorov-Smirnov tests</h3>")
-        out.append(_table(edf.ks))
+        out += ["<h3>Kolmogorov-Smirnov tests</h3>", ks_note,
+                _table(edf.ks, {"D": ".3f", "p": "p", "p_holm": "p"})]
     step("EDFs")
 
     out.append("<h2>Flops-normalized EDFs</h2>")
     nedf, note = None, ""
     try:
-        nedf = compare.edf_data(data, normalize="flops", bins=bins)
+        nedf = compare.edf_data(data, normalize="flops", bins=bins, table=table,
+                               ks=table is not None)
     except DsdError as e:
         note = str(e)
         fewer = _fewer_bins(data, bins)
         if fewer >= 2:
-            nedf = compare.edf_data(data, normalize="flops", bins=fewer)
+            nedf = compare.edf_data(data, normalize="flops", bins=fewer, table=table,
+                                   ks=table is not None)
             note = f"{bins} bins left a bin empty; using {fewer} bins"
     if note:
         out.append(f"<p class='note'>{html.escape(note)}</p>")
@@ -152,10 +154,12 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
                         "flops-normalized EDFs"))
         out.append(_table(nedf.summary))
         if len(nedf.ks):
-            out.append(_table(nedf.ks))
+            out += [f"<p class='note'>KS ({html.escape(nedf.ks_test)}): the flops rows of the "
+                    "comparison table below, each pair weighted over its own common range."
+                    "</p>", _table(nedf.ks, {"D": ".3f", "p": "p", "p_holm": "p"})]
     step("flops-normalized EDFs")
 
-    out += _statistics(sel, resamples=resamples, seed=seed, bins=bins)
+    out += _statistics(st)
 
     out.append("<h2>Random search efficiency</h2>")
     rse = compare.search_data(data)
@@ -199,44 +203,44 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
     return "\n".join(out)
 
 
-def _statistics(sel: Selection, *, resamples: int, seed: int, bins: int) -> list[str]:
+def _compute(sel: Selection, *, study: claims.Study | None, resamples: int, seed: int,
+             bins: int) -> findings.Stats:
+    """The report's one pairwise table (`report_pairs` × every normalization), trends and
+    best-value tests."""
+    present = [s for s in sel.sweeps if (sel.data["sweep"] == s).any()]
+    labels = {s: sel.spaces.get(s, s) for s in present}
+    firsts: dict[str, str] = {}
+    for s in present:
+        firsts.setdefault(labels[s], s)
+    return findings.compute(sel.data, firsts, study=study, pairs=report_pairs(sel, study),
+                            labels=labels, bins=bins, resamples=resamples, seed=seed)
+
+
+def _statistics(st: findings.Stats) -> list[str]:
     """Findings, pairwise comparisons under every normalization, complexity and trends: the
     tables of `dsd compare`, `dsd analyze --trends` and SUMMARY.md (dsd.analysis.findings)."""
-    from . import effects, findings, trends
-
     out = ["<h2>Comparisons: effect sizes, tests, power, verdicts</h2>"]
-    cmp, note = None, ""
-    if len(sel.sweeps) > 1:
-        try:
-            cmp = effects.compare_data(sel.data, effects.pair_list(sel.sweeps),
-                                       normalize=effects.NORMALIZE, bins=bins,
-                                       resamples=max(resamples, 10_000), seed=seed)
-        except DsdError as e:
-            note = str(e)
-    tables = {}
-    for s in sel.sweeps:
-        try:
-            tables[s] = trends.trends(sel.data, s, resamples=resamples, seed=seed)
-        except DsdError:
-            continue
-    st = findings.Stats(cmp, {s: sel.spaces.get(s, s) for s in sel.sweeps}, tables, note)
+    cmp = st.compare
+    source = (st.study or claims.load_study()).source
     f = findings.findings_table(st)
     if len(f):
-        out += ["<h3>Findings (claims of the paper)</h3>", _table(f)]
+        out += [f"<h3>Findings (claims of the {html.escape(source)})</h3>", _table(f)]
     if cmp is None:
         out.append(f"<p class='note'>No pairwise comparison: "
-                   f"{html.escape(note or 'one sweep')}.</p>")
+                   f"{html.escape(st.note or 'one sweep')}.</p>")
     else:
-        out += [f"<p class='note'>Consecutive pairs; Δ = B − A (error points), 95% bootstrap "
-                f"intervals ({cmp.resamples:,} resamples, seed {seed}); MDS = shift detected "
-                f"with 80% power at α = 0.05. {html.escape(cmp.family)}.</p>",
-                _table(findings.comparison_table(st)),
+        out += [f"<p class='note'>{html.escape(findings.comparison_note(cmp))}</p>",
+                *(f"<p class='warn'>{html.escape(w)}</p>" for w in
+                  (*getattr(cmp, "warnings", ()), *(f"not compared: {s}" for s in st.skipped))),
+                _table(findings.comparison_table(st),
+                       {"KS D": ".3f", "P(A<B)": ".3f", "MDS": ".2f"}),
                 "<h3>Complexity and error within each sweep</h3>",
-                _table(findings.complexity_table(st))]
-    if tables:
+                _table(findings.complexity_table(st), dict.fromkeys(
+                    [f"ρ(error, {k})" for k in compare.COMPLEXITY], "+.2f"))]
+    if st.trends:
         out.append("<h3>Trends: every parameter against error (Spearman ρ, Holm per sweep)"
                    "</h3>")
-        for s, t in tables.items():
+        for s, t in st.trends.items():
             out += [f"<h4>{html.escape(s)}</h4>", _table(findings.trend_table(t))]
     return out
 

@@ -1,35 +1,35 @@
 """SUMMARY.md of a trained population, computed from its Parquet frame alone (`dsd summarize`).
 
 Pure functions from the population frame (`analysis.population`) to tables and markdown: per
-space counts and error statistics, KS tests between consecutive refinements (A→B→C→D→E→RegNetX,
-RegNetX vs RegNetY), DDS best ranges (through `compare.param_data`, so the numbers equal the
-report's), the statistics sections of `findings` (Findings, comparisons under every
-normalization, complexity, trends, random search, devices), and the study's time.
-Deterministic: the same file always gives the same text.
+space counts and error statistics, KS tests between the study's pairs (`claims`: the DDS
+refinements A→B→C→D→E→RegNetX, RegNetX vs RegNetY and the alternate choices by default;
+each space against the one it extends), DDS best ranges (through `compare.param_data`, so the
+numbers equal the report's), the statistics sections of `findings` (Findings, comparisons
+under every normalization, complexity, trends, random search, devices), and the study's time.
+Every pairwise number comes from one `effects.compare_data` table (`findings.compute`); this
+module only selects and renders its columns. Deterministic: the same file always gives the
+same text.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import compare, findings, stats
+from . import claims, compare, findings
+from .tables import md_table
 
-CHAIN = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx")
-ORDER = (*CHAIN, "regnety")
 PARAMS = ("b", "g", "wm", "d")
 BAD = ("failed", "diverged", "collapsed")
 
 
-def sweep_order(df: pd.DataFrame) -> list[str]:
-    """Sweeps in the paper's order of spaces (A … E, RegNetX, RegNetY), others after."""
+def sweep_order(df: pd.DataFrame, study: claims.Study | None = None) -> list[str]:
+    """Sweeps in the study's order of spaces (DDS: A … E, RegNetX, RegNetY), others after."""
+    study = study or claims.load_study()
     first = df.drop_duplicates("sweep")
-    rank = {s: ORDER.index(sp) if sp in ORDER else len(ORDER) for s, sp in
-            zip(first["sweep"], first["space"])}
+    rank = {s: study.rank(sp) for s, sp in zip(first["sweep"], first["space"])}
     return sorted(rank, key=lambda s: rank[s])  # stable: file order within a rank
 
 
@@ -49,10 +49,10 @@ def check(df: pd.DataFrame) -> None:
             raise DsdError(f"the population mixes {col} values {', '.join(vals)}; export one")
 
 
-def space_table(df: pd.DataFrame) -> pd.DataFrame:
+def space_table(df: pd.DataFrame, study: claims.Study | None = None) -> pd.DataFrame:
     """Per sweep: models, done, failed/diverged/collapsed, unfinished, min/mean/median error."""
     ok, rows = done(df), []
-    for s in sweep_order(df):
+    for s in sweep_order(df, study):
         part, e = df[df["sweep"] == s], ok.loc[ok["sweep"] == s, "top1"]
         row = {"sweep": s, "space": part["space"].iloc[0],
                # sampler convention (dsd.samplers); files exported before it drew with dsd1
@@ -66,49 +66,26 @@ def space_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def first_sweeps(df: pd.DataFrame) -> dict[str, str]:
-    """space → its first sweep (in the paper's order)."""
+def first_sweeps(df: pd.DataFrame, study: claims.Study | None = None) -> dict[str, str]:
+    """space → its first sweep (in the study's order)."""
     first = {}
-    for s in sweep_order(df):
+    for s in sweep_order(df, study):
         first.setdefault(df.loc[df["sweep"] == s, "space"].iloc[0], s)
     return first
 
 
-def ks_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """Consecutive refinements present (first sweep of each space), RegNetX vs RegNetY, and
-    each space against the one it extends (a variant such as regnetx_swish vs regnetx)."""
-    first = first_sweeps(df)
-    chain = [first[sp] for sp in CHAIN if sp in first]
-    pairs = list(pairwise(chain))
-    if "regnetx" in first and "regnety" in first:
-        pairs.append((first["regnetx"], first["regnety"]))
-    # a variant of a space present (its file `extends` it, e.g. regnetx_inverted: regnetx)
-    # against that space, where the refinement chain does not already pair them
-    if "extends" in df:
-        parents = df.drop_duplicates("space").set_index("space")["extends"].dropna()
-        for space, parent in parents.items():
-            pair = (first.get(parent), first[space])
-            if parent in first and pair not in pairs and pair[::-1] not in pairs:
-                pairs.append(pair)
-    return pairs
+def ks_pairs(df: pd.DataFrame, study: claims.Study | None = None) -> list[tuple[str, str]]:
+    """The sweep pairs compared (`findings.study_pairs`): the study's pairs present (first
+    sweep of each space), then each space against the one it extends (a variant such as
+    regnetx_swish vs regnetx)."""
+    return findings.study_pairs(first_sweeps(df, study), study, findings.extends_of(df))
 
 
-def ks_table(df: pd.DataFrame) -> pd.DataFrame:
-    """KS D and p (`stats.ks`, = scipy.stats.ks_2samp) between the errors of each pair."""
-    ok, rows = done(df), []
-    for a, b in ks_pairs(df):
-        ea, eb = (ok.loc[ok["sweep"] == s, "top1"].to_numpy() for s in (a, b))
-        r = stats.ks(ea, eb) if len(ea) and len(eb) else None
-        rows.append({"a": a, "b": b, "n_a": len(ea), "n_b": len(eb),
-                     "D": r.D if r else np.nan, "p": r.p if r else np.nan})
-    return pd.DataFrame(rows, columns=["a", "b", "n_a", "n_b", "D", "p"])
-
-
-def best_range_table(df: pd.DataFrame, *, resamples: int = 10_000, seed: int = 0
-                     ) -> pd.DataFrame:
+def best_range_table(df: pd.DataFrame, *, resamples: int = 10_000, seed: int = 0,
+                     study: claims.Study | None = None) -> pd.DataFrame:
     """DDS best range of b, g (where shared by all stages) and RegNet wm, d, per sweep."""
     ok, rows = done(df), []
-    for s in sweep_order(df):
+    for s in sweep_order(df, study):
         part = ok[ok["sweep"] == s]
         if len(part) < 2:
             continue
@@ -186,36 +163,33 @@ def _window(text: str) -> str:
             parts.append(f"{k} [{si(v[0])}{unit}, {si(v[1])}{unit}]")
     return ", ".join(parts) or text
 
-def _cell(v, fmt: str) -> str:
-    if isinstance(v, (float, np.floating)):
-        if np.isnan(v):
-            return "–"
-        if fmt == "p":
-            return f"{v:.3g}" if v >= 1e-3 else f"{v:.1e}"
-        return format(v, fmt)
-    return str(v)
 
-
-def md_table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
-    """A GitHub-flavoured markdown table (numbers right-aligned); `fmt`: column → format spec
-    ('p' for p-values), default '.4g'."""
-    fmt = {"D": ".3f", "p": "p", **(fmt or {})}
-    num = [pd.api.types.is_numeric_dtype(df[c]) for c in df]
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "|".join("---:" if n else "---" for n in num) + "|"
-    body = ["| " + " | ".join(_cell(v, fmt.get(c, ".4g")) for v, c in zip(row, df.columns))
-            + " |"
-            for row in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+def _ks_section(st: findings.Stats | None) -> list[str]:
+    """The KS columns of the pairwise table's unnormalized rows (`findings.ks_table`)."""
+    head = ["## KS tests between consecutive spaces", "",
+            "Two-sample Kolmogorov-Smirnov test of the error distributions (D = sup |F_a − "
+            "F_b|; p two-sided, scipy.stats.ks_2samp, unadjusted: the unnormalized rows of the "
+            "comparisons below).", ""]
+    if st is None:
+        return head + ["Not computed: no finished model.", ""]
+    if st.compare is None:
+        return head + [f"Not computed: {st.note or 'fewer than two spaces'}.", ""]
+    return head + [md_table(findings.ks_table(st)), ""]
 
 
 def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
                      notes: str | None = None, source: str = "population.parquet",
-                     resamples: int = 10_000, seed: int = 0) -> str:
-    """The whole SUMMARY.md text."""
+                     resamples: int = 10_000, seed: int = 0,
+                     study: claims.Study | None = None) -> str:
+    """The whole SUMMARY.md text. `study`: the claims checked and the order of the spaces
+    (`claims.load_study`; the DDS study when None)."""
     if df.empty:
         raise DsdError("the population has no models")
     check(df)
+    study = study or claims.load_study()
+    ok, firsts = done(df), first_sweeps(df, study)
+    st = None if ok.empty else findings.compute(
+        ok, firsts, study=study, pairs=ks_pairs(df, study), resamples=resamples, seed=seed)
     trained = df[df["recipe"].notna()]
     recipe = trained["recipe"].iloc[0] if len(trained) else "–"
     rj = json.loads(trained["recipe_json"].iloc[0]) if len(trained) else {}
@@ -239,17 +213,15 @@ def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
             "(NaN/inf loss), collapsed (did not learn: chance-level error, or no loss drop after "
             "warm-up) are counted and excluded; unfinished = "
             "pending or running.", "",
-            md_table(space_table(df), dict.fromkeys(("min", "mean", "median"), ".2f")), "",
-            "## KS tests between consecutive spaces", "",
-            "Two-sample Kolmogorov-Smirnov test of the error distributions (D = sup |F_a − "
-            "F_b|; p two-sided, scipy.stats.ks_2samp).", "", md_table(ks_table(df)), "",
+            md_table(space_table(df, study), dict.fromkeys(("min", "mean", "median"), ".2f")),
+            "", *_ks_section(st),
             "## Best ranges (DDS bootstrap)", "",
             f"Draw 25% of the finished models with replacement, keep the value of the "
             f"lowest-error one, {resamples:,} times (seed {seed}); median and 95% interval. "
             "b and g only where all stages share them.", "",
-            md_table(best_range_table(df, resamples=resamples, seed=seed)), "",
-            *findings.sections(done(df), first_sweeps(df), md_table, resamples=resamples,
-                               seed=seed),
+            md_table(best_range_table(df, resamples=resamples, seed=seed, study=study)), "",
+            *findings.sections(ok, firsts, md_table, resamples=resamples, seed=seed,
+                               study=study, stats_=st),
             "## Time", "", md_table(time_table(df, runs or [])), ""]
     if notes:
         out += ["## Comparison with the paper", "",

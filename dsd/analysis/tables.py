@@ -1,0 +1,105 @@
+"""Rendering of statistics tables: one formatter for p-values, one for numbers, one for
+intervals, and the markdown and HTML tables built from them (SUMMARY.md, `dsd report`).
+
+Only formatting: every number comes from a computed frame (`effects.compare_data`'s pairs,
+`trends.trends`, …). Missing values print as "–".
+"""
+from __future__ import annotations
+
+import html
+import math
+import numbers
+
+import pandas as pd
+
+DASH = "–"
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool)
+                         and math.isnan(v))
+
+
+def fmt_p(v) -> str:
+    """A p-value: three decimals, or two significant digits in scientific notation below
+    0.001 (3.3e-18), so no p-value prints as 0.000."""
+    if _missing(v):
+        return DASH
+    return f"{v:.3f}" if v >= 1e-3 else f"{v:.1e}"
+
+
+def fmt_si(v) -> str:
+    """A complexity in text (flops, params, acts of SUMMARY.md and the Findings): millions
+    with 3 significant digits from 10^5 on (119M, 0.999M), else 4 significant digits."""
+    if _missing(v) or not math.isfinite(v):
+        return DASH
+    return f"{v / 1e6:.3g}M" if abs(v) >= 1e5 else f"{v:.4g}"
+
+
+def _plain(x: float, digits: int) -> str:
+    """Fixed point with `digits` significant digits (1234.5 → '1234', 1.75 → '1.75'),
+    integers as they are."""
+    if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
+        return f"{int(round(x))}"
+    if abs(x) >= 1:
+        decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+        text = f"{x:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{x:.{digits}g}"
+
+
+def fmt_num(v, spec: str | None = None) -> str:
+    """A table cell: numbers with `spec` (a format spec, 'p' for `fmt_p`, 'si' for `fmt_si`);
+    by default the figures' tick format (`plots._fmt_number`): K/M/G from 10^4 on with 4
+    significant digits (93.97K, 119.6M), integers as they are, else 4 significant digits
+    (scientific only below 10^-3, so never 0.000); text as it is."""
+    if spec == "p":
+        return fmt_p(v)
+    if spec == "si":
+        return fmt_si(v)
+    if _missing(v):
+        return DASH
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return str(v)
+    if spec:
+        return format(v, spec)
+    x = float(v)
+    if not math.isfinite(x):
+        return str(x)
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div and abs(x) >= 1e4:
+            return _plain(x / div, 4) + unit
+    if x != 0 and abs(x) < 1e-3:
+        return f"{x:.2e}"
+    return _plain(x, 4)
+
+
+def fmt_ci(estimate: float, lo: float, hi: float, spec: str = "+.2f") -> str:
+    """'estimate [lo, hi]'."""
+    return f"{estimate:{spec}} [{lo:{spec}}, {hi:{spec}}]"
+
+
+def md_table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
+    """A GitHub-flavoured markdown table (numbers right-aligned); `fmt`: column → spec for
+    `fmt_num` (D: .3f and p: p-values unless given)."""
+    fmt = {"D": ".3f", "p": "p", **(fmt or {})}
+    num = [pd.api.types.is_numeric_dtype(df[c]) for c in df]
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---:" if n else "---" for n in num) + "|"
+    body = ["| " + " | ".join(fmt_num(v, fmt.get(c)) for v, c in zip(row, df.columns)) + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def html_table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
+    """The same table as HTML (text columns left-aligned; class "l")."""
+    fmt = fmt or {}
+    head = "".join(f'<th class="{"l" if df[c].dtype == object else ""}">{html.escape(str(c))}'
+                   f"</th>" for c in df.columns)
+    rows = []
+    for rec in df.itertuples(index=False):
+        cells = "".join(
+            f'<td class="{"l" if isinstance(v, str) else ""}">'
+            f"{html.escape(fmt_num(v, fmt.get(c)))}</td>" for v, c in zip(rec, df.columns))
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"

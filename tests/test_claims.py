@@ -1,0 +1,267 @@
+"""Study files (dsd.analysis.claims): the shipped DDS study, validation errors, a user's own
+spaces getting Findings, and the one pairwise table behind the KS section, the comparisons
+and the Findings (dsd.analysis.findings, summary, compare.edf_data)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import dsd.cli.results  # noqa: F401  (registers the commands)
+from dsd.analysis import claims, compare, effects, findings
+from dsd.analysis.population import read_population, write_population
+from dsd.analysis.tables import fmt_p
+from dsd.cli import app
+from dsd.errors import DsdError
+
+POPULATION = Path(__file__).resolve().parents[1] / "results" / "cifar10" / "population.parquet"
+runner = CliRunner()
+
+USER_STUDY = """
+name: mine
+title: my two spaces
+spaces: [wide, narrow]
+pairs:
+  - {a: narrow, b: wide, better: b, claim: "wide beats narrow"}
+  - {a: wide, b: other}
+trends:
+  - {space: wide, param: wm, trend: falls, claim: "error falls with wm"}
+  - {space: wide, param: wm, best: 3, near: [2.5, 3.5], claim: "best wm ≈ 3"}
+"""
+
+
+def frame(errors: dict[str, np.ndarray], seed: int = 0, **sampled) -> pd.DataFrame:
+    """Finished models: sweep = space, top1, complexities uniform over one window, and the
+    sampled parameters given (space → values) as the `sampled` JSON the trends read."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s, e in errors.items():
+        n = len(e)
+        cols = {"flops": rng.uniform(112.5e6, 125e6, n), "params": rng.uniform(1e6, 5e6, n),
+                "acts": rng.uniform(0.5e6, 1.5e6, n)}
+        draws = [{k: float(v[s][i]) for k, v in sampled.items() if s in v} for i in range(n)]
+        parts.append(pd.DataFrame({"sweep": s, "space": s, "top1": e, **cols,
+                                   "sampled": [json.dumps(d) for d in draws]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---- the shipped study ----------------------------------------------------------------------
+def test_the_shipped_study_is_package_data_and_holds_the_papers_chain():
+    s = claims.load_study()
+    assert claims.shipped_study_path().is_file()
+    assert s.name == "dds" and s.source == "paper"
+    assert s.spaces[:7] == ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe",
+                            "regnetx", "regnety")
+    chain = [(p.a, p.b) for p in s.pairs[:6]]
+    assert chain == list(zip(s.spaces[:6], s.spaces[1:7]))[:5] + [("regnetx", "regnety")]
+    assert [p.better for p in s.pairs[:6]] == ["neither", "neither", "b", "b", "b", "b"]
+    wm = [t for t in s.trends if t.param == "wm"]
+    assert {t.space for t in wm} == {"regnetx", "regnety"}
+    assert all(t.best == 2.5 and t.near == (2.25, 2.75) for t in wm)
+    assert s.claim("regnetx", "regnetx_dwise").better == "a" and s.claim("b", "a") is None
+
+
+def test_the_wheel_carries_the_study():
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"studies/*.yaml"' in text
+
+
+# ---- validation -----------------------------------------------------------------------------
+BASE = {"name": "x", "pairs": [{"a": "p", "b": "q", "better": "b", "claim": "q wins"}]}
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"pairs": [{"a": "p", "b": "q", "better": "maybe", "claim": "c"}]},
+     ["pairs[0].better", "'maybe'", "a, b, neither"]),
+    ({"pairs": [{"a": "p", "b": "q", "better": "b"}]}, ["pairs[0].claim", "claim text"]),
+    ({"pairs": [{"a": "p", "b": "p"}]}, ["pairs[0].b", "two different spaces"]),
+    ({"pairs": [{"a": "p", "b": "q"}, {"a": "q", "b": "p"}]}, ["pairs[1]", "once"]),
+    ({"pairs": [{"a": "p", "b": "q", "colour": 1}]},
+     ["pairs[0].colour", "unknown key", "a, b, claim, better"]),
+    ({"spaces": "p q"}, ["spaces", "give a list"]),
+    ({"spaces": ["p", "p"]}, ["spaces", "'p'", "once"]),
+    ({"nmae": "x"}, ["(top level).nmae", "allowed keys: name, title"]),
+    ({"name": ""}, ["name", "non-empty string"]),
+    ({"trends": [{"space": "p", "param": "d", "claim": "c", "trend": "up"}]},
+     ["trends[0].trend", "'up'", "rises, falls"]),
+    ({"trends": [{"space": "p", "param": "d", "claim": "c"}]},
+     ["trends[0]", "exactly one of trend"]),
+    ({"trends": [{"space": "p", "param": "d", "claim": "c", "best": 20}]},
+     ["trends[0].near", "None", "[lo, hi]"]),
+    ({"trends": [{"space": "p", "param": "d", "claim": "c", "best": 20, "near": [21, 25]}]},
+     ["trends[0].near", "[21, 25]", "lo ≤ best (20) ≤ hi"]),
+    ({"trends": [{"space": "p", "param": "d", "claim": "c", "best": "20", "near": [1, 30]}]},
+     ["trends[0].best", "'20'", "finite number"]),
+    ({"pairs": [], "trends": []}, ["pairs", "at least one pair or trend"]),
+])
+def test_a_bad_study_is_one_line_naming_file_field_value_and_what_is_allowed(
+        tmp_path, change, needles):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **change}, allow_unicode=True))
+    with pytest.raises(DsdError) as e:
+        claims.load_study(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"study {path}: ")
+    for n in needles:
+        assert n in msg, msg
+
+
+def test_missing_or_unreadable_study_files(tmp_path):
+    with pytest.raises(DsdError, match="no study file at"):
+        claims.load_study(tmp_path / "none.yaml")
+    (tmp_path / "b.yaml").write_text("pairs: [a, b\n")
+    with pytest.raises(DsdError, match=r"b.yaml: not valid YAML \("):
+        claims.load_study(tmp_path / "b.yaml")
+    (tmp_path / "c.yaml").write_text("- a\n- b\n")
+    with pytest.raises(DsdError, match=r"\(top level\): \['a', 'b'\] is not allowed"):
+        claims.load_study(tmp_path / "c.yaml")
+
+
+# ---- a user's own spaces --------------------------------------------------------------------
+def test_a_user_study_gives_findings_for_its_own_spaces(tmp_path):
+    (tmp_path / "mine.yaml").write_text(USER_STUDY)
+    study = claims.load_study(tmp_path / "mine.yaml")
+    rng = np.random.default_rng(3)
+    wm = {"wide": rng.uniform(1.5, 4.5, 90), "narrow": rng.uniform(1.5, 4.5, 60)}
+    # wide: 1.5 points better; within wide, error is lowest near wm = 3 (a V around 3)
+    err = {"narrow": 16 + rng.normal(0, 0.6, 60),
+           "wide": 13 + 2.0 * np.abs(wm["wide"] - 3) + rng.normal(0, 0.3, 90)}
+    ok = frame(err, wm=wm)
+    firsts = {"narrow": "narrow", "wide": "wide"}
+    st = findings.compute(ok, firsts, study=study, resamples=1000)
+    # only the pair whose spaces are present is compared; its verdict decides the claim
+    assert st.compare.pairs[["a", "b"]].drop_duplicates().values.tolist() == [
+        ["narrow", "wide"]]
+    f = findings.findings_table(st).set_index("claim (study)")
+    assert list(f.index) == ["wide beats narrow", "error falls with wm", "best wm ≈ 3"]
+    assert f.loc["wide beats narrow", "verdict"] == "agrees"
+    assert f.loc["wide beats narrow", "space"] == "narrow → wide"
+    assert f.loc["best wm ≈ 3", "verdict"] == (
+        "agrees: wm < 2.5 worse; wm > 3.5 worse")
+    assert "Holm over 2" in f.loc["best wm ≈ 3", "adjusted p"]
+    # a V has no monotone trend: the trend claim is not supported
+    assert f.loc["error falls with wm", "verdict"] == "no detectable trend"
+
+
+def test_a_best_value_claim_disagrees_when_one_side_of_the_window_is_better():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(1, 5, 120)
+    ok = frame({"s": 15 - 1.5 * x + rng.normal(0, 0.3, 120)}, wm={"s": x})  # larger is better
+    study = claims.parse_study({"name": "t", "trends": [
+        {"space": "s", "param": "wm", "best": 2.5, "near": [2, 3], "claim": "best ≈ 2.5"}]})
+    t = findings.best_tests(ok, {"s": "s"}, study)
+    r = t.iloc[0]
+    assert r["n_below"] + r["n_near"] + r["n_above"] == 120
+    assert r["prob_above"] > 0.9 and r["prob_below"] < 0.1 and r["p_above_holm"] < 1e-6
+    st = findings.Stats(None, {"s": "s"}, {}, "", study, t)
+    row = findings.findings_table(st).iloc[0]
+    assert row["verdict"] == "disagrees: wm < 2 worse; wm > 3 better"
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_the_regnety_wm_finding_follows_the_data():
+    """Issue 28: the RegNetY wm row said "disagrees" because its best-range interval (not a
+    confidence interval) ended at 2.39. Models with wm in [2.25, 2.75] are neither better nor
+    worse than those below or above (rank tests), so the claim is not distinguishable."""
+    df, _ = read_population(POPULATION)
+    ok = df[df["status"] == "done"].assign(top1=lambda d: d["top1"].astype(float))
+    labels = dict(zip(ok["sweep"], ok["space"]))
+    t = findings.best_tests(ok, labels, claims.load_study())
+    wm = t[(t["space"] == "regnety") & (t["param"] == "wm")].iloc[0]
+    assert (wm["n_below"], wm["n_near"], wm["n_above"]) == (47, 33, 20)
+    assert wm["p_below_holm"] > 0.05 and wm["p_above_holm"] > 0.05
+    row = findings._best_finding(findings.Stats(None, labels, {}, "", None, t),
+                                 claims.load_study().trends[3])
+    assert row["space"] == "regnety" and row["verdict"].startswith("not distinguishable")
+    d = t[(t["space"] == "regnetx") & (t["param"] == "d")].iloc[0]
+    assert d["p_below_holm"] < 0.001 and d["prob_below"] < 0.5  # shallow RegNets are worse
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_summarize_with_a_user_study_file(tmp_path):
+    """`dsd summarize --study FILE` on a population of non-paper spaces (two published spaces
+    renamed): their Findings rows, the study's order of spaces; a bad file is one line."""
+    df, runs = read_population(POPULATION)
+    keep = df["space"].isin(["regnetx", "regnety"]) & (df["index"] < 30)
+    df = df[keep].copy()
+    df["space"] = df["space"].map({"regnetx": "narrow", "regnety": "wide"})
+    df["sweep"] = df["space"] + "-s0"
+    pop = write_population(df, tmp_path / "mine.parquet", runs)
+    (tmp_path / "mine.yaml").write_text(USER_STUDY)
+    out = tmp_path / "S.md"
+    res = runner.invoke(app, ["summarize", str(pop), "-o", str(out), "--study",
+                              str(tmp_path / "mine.yaml"), "--resamples", "1000"])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    rows = [ln for ln in text.splitlines()
+            if ln.startswith("| wide beats narrow | narrow → wide")]
+    assert len(rows) == 1 and "One row per claim of the study" in text
+    assert "| best wm ≈ 3 | wide |" in text
+    table = text[text.index("## Models and errors"):text.index("## KS tests")]
+    assert table.index("wide-s0") < table.index("narrow-s0")  # the study's order
+    (tmp_path / "bad.yaml").write_text("name: m\npairs: [{a: x, b: y, better: c, claim: t}]\n")
+    res = runner.invoke(app, ["summarize", str(pop), "--study", str(tmp_path / "bad.yaml")])
+    assert res.exit_code == 1 and "pairs[0].better: 'c' is not allowed" in res.output
+
+
+# ---- one table of pairwise statistics -------------------------------------------------------
+def test_ks_section_comparisons_and_findings_read_one_table():
+    rng = np.random.default_rng(2)
+    err = {"anynetxc": rng.normal(17, 1.5, 60), "anynetxd": rng.normal(16, 1.5, 60),
+           "anynetxe": rng.normal(16.2, 1.5, 60)}
+    ok = frame(err)
+    firsts = {s: s for s in err}
+    st = findings.compute(ok, firsts, resamples=1000)
+    p = st.compare.pairs
+    none = p[p["normalize"] == "none"]
+    # the KS section is the unnormalized rows' KS columns
+    ks = findings.ks_table(st)
+    assert ks[["a", "b"]].values.tolist() == [["anynetxc", "anynetxd"], ["anynetxd", "anynetxe"]]
+    assert np.array_equal(ks[["D", "p"]].to_numpy(), none[["ks_D", "ks_p"]].to_numpy())
+    # the comparison table renders every row, the findings the primary rows
+    comp = findings.comparison_table(st)
+    assert len(comp) == len(p)
+    assert comp["KS p"].tolist() == [fmt_p(v) for v in p["ks_p"]]
+    f = findings.findings_table(st)
+    first = none.iloc[0]
+    assert f.iloc[0]["adjusted p"] == f"{fmt_p(first['rank_p_holm'])} (rank, Holm)"
+    assert f"{first['mean_diff']:+.2f}" in f.iloc[0]["measured"]
+    # edf's KS for the same pairs = the same columns
+    e = compare.edf_data(ok, table=st.compare)
+    assert np.array_equal(e.ks[["D", "p", "p_holm"]].to_numpy(),
+                          none[["ks_D", "ks_p", "ks_p_holm"]].to_numpy())
+
+
+def test_edf_computes_its_ks_through_compare_data():
+    rng = np.random.default_rng(4)
+    ok = frame({"a": rng.normal(16, 1, 40), "b": rng.normal(17, 1, 40),
+                "c": rng.normal(16.5, 1, 40)})
+    e = compare.edf_data(ok)
+    t = effects.compare_data(ok, [("a", "b"), ("a", "c"), ("b", "c")], sims=100,
+                             devices=False).pairs
+    assert e.ks[["a", "b"]].values.tolist() == t[["a", "b"]].values.tolist()
+    assert np.array_equal(e.ks[["D", "p", "p_holm"]].to_numpy(),
+                          t[["ks_D", "ks_p", "ks_p_holm"]].to_numpy())
+    assert e.ks_test == "scipy.stats.ks_2samp"
+
+
+def test_summary_without_a_comparable_pair_says_why():
+    rng = np.random.default_rng(1)
+    ok = frame({"anynetxd": rng.normal(16, 1, 30), "anynetxe": rng.normal(16, 1, 1)})
+    st = findings.compute(ok, {"anynetxd": "anynetxd", "anynetxe": "anynetxe"}, resamples=1000)
+    assert st.compare is None and "1 finished models" in st.note
+
+
+def test_the_study_orders_the_spaces():
+    study = claims.parse_study({"name": "r", "spaces": ["b", "a"],
+                                "pairs": [{"a": "a", "b": "b"}]})
+    from dsd.analysis.summary import sweep_order
+
+    df = pd.DataFrame({"sweep": ["sa", "sb", "sc", "sx"],
+                       "space": ["a", "b", "c", "regnetx"]})
+    assert sweep_order(df, study) == ["sb", "sa", "sc", "sx"]
+    assert sweep_order(df) == ["sx", "sa", "sb", "sc"]  # DDS: RegNetX listed, others after
