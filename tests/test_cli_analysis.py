@@ -253,3 +253,29 @@ def test_sweeps_keep_the_given_order(store):
     out = _ok(run("edf", "regnetx", "anynetxe", "--store", store))
     summary = out.split("summary")[1]
     assert summary.index("regnetx") < summary.index("anynetxe")
+
+
+def test_compare_warns_when_a_stores_sweeps_differ_in_samplers_and_window(tmp_path):
+    # the store path: samplers and window come from each sweep's record, not the results
+    path = tmp_path / "guards.sqlite"
+    db = Store(path)
+    _add_sweep(db, "rx", "regnetx", n=20)
+    sp = load_space("regnetx").with_samplers("dsd1")
+    s = sample(sp, 20, dataset="cifar10", window="100MF-125MF", seed=1)
+    db.add_sweep("rx_dsd1", space=sp.name, space_def=sp.to_dict(), dataset="cifar10",
+                 window=s.window.to_dict(), seed=1, draws=s.draws, models=s.models)
+    for i, name in enumerate(("rx", "rx_dsd1")):
+        add_formula_results(db, name, recipe="formula", synthetic=False, seed=i)
+    db.close()
+    out = _ok(run("compare", "rx", "rx_dsd1", "--store", path, "--sims", 100))
+    assert "warning: rx vs rx_dsd1: sampler convention differs (rx: pycls; rx_dsd1: dsd1)" \
+        in out
+    assert "warning: rx vs rx_dsd1: complexity window differs" in out
+    assert "Family: the primary test (rank test, unnormalized) of the one pair" in out
+    doc = __import__("json").loads(run("compare", "rx", "rx_dsd1", "--store", path, "--sims",
+                                       100, "--json").stdout)
+    assert len(doc["warnings"]) == 2 and doc["pairs"][0]["role"] == "primary"
+    _fails(run("compare", "rx", "rx_dsd1", "--store", path, "--pairs", "rx:rx"),
+           "cannot be compared with itself")
+    _fails(run("compare", "rx", "rx_dsd1", "--store", path, "--family", "all"),
+           "--family all: allowed values are pairs, each")

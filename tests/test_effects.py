@@ -30,58 +30,197 @@ def population(errors: dict[str, np.ndarray], seed: int = 0, **columns) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
-def test_a_two_point_shift_is_a_difference_with_an_interval_covering_two():
+def test_a_two_point_shift_is_decided_with_an_interval_covering_two():
     rng = np.random.default_rng(1)
     df = population({"a": rng.normal(16, 1.5, 100), "b": rng.normal(18, 1.5, 100)})
-    row = effects.compare_data(df, normalize=["none", "flops"]).pairs.to_dict("records")
-    for r in row:
+    d = effects.compare_data(df, normalize=["none", "flops"])
+    assert "depends_on" not in d.pairs and d.family_size == 1 and d.primary == "none"
+    none, flops = d.pairs.to_dict("records")
+    for r in (none, flops):
         assert r["mean_lo"] < 2 < r["mean_hi"] and r["median_lo"] < 2 < r["median_hi"]
-        assert r["verdict"] == "A better" and r["depends_on"] == ""
-        assert r["rank_p_holm"] < 1e-10 and r["rank_prob"] > 0.8
-    assert effects.compare_data(df[::-1]).pairs["verdict"].iloc[0] == "B better"
+        assert r["outcome"] == "A better"
+    assert none["role"] == "primary" and none["rank_p_holm"] < 1e-10
+    assert none["verdict"].startswith("A better (rank test, P(A<B) = 0.8")
+    assert f"Δmean {none['mean_diff']:+.2f} [{none['mean_lo']:+.2f}" in none["verdict"]
+    # the sensitivity row: its own unadjusted permutation p, outside the family
+    assert flops["role"] == "sensitivity" and np.isnan(flops["rank_p_holm"])
+    assert flops["rank_p"] == pytest.approx(1 / 10_001) and flops["permutations"] == 10_000
+    assert flops["verdict"].startswith("sensitivity (within-bin permutation rank test): "
+                                       "rejected at unadjusted p = 1e-04, A better")
+    back = effects.compare_data(df[::-1]).pairs.iloc[0]
+    assert back["outcome"] == "B better" and back["verdict"].startswith("B better (rank test")
 
 
-def test_identical_distributions_give_no_detectable_difference_with_a_sensible_shift():
+def test_identical_distributions_are_not_decided_and_the_interval_is_quoted():
     rng = np.random.default_rng(2)
     df = population({"a": rng.normal(16, 1.5, 100), "b": rng.normal(16, 1.5, 100)})
     r = effects.compare_data(df).pairs.iloc[0]
-    # normal theory for the rank test: 2.80·σ·sqrt(2/n)·sqrt(π/3) = 0.61 points
-    assert 0.45 < r["mds"] < 0.8
-    assert r["verdict"] == f"no detectable difference (smaller than {r['mds']:.2f} points)"
-    assert r["mean_lo"] < 0 < r["mean_hi"]
+    # normal theory for the rank test at α = 0.05: 2.80·σ·sqrt(2/n)·sqrt(π/3) = 0.61 points
+    assert 0.45 < r["mds"] < 0.8 and r["mds_alpha"] == 0.05
+    assert r["mean_lo"] < 0 < r["mean_hi"] and r["outcome"] == "not decided"
+    assert r["verdict"] == (f"not decided (rank test, P(A<B) = {r['rank_prob']:.2f}, p = "
+                            f"{effects._p(r['rank_p'])}); Δmean {r['mean_diff']:+.2f} "
+                            f"[{r['mean_lo']:+.2f}, {r['mean_hi']:+.2f}]")
+    assert "detectable" not in r["verdict"] and "smaller than" not in r["verdict"]
 
 
-def test_a_verdict_that_only_complexity_explains_changes_under_normalize_acts():
+def _row(**kw):
+    r = {"role": "primary", "test": "rank test", "rank_prob": 0.4, "rank_p": 0.01,
+         "rank_p_holm": 0.03, "mean_diff": -0.85, "mean_lo": -1.54, "mean_hi": -0.17}
+    r.update(kw)
+    return r
+
+
+def test_verdict_wording_cases():
+    # rejected at the family's Holm level: the side, the test, the level, the interval
+    assert effects.verdict(_row(), 6) == (
+        "B better", "B better (rank test, P(A<B) = 0.40, Holm p = 0.030 in a family of 6); "
+                    "Δmean -0.85 [-1.54, -0.17]")
+    o, v = effects.verdict(_row(rank_prob=0.7, mean_diff=0.9, mean_lo=0.2, mean_hi=1.6), 6)
+    assert o == "A better" and v.startswith("A better (rank test, P(A<B) = 0.70")
+    # not rejected, interval covering 0: no bound claimed beyond the interval
+    o, v = effects.verdict(_row(rank_p_holm=0.4, mean_lo=-1.5, mean_hi=0.3), 6)
+    assert o == "not decided" and v == ("not decided (rank test, P(A<B) = 0.40, Holm p = 0.400 "
+                                        "in a family of 6); Δmean -0.85 [-1.50, +0.30]")
+    # not rejected at the family level but the interval excludes 0: said, not contradicted
+    o, v = effects.verdict(_row(rank_p_holm=0.21), 6)
+    assert o == "not decided" and v.endswith(
+        "Δmean -0.85 [-1.54, -0.17]; this unadjusted interval excludes 0")
+    # the rank test and the means disagree in direction: said
+    assert effects.verdict(_row(mean_diff=0.3, mean_lo=0.1, mean_hi=0.5), 2)[1].endswith(
+        "the means order the other way")
+    # sensitivity rows: their own unadjusted p, labelled
+    t = "within-bin permutation rank test"
+    assert effects.verdict(_row(role="sensitivity", test=t, rank_p=0.002), 6) == (
+        "B better", f"sensitivity ({t}): rejected at unadjusted p = 0.002, B better; "
+                    "Δmean -0.85 [-1.54, -0.17]")
+    o, v = effects.verdict(_row(role="sensitivity", test=t, rank_p=0.2, mean_hi=0.4), 6)
+    assert o == "not rejected" and "not rejected, unadjusted p = 0.200" in v
+    # findings reads the side back from the text
+    assert [effects._category(effects.verdict(r, 6)[1]) for r in (
+        _row(), _row(role="sensitivity", rank_p=0.002), _row(rank_p_holm=0.21),
+        _row(role="sensitivity", rank_p=0.2))] == ["B better", "B better", "none", "none"]
+
+
+def test_a_confound_shows_in_the_sensitivity_rows_without_a_dependence_claim():
     # error depends on acts alone; B's models have more acts, so B looks better unnormalized
     rng = np.random.default_rng(3)
     acts = {"a": rng.uniform(0.5e6, 1.5e6, 150), "b": rng.uniform(1.0e6, 2.0e6, 150)}
     err = {s: 20 - 3 * v / 1e6 + rng.normal(0, 0.5, 150) for s, v in acts.items()}
-    data = effects.compare_data(population(err, acts=acts), normalize=effects.NORMALIZE)
-    v = dict(zip(data.pairs["normalize"], data.pairs["verdict"]))
-    assert v["none"] == v["flops"] == v["params"] == "B better"
-    assert v["acts"].startswith("no detectable difference")
-    assert set(data.pairs["depends_on"]) == {"acts"}
-    assert "Holm over the 4 rank tests" in data.family
+    data = effects.compare_data(population(err, acts=acts), normalize=effects.NORMALIZE,
+                                permutations=1000)
+    v = dict(zip(data.pairs["normalize"], data.pairs["outcome"]))
+    assert v == {"none": "B better", "flops": "B better", "params": "B better",
+                 "acts": "not rejected"}
+    acts_row = data.pairs.set_index("normalize").loc["acts"]
+    assert acts_row["mean_lo"] < 0 < acts_row["mean_hi"]
+    assert data.family.startswith("Family: the primary test (rank test, unnormalized) of the "
+                                  "one pair asked for, m = 1; a verdict needs p < 0.05.")
+    assert "outside the family (unadjusted p): flops, params, acts, device" in data.family
+    # one binning rule for the pair: the same bin count for every normalization
+    assert data.pairs["bins"].iloc[1:].nunique() == 1 and data.pairs["bins"].iloc[1] == 12
     c = data.complexity.set_index("sweep")
     assert c.loc["a", "rho_acts"] < -0.8 and abs(c.loc["a", "rho_flops"]) < 0.3
     text = "\n".join(effects.pairs_lines(data))
-    assert "acts   no detectable difference" in text
-    assert "depends on complexity measure: acts" in text
+    assert max(map(len, text.splitlines())) <= 80
+    assert "acts   sensitivity (within-bin permutation rank test): not rejected" in text
+    assert "depends on" not in text
+    assert "  acts   12 of 12 bins over [" in text
 
 
-def test_holm_family_spans_pairs_and_normalizations():
+def test_family_is_the_pairs_asked_for_and_extra_sweeps_do_not_move_a_verdict():
     rng = np.random.default_rng(4)
     df = population({s: rng.normal(16 + i * 0.3, 1.5, 60) for i, s in enumerate("abc")})
-    d = effects.compare_data(df, effects.pair_list(["a", "b", "c"], all_pairs=True),
-                             normalize="none,flops")
-    assert len(d.pairs) == 6 and list(d.pairs["a"] + d.pairs["b"]) == \
-        ["ab", "ab", "ac", "ac", "bc", "bc"]
+    two = df[df["sweep"].isin(["a", "b"])]
+    cols = ["mean_lo", "mean_hi", "median_lo", "rank_p", "rank_p_holm", "ks_p", "mds",
+            "verdict"]
+    alone = effects.compare_data(two, normalize="none,flops", permutations=1000).pairs[cols]
+    # the pairs given explicitly: a third sweep in the frame changes nothing
+    same = effects.compare_data(df, [("a", "b")], normalize="none,flops",
+                                  permutations=1000).pairs[cols]
+    pd.testing.assert_frame_equal(alone, same)
+    # each pair its own family: the consecutive pairs of a, b, c leave a vs b as it was
+    each = effects.compare_data(df, normalize="none,flops", family="each",
+                                permutations=1000)
+    assert each.family_size == 1 and "each pair alone" in each.family
+    pd.testing.assert_frame_equal(alone, each.pairs[cols].iloc[:2])
+    # one family over both pairs: Holm over the 2 primary tests only; MDS at α/2
+    d = effects.compare_data(df, normalize="none,flops", permutations=1000)
+    prim = d.pairs[d.pairs["role"] == "primary"]
+    assert d.family_size == 2 and len(prim) == 2 and "of each of the 2 pairs asked for, m = 2;" \
+        " a verdict needs Holm-adjusted p < 0.05 over these 2" in d.family
     from dsd.analysis.stats import holm
-    assert d.pairs["rank_p_holm"].tolist() == pytest.approx(holm(d.pairs["rank_p"]).tolist())
-    # a pair's numbers do not depend on what else is compared (per-pair seeds)
-    alone = effects.compare_data(df[df["sweep"].isin(["a", "c"])], normalize="none,flops")
-    cols = ["mean_lo", "mean_hi", "median_lo", "mds", "rank_p", "ks_p"]
-    assert alone.pairs[cols].to_numpy() == pytest.approx(d.pairs[cols].iloc[2:4].to_numpy())
+    assert prim["rank_p_holm"].tolist() == pytest.approx(holm(prim["rank_p"]).tolist())
+    assert d.pairs.loc[d.pairs["role"] == "sensitivity", "rank_p_holm"].isna().all()
+    assert (prim["mds_alpha"] == 0.025).all() and prim["mds"].iloc[0] > alone["mds"].iloc[0]
+    # a pair's bootstrap and permutation numbers do not depend on the family
+    pd.testing.assert_frame_equal(d.pairs[cols[:3] + ["ks_p"]].iloc[:2], alone[cols[:3] +
+                                                                            ["ks_p"]])
+
+
+def test_one_extreme_model_does_not_move_the_binning():
+    rng = np.random.default_rng(8)
+    df = population({"a": rng.normal(16, 1.5, 100), "b": rng.normal(16.5, 1.5, 100)})
+    base = effects.compare_data(df, normalize="flops").pairs.iloc[0]
+    extreme = pd.DataFrame({"sweep": ["a"], "top1": [30.0], "flops": [400e6],
+                            "params": [1e6], "acts": [1e6]})
+    more = effects.compare_data(pd.concat([df, extreme], ignore_index=True),
+                                normalize="flops").pairs.iloc[0]
+    assert more["range_hi"] == pytest.approx(base["range_hi"], rel=0.01)
+    assert more["range_lo"] == pytest.approx(base["range_lo"], rel=0.01)
+    assert more["bins"] == base["bins"] and more["dropped_a"] >= base["dropped_a"] + 1
+    assert more["outcome"] == base["outcome"]
+    assert more["mean_diff"] == pytest.approx(base["mean_diff"], abs=0.15)
+
+
+def _guarded(device_b=("h100",) * 60, **differ):
+    rng = np.random.default_rng(9)
+    df = population({"a": rng.normal(16, 1.5, 60), "b": rng.normal(16, 1.5, 60)})
+    facts = {"samplers": ("dsd1", "dsd1"), "dataset": ("cifar10", "cifar10"),
+             "window": ('{"flops": [112500000, 125000000]}',) * 2,
+             "recipe_hash": ("cc69", "cc69"), **differ}
+    for col, (va, vb) in facts.items():
+        df[col] = np.where(df["sweep"] == "a", va, vb)
+    df["device"] = np.r_[["h100"] * 60, list(device_b)]
+    return df
+
+
+def test_warnings_for_sampler_window_dataset_recipe_and_devices():
+    assert effects.compare_data(_guarded()).warnings == ()
+    d = effects.compare_data(_guarded(samplers=("dsd1", "pycls"), dataset=("cifar10",
+                                                                           "cifar100"),
+                                      window=('{"flops": [112500000, 125000000]}',
+                                              '{"flops": [360000000, 400000000]}'),
+                                      recipe_hash=("cc69", "ab12")))
+    w = "\n".join(d.warnings)
+    assert len(d.warnings) == 4
+    assert "a vs b: sampler convention differs (a: dsd1; b: pycls)" in w
+    assert "complexity window differs (a: flops [1.125e+08, 1.25e+08]; b: flops [3.6e+08, " \
+           "4e+08])" in w and "dataset differs" in w and "recipe (hash) differs" in w
+    assert d.pairs["normalize"].tolist() == ["none"]  # devices balanced: no device row
+    doc = effects.to_json(d)
+    assert doc["warnings"] == list(d.warnings) and doc["version"] == 2
+    text = "\n".join(effects.pairs_lines(d))
+    assert text.startswith("warning: a vs b: sampler convention differs")
+
+
+def test_imbalanced_devices_get_a_device_stratified_sensitivity_row():
+    # B's second half ran on another device that adds 2 points: the plain comparison sees B
+    # worse; within the shared device it does not
+    df = _guarded(device_b=["h100"] * 30 + ["h200"] * 30)
+    df.loc[(df["sweep"] == "b") & (df["device"] == "h200"), "top1"] += 2.0
+    d = effects.compare_data(df)
+    assert d.warnings == ("a vs b: devices differ (a: 100% h100; b: 50% h100, 50% h200); see "
+                          "the device-stratified row",)
+    plain, dev = d.pairs.to_dict("records")
+    assert plain["outcome"] == "A better" and dev["normalize"] == "device"
+    assert dev["role"] == "sensitivity" and dev["test"] == "within-device permutation rank test"
+    assert (dev["n_a"], dev["n_b"], dev["dropped_b"], dev["bins"], dev["bins_used"]) == \
+        (60, 30, 30, 2, 1)
+    assert dev["mean_lo"] < 0 < dev["mean_hi"] and dev["outcome"] == "not rejected"
+    assert "device 1 of 2 devices shared; not used: A 0, B 30" in \
+        "\n".join(effects.pairs_lines(d))
+    assert effects.compare_data(df, devices=False).pairs["normalize"].tolist() == ["none"]
 
 
 def test_bad_input_is_a_dsd_error():
@@ -92,6 +231,10 @@ def test_bad_input_is_a_dsd_error():
     df = population({"a": np.arange(5.0), "b": np.arange(5.0)})
     with pytest.raises(DsdError, match="10,000 bootstrap resamples"):
         effects.compare_data(df, resamples=100)
+    with pytest.raises(DsdError, match="1,000 permutations"):
+        effects.compare_data(df, permutations=100)
+    with pytest.raises(DsdError, match="--family all: allowed values are pairs, each"):
+        effects.compare_data(df, family="all")
 
 
 def test_trends_rank_a_planted_dependence_first():
@@ -124,17 +267,50 @@ def test_compare_cli_on_the_published_population():
     out = _run("compare", "--population", POPULATION, "anynetxd", "anynetxe",
                "--normalize", "none,flops,params,acts")
     assert "A = anynetxd-cifar10-s0, B = anynetxe-cifar10-s0" in out
-    assert "none   A better; depends on complexity measure: params, acts" in out
-    assert "Holm over the 4 rank tests of this call" in out
+    assert "  none   A better (rank test, P(A<B) = 0.65, p = 4e-04); Δmean +1.34\n" \
+           "         [+0.61, +2.05]" in out
+    assert "acts   sensitivity (within-bin permutation rank test): not rejected" in out
+    assert "Family: the primary test (rank test, unnormalized) of the one pair asked for" in out
     assert "anynetxe-cifar10-s0  100   118M  5.23M   672k" in out
+    # AnyNetXD has 4 H200-trained models, AnyNetXE none: warned, with a stratified row
+    assert "warning: anynetxd-cifar10-s0 vs anynetxe-cifar10-s0: devices differ" in out
+    assert "  device 1 of 2 devices shared; not used: A 4, B 0" in out
+    assert "depends on" not in out and max(map(len, out.splitlines()[10:])) <= 80
     r = runner.invoke(app, ["compare", "--population", str(POPULATION), "anynetxd",
                             "anynetxe", "--json"])
     doc = json.loads(r.stdout)
-    assert doc["version"] == 1 and list(doc["pairs"][0]) == effects.PAIR_COLUMNS
-    p = doc["pairs"][0]
+    assert doc["version"] == 2 and list(doc["pairs"][0]) == effects.PAIR_COLUMNS
+    assert doc["family_size"] == 1 and doc["primary"] == "none" and len(doc["warnings"]) == 1
+    p, dev = doc["pairs"]
     assert (p["n_a"], p["n_b"], round(p["ks_D"], 3), round(p["ks_p"], 5)) == \
         (99, 100, 0.255, 0.00267)  # = SUMMARY.md's KS row
-    assert p["verdict"] == "A better" and p["mean_lo"] > 0
+    assert p["outcome"] == "A better" and p["mean_lo"] > 0 and p["role"] == "primary"
+    assert dev["normalize"] == "device" and dev["role"] == "sensitivity"
+    assert isinstance(dev["permutations"], int) and p["permutations"] is None
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_compare_cli_pairs_and_family_options_keep_a_pairs_verdict():
+    base = ["compare", "--population", POPULATION, "--json"]
+    alone = json.loads(runner.invoke(app, [str(a) for a in base + ["regnetx", "regnety"]])
+                       .stdout)["pairs"][0]
+    for extra in (["anynetxe", "regnetx", "regnety", "--pairs", "regnetx:regnety"],
+                  ["anynetxe", "regnetx", "regnety", "--family", "each"]):
+        doc = json.loads(runner.invoke(app, [str(a) for a in base + extra]).stdout)
+        row = next(r for r in doc["pairs"] if r["a"].startswith("regnetx") and
+                   r["b"].startswith("regnety") and r["role"] == "primary")
+        assert row == alone, extra
+    # with both consecutive pairs in one family, the same test is Holm-adjusted over 2
+    doc = json.loads(runner.invoke(app, [str(a) for a in base + ["anynetxe", "regnetx",
+                                                                 "regnety"]]).stdout)
+    assert doc["family_size"] == 2
+    row = [r for r in doc["pairs"] if r["role"] == "primary"][1]
+    assert row["rank_p"] == alone["rank_p"] and row["rank_p_holm"] >= alone["rank_p_holm"]
+    assert row["mds_alpha"] == 0.025
+    r = runner.invoke(app, [str(a) for a in base + ["regnetx", "regnety", "--pairs",
+                                                    "regnetx:anynetxa"]])
+    assert r.exit_code == 1 and "--pairs: 'anynetxa' is not one of the named sweeps" in \
+        r.output
 
 
 @pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
@@ -156,17 +332,16 @@ def test_findings_rows_from_a_planted_confound():
     ok = population(err, acts=acts)
     st = findings.compute(ok, {"anynetxd": "d", "anynetxe": "e"})
     row = findings.findings_table(st).iloc[0]
-    assert row["claim (paper)"].startswith("D → E") and row["space"] == "anynetxd → anynetxe"
-    assert row["verdict"].startswith("disagrees: anynetxd is better; depends on complexity "
-                                     "measure (") and "acts: no detectable difference" in \
-        row["verdict"]
-    assert "(rank, Holm)" in row["adjusted p"]
+    assert row["space"] == "anynetxd → anynetxe" and "(rank, Holm)" in row["adjusted p"]
+    assert row["verdict"].startswith("disagrees: anynetxd is better")
     text = "\n".join(findings.sections(ok, {"anynetxd": "d", "anynetxe": "e"}, md_table))
     for head in ("## Findings", "## Comparisons between consecutive spaces",
                  "## Complexity and error", "## Trends", "### anynetxe",
                  "## Random search efficiency"):
         assert head in text
-    assert "| anynetxd → anynetxe | acts |" in text
+    # the confound shows as a sensitivity row with its own test and interval
+    assert "| anynetxd → anynetxe | acts |" in text and \
+        "sensitivity (within-bin permutation rank test): not rejected" in text
 
 
 @pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
@@ -176,9 +351,10 @@ def test_report_shows_the_comparison_and_trend_tables():
     from dsd.analysis.selection import select
 
     sel = select(PopulationStore.open(POPULATION), ["regnetx", "regnety"])
-    html = "\n".join(report._statistics(sel, resamples=10_000, seed=0, bins=20))
+    st = report._compute(sel, study=None, resamples=10_000, seed=0, bins=20)
+    html = "\n".join(report._statistics(st))
     assert "Findings (claims of the paper)" in html and "RegNetX → RegNetY" in html
-    assert "Holm over the 4 rank tests" in html and "<h4>regnetx-cifar10-s0</h4>" in html
+    assert "Family: the primary test" in html and "<h4>regnetx-cifar10-s0</h4>" in html
     assert "regnetx → regnety" in html and "-0.45 [-0.87, -0.04]" in html
 
 

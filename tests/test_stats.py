@@ -273,3 +273,161 @@ def test_spearman_interval_is_scipys_bootstrap_of_spearmanr():
     assert r.estimate == pytest.approx(sst.spearmanr(x, y).statistic)
     assert r.lo == pytest.approx(ref.low, abs=0.05) and r.hi == pytest.approx(ref.high, abs=0.05)
     assert np.isnan(stats.spearman(np.ones(10), np.arange(10.0))[0])
+
+
+# ---- issue 28: robust bins, within-bin permutation tests, own-EDF power -------------------
+def test_bin_count_is_one_rule_of_the_sample_sizes():
+    assert stats.bin_count(100, 99) == 9 and stats.bin_count(100, 100) == 10
+    assert stats.bin_count(3, 500) == 2  # at least 2
+    assert stats.bin_count(1000, 1000, up_to=20) == 20 and stats.bin_count(100, 100, 4) == 4
+    with pytest.raises(DsdError, match="bins must be a positive integer"):
+        stats.bin_count(10, 10, 0)
+
+
+def test_shared_bins_hand_case_and_dropped_bins():
+    va = np.arange(0.0, 101.0)  # 0..100
+    vb = np.arange(50.0, 151.0)  # 50..150
+    sh = stats.shared_bins(va, vb, 5)
+    # range: larger 2.5% quantile (B: 52.5) to the smaller 97.5% quantile (A: 97.5)
+    assert (sh.lo, sh.hi) == (52.5, 97.5) and sh.k == 5 and sh.used == 5
+    assert sh.outside_a == 53 + 3 and sh.outside_b == 3 + 53
+    assert (sh.bin_a >= 0).sum() == 45 and set(sh.bin_a[sh.bin_a >= 0]) == set(range(5))
+    # a bin that only one side fills is dropped, with its models
+    va2 = np.r_[np.linspace(0, 40, 50), np.linspace(60, 100, 50)]  # nothing in (40, 60)
+    vb2 = np.linspace(0, 100, 100)
+    sh2 = stats.shared_bins(va2, vb2, 10)
+    assert sh2.used < 10 and (sh2.bin_b == -1).sum() > sh2.outside_b
+    with pytest.raises(DsdError, match="do not overlap"):
+        stats.shared_bins(np.arange(10.0), np.arange(20.0, 30.0), 3)
+
+
+def test_shared_bins_ignore_one_extreme_model():
+    rng = np.random.default_rng(0)
+    va, vb = rng.uniform(100, 125, 100), rng.uniform(100, 125, 100)
+    base = stats.shared_bins(va, vb, 10)
+    far = stats.shared_bins(np.r_[va, 400.0], vb, 10)  # one model far outside
+    assert far.hi == pytest.approx(base.hi, abs=0.6) and far.lo == pytest.approx(base.lo,
+                                                                                 abs=0.6)
+    assert far.bin_a[-1] == -1 and far.outside_a == base.outside_a + 1
+    # the old rule (min/max) would have been moved by it: not here
+    lo, hi = stats.common_range(np.r_[va, 400.0], np.r_[vb, 50.0])
+    assert hi - lo > 20 and stats.shared_bins(np.r_[va, 400.0], np.r_[vb, 50.0], 10).lo > 100
+
+
+def test_stratum_weights_flatten_each_side():
+    s = np.array([0, 0, 0, 1, 2, 2, -1])
+    w = stats.stratum_weights(s)
+    assert w.tolist() == pytest.approx([1 / 9] * 3 + [1 / 3] + [1 / 6] * 2 + [0.0])
+    assert stats.stratum_weights(np.array([-1, -1])).tolist() == [0.0, 0.0]
+
+
+def test_permutation_statistics_equal_the_weighted_rank_test_and_ks():
+    rng = np.random.default_rng(1)
+    a, b = np.round(rng.normal(16, 1.5, 70), 1), np.round(rng.normal(16.5, 1.5, 60), 1)
+    sa, sb = rng.integers(0, 4, 70), rng.integers(0, 4, 60)
+    wa, wb = stats.stratum_weights(sa), stats.stratum_weights(sb)
+    t = stats.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb, permutations=999,
+                               seed=0)
+    assert t.prob == pytest.approx(stats.rank_test(a, b, wa, wb).prob, abs=1e-12)
+    assert t.D == pytest.approx(stats.ks_statistic(a, b, wa, wb), abs=1e-12)
+    # seeded; p never below 1/(1 + R)
+    again = stats.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb, permutations=999,
+                                   seed=0)
+    assert again == t and min(t.rank_p, t.ks_p) >= 1 / 1000
+    far = stats.permutation_test(np.arange(20.0), np.arange(100.0, 120.0), permutations=999)
+    assert far.rank_p == far.ks_p == 1 / 1000
+
+
+def test_unstratified_permutation_p_matches_the_exact_tests():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(16, 1.5, 40), rng.normal(16.8, 1.5, 35)
+    t = stats.permutation_test(a, b, permutations=20_000, seed=3)
+    exact = sst.mannwhitneyu(b, a, method="exact").pvalue
+    ks = sst.ks_2samp(a, b, method="exact").pvalue
+    mc = 3 * np.sqrt(0.25 / 20_000)  # 3 Monte-Carlo sd at worst
+    assert t.rank_p == pytest.approx(exact, abs=mc) and t.ks_p == pytest.approx(ks, abs=mc)
+
+
+def test_permutation_mean_is_exact_by_enumeration():
+    from itertools import permutations, product
+
+    e = np.array([1.0, 2.0, 2.0, 5.0, 3.0, 4.0, 6.0])
+    strata = np.array([0, 0, 0, 0, 1, 1, 1])
+    side = np.array([True, False, False, True, True, False, False])
+    w = np.array([0.2, 0.3, 0.1, 0.5, 0.3, 0.4, 0.2])  # not flat: the mean is not ½
+    w = np.where(side, w / w[side].sum(), w / w[~side].sum())
+    slots = [np.flatnonzero(strata == k) for k in (0, 1)]
+    probs = []
+    for p0, p1 in product(permutations(slots[0]), permutations(slots[1])):
+        val = np.empty(7)
+        val[np.r_[slots[0], slots[1]]] = e[np.r_[p0, p1]]  # errors reassigned within strata
+        probs.append(stats.rank_test(val[side], val[~side], w[side], w[~side]).prob)
+    assert stats._perm_mean(e, side, w, strata) == pytest.approx(np.mean(probs), abs=1e-12)
+    assert abs(np.mean(probs) - 0.5) > 0.01
+
+
+def test_within_bin_permutation_test_holds_its_level_on_exchangeable_data():
+    # H0: within each bin the spaces' errors are exchangeable. Error rises with the bin
+    # (2 points a bin) and the spaces differ in complexity, so bins must be respected: the
+    # same test permuting across bins is far off the level. 1000 data sets, 199 permutations:
+    # P(p ≤ 0.05) = 10/200 exactly for a continuous statistic; KS D is discrete (ties in the
+    # permutation distribution), so its rate may only fall below α.
+    rng = np.random.default_rng(7)
+    n_sets, rej = 1000, np.zeros(3)
+    for i in range(n_sets):
+        ca, cb = rng.uniform(0, 1, 60), rng.uniform(0.3, 1.3, 50) ** 0.5
+        sh = stats.shared_bins(ca, cb, stats.bin_count(60, 50))
+        ea, eb = 2.0 * sh.bin_a + rng.normal(0, 1, 60), 2.0 * sh.bin_b + rng.normal(0, 1, 50)
+        wa, wb = stats.stratum_weights(sh.bin_a), stats.stratum_weights(sh.bin_b)
+        t = stats.permutation_test(ea, eb, wa, wb, strata_a=sh.bin_a, strata_b=sh.bin_b,
+                                   permutations=199, seed=i)
+        across = stats.permutation_test(ea, eb, wa, wb, permutations=199, seed=i)
+        rej += [t.rank_p <= 0.05, t.ks_p <= 0.05, across.rank_p <= 0.05]
+    rate = rej / n_sets
+    mc = 3 * np.sqrt(0.05 * 0.95 / n_sets)  # 3 Monte-Carlo sd: 0.021
+    assert abs(rate[0] - 0.05) <= mc and rate[1] <= 0.05 + mc, rate
+    assert abs(rate[2] - 0.05) > mc, rate
+
+
+def test_shifted_rank_test_equals_scipy_with_ties():
+    rng = np.random.default_rng(3)
+    xa, xb = np.round(rng.normal(16, 1.5, (300, 50)), 1), np.round(rng.normal(16, 1.5,
+                                                                              (300, 40)), 1)
+    t = stats.ShiftedRankTest(xa, xb)
+    for s in (0.0, 0.3, -0.7, 1.25):
+        ref = sst.mannwhitneyu(xa, xb + s, axis=1, method="asymptotic").pvalue
+        assert np.allclose(t.pvalues(s), ref, rtol=0, atol=1e-12)
+
+
+def test_hodges_lehmann_hand_case():
+    assert stats.hodges_lehmann([1.0, 2.0], [3.0, 5.0]) == 2.5  # median of 2, 1, 4, 3
+
+
+def test_detectable_shift_uses_each_sides_own_spread():
+    rng = np.random.default_rng(4)
+    a = rng.normal(16, 1.5, 100)
+    b = rng.normal(16, 1.5, 100)
+    own = stats.detectable_shift(a, b, alpha=0.05, seed=0)
+    # normal theory for the rank test: 2.80·σ·sqrt(2/n)·sqrt(π/3) = 0.61 points
+    assert 0.5 < own < 0.75
+    # a location difference of 3 points does not change it; the pooled EDF inflates it
+    far = b + 3.0
+    assert stats.detectable_shift(a, far, alpha=0.05, seed=0) == pytest.approx(own, abs=0.02)
+    pooled = stats.min_detectable_shift(np.r_[a, far], None, 100, 100, seed=0)
+    assert pooled > 1.5 * own
+    # a stricter level needs a larger shift (Holm's first step of a family of 6)
+    assert stats.detectable_shift(a, b, alpha=0.05 / 6, seed=0) > 1.15 * own
+    assert np.isnan(stats.detectable_shift([1.0], b))
+
+
+def test_bootstrap_diffs_share_draws_when_weighted_and_equal_bootstrap_diff_when_not():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(15, 2, 50), rng.normal(16, 2, 60)
+    g = np.random.default_rng(9)
+    ref = [stats.bootstrap_diff(a, b, stat=s, seed=g) for s in ("mean", "median")]
+    got = stats.bootstrap_diffs(a, b, seed=np.random.default_rng(9))
+    assert [got["mean"], got["median"]] == ref
+    w = stats.bootstrap_diffs(a, b, np.ones(50), np.ones(60), seed=0)
+    for s in ("mean", "median"):
+        assert w[s].lo == pytest.approx(got[s].lo, abs=0.15)
+        assert w[s].hi == pytest.approx(got[s].hi, abs=0.15)

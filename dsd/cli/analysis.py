@@ -319,18 +319,80 @@ def report_cmd(
     typer.echo(f"\nwrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s)")
 
 
+def _pairs_of(text: Optional[str], sel, all_pairs: bool) -> list[tuple[str, str]]:
+    """--pairs 'a:b,c:d' → sweep pairs among the named sweeps (a space name stands for its
+    one named sweep); without it, consecutive pairs or, with --all-pairs, every pair."""
+    from ..analysis import effects
+
+    if not text:
+        return effects.pair_list(sel.sweeps, all_pairs=all_pairs)
+    if all_pairs:
+        raise DsdError("give either --pairs or --all-pairs, not both")
+
+    def one(name: str) -> str:
+        if name in sel.sweeps:
+            return name
+        hits = [s for s in sel.sweeps if sel.spaces.get(s) == name]
+        if len(hits) != 1:
+            raise DsdError(f"--pairs: {name!r} is not one of the named sweeps "
+                           f"({', '.join(sel.sweeps)})")
+        return hits[0]
+
+    pairs = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        ends = item.split(":")
+        if len(ends) != 2 or not all(e.strip() for e in ends):
+            raise DsdError(f"--pairs {item!r}: write each pair as A:B, comma-separated")
+        a, b = (one(e.strip()) for e in ends)
+        if a == b:
+            raise DsdError(f"--pairs {item!r}: a sweep cannot be compared with itself")
+        pairs.append((a, b))
+    return list(dict.fromkeys(pairs))
+
+
+def _with_sweep_facts(data, store: Optional[Path], population: Optional[Path]):
+    """The selection with the columns `effects.pair_warnings` checks: a population file has
+    them (samplers, window); a store's results get them from each sweep's record."""
+    import json
+
+    if population is not None or data.empty:
+        return data
+    db = _open_store(store)
+    facts = {}
+    for s in data["sweep"].unique():
+        info = db.sweep(s)
+        facts[s] = ((info["space_def"].get("samplers", "dsd1")
+                     if info.get("source", "dsd") == "dsd" else "-"),
+                    json.dumps(info["window"], sort_keys=True))
+    return data.assign(samplers=data["sweep"].map(lambda s: facts[s][0]),
+                       window=data["sweep"].map(lambda s: facts[s][1]))
+
+
 @command("compare")
 def compare_cmd(
     names: Names,
     all_pairs: Annotated[bool, typer.Option(
         "--all-pairs", help="Compare every pair [default: consecutive pairs A→B, B→C, …].")]
     = False,
+    pairs: Annotated[Optional[str], typer.Option(
+        "--pairs", help="Compare exactly these pairs of the named sweeps, e.g. "
+        "'anynetxd:anynetxe,anynetxe:regnetx'; they are the family.", show_default=False)]
+    = None,
+    family: Annotated[str, typer.Option(
+        "--family", help="pairs: Holm over the primary tests of all pairs compared; each: "
+        "every pair its own family of one (no adjustment across pairs).")] = "pairs",
     normalize: Annotated[str, typer.Option(
         "--normalize", help="Comma-separated: none (plain), flops, params, acts (NDS "
-        "weighting over each pair's common range; Kish effective n).")] = "none",
-    bins: BinsOpt = 20,
+        "weighting over each pair's common range). The first is the primary test; the "
+        "others are sensitivity analyses outside the family.")] = "none",
+    bins: Annotated[int, typer.Option(
+        "--bins", min=2, help="The most bins a normalization uses (the rule: ⌊√min(n_A, "
+        "n_B)⌋, at least 2).")] = 20,
     resamples: Annotated[int, typer.Option("--resamples", min=10_000,
                                            help="Bootstrap resamples.")] = 10_000,
+    permutations: Annotated[int, typer.Option(
+        "--permutations", min=1000, help="Within-bin permutations of the normalized and "
+        "device rows' tests.")] = 10_000,
     sims: Annotated[int, typer.Option("--sims", min=100, help="Simulations of the minimum "
                                       "detectable shift.")] = 1000,
     seed: SeedOpt = 0,
@@ -341,12 +403,15 @@ def compare_cmd(
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
     count_failures: CountFailuresOpt = False,
 ):
-    """Pairs of sweeps: effect sizes with intervals, KS and rank tests, Holm, power, verdicts."""
+    """Pairs of sweeps: effect sizes with intervals, the family's tests, sensitivity rows,
+    power and verdicts."""
     import json
 
     from ..analysis import effects
 
     norms = effects.parse_normalize(normalize)
+    if family not in effects.FAMILIES:
+        raise DsdError(f"--family {family}: allowed values are {', '.join(effects.FAMILIES)}")
     if as_json:  # stdout is the document alone; the selection summary goes to stderr
         import contextlib
         import io
@@ -359,9 +424,10 @@ def compare_cmd(
     else:
         sel = _select(names, store, recipe, dataset, synthetic, population,
                       count_failures=count_failures)
-    data = effects.compare_data(sel.data, effects.pair_list(sel.sweeps, all_pairs=all_pairs),
-                                normalize=norms, bins=bins, resamples=resamples, sims=sims,
-                                seed=seed)
+    data = effects.compare_data(_with_sweep_facts(sel.data, store, population),
+                                _pairs_of(pairs, sel, all_pairs), normalize=norms, bins=bins,
+                                resamples=resamples, sims=sims, seed=seed,
+                                permutations=permutations, family=family)
     if as_json:
         typer.echo(json.dumps(effects.to_json(data), indent=1))
         return
