@@ -382,11 +382,13 @@ def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table=_md_table, *,
     source = (st.study or claims.load_study()).source
     out = ["## Findings", "",
            f"One row per claim of the {source}, computed from the tables below. Pair claims: "
-           "the verdict of the pair's primary test (unnormalized rank test, in the family "
-           "below) with its Δmean interval; a test that does not decide bounds the difference "
-           "only by that interval. Trend claims: the sign of a Holm-significant Spearman ρ; "
-           "for a best value, the models in the claim's window against those below and above "
-           "it (the DDS best range is shown for reference; it is not a confidence interval).",
+           "the pair's primary test (unnormalized rank test, in the family below) with its "
+           "Δmean interval: agrees or disagrees when the test decides; a claim of no "
+           "difference is consistent when it does not (the interval is then the bound, not a "
+           "proof of equality); otherwise not decided. Trend claims: the sign of a "
+           "Holm-significant Spearman ρ; for a best value, the models in the claim's window "
+           "against those below and above it (the DDS best range is shown for reference; it "
+           "is not a confidence interval).",
            ""]
     f = findings_table(st)
     out += [md_table(f) if len(f) else f"(no claim of the {source} can be checked here)", ""]
