@@ -201,7 +201,8 @@ def comparison_table(st: Stats) -> pd.DataFrame:
              if r["normalize"] == "none" else f"{r['n_eff_a']:.0f}/{r['n_eff_b']:.0f}")
         ci = {k: fmt_ci(r[f"{k}_diff"], r[f"{k}_lo"], r[f"{k}_hi"]) if done else "–"
               for k in ("mean", "median")}
-        rows.append({"A → B": f"{na} → {nb}", "norm": r["normalize"], "n A/B": n,
+        bins = effects._bins_text(r) if r["normalize"] != "none" else "–"
+        rows.append({"A → B": f"{na} → {nb}", "norm": r["normalize"], "n A/B": n, "bins": bins,
                      "Δmean [95% CI]": ci["mean"], "Δmedian [95% CI]": ci["median"],
                      "KS D": r["ks_D"], "KS p": fmt_p(r["ks_p"]), "P(A<B)": r["rank_prob"],
                      "rank p": fmt_p(r["rank_p"]), "Holm p": fmt_p(r["rank_p_holm"]),
@@ -357,17 +358,15 @@ def findings_table(st: Stats) -> pd.DataFrame:
 
 # ---- markdown -------------------------------------------------------------------------------
 def comparison_note(data: effects.CompareData) -> str:
-    """What the comparison table's columns mean (one paragraph)."""
-    p = data.pairs
-    norm = p[(p["normalize"] != "none") & p["bins"].notna()] if "bins" in p else p.iloc[:0]
-    perms = (f" Normalized rows: within-bin permutation tests ({int(data.permutations):,} "
-             "permutations), bins per pair over the sides' common range, n = Kish effective "
-             "sizes." if len(norm) and "permutations" in p else "")
-    return ("Δ = B − A in error points (negative: B better), 95% bootstrap intervals "
-            f"({data.resamples:,} resamples, seed {data.seed}). P(A<B) = chance that a random "
-            "A model has the lower error. rank p = the row's own test, Holm p = adjusted over "
-            "the family (primary rows only). MDS = the shift the rank test detects with 80% "
-            f"power at the level that decides.{perms} {data.family}")
+    """What the comparison table's columns mean: its own columns, then `dsd compare`'s
+    header (`effects.header_lines`: family, intervals, binning rule, permutations, MDS) as
+    one paragraph; the warnings are listed apart."""
+    lines = effects.header_lines(data)
+    if "" in lines:  # the warnings come first, then a blank line
+        lines = lines[lines.index("") + 1:]
+    return ("P(A<B) = chance that a random A model has the lower error; rank p = the row's "
+            "own test (Mann–Whitney, or within-bin permutations under normalization); Holm p "
+            "= adjusted over the family (primary rows only). " + " ".join(lines))
 
 
 def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table=_md_table, *,
