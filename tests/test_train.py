@@ -635,3 +635,51 @@ def test_worker_processes_share_a_gpus_hardware_queues(monkeypatch):
     monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "8")
     use_gpu(torch.device("cuda", 0), 32)
     assert os.environ["CUDA_DEVICE_MAX_CONNECTIONS"] == "8"
+
+
+def _engine_run(tmp_path, data_root, stop_after=None, ckpt="m.pt"):
+    """Train tiny model 0 (1 epoch of 20 steps, CIFAR subset) with the engine directly;
+    `stop_after`: ask it to stop once that many steps have run (a handshake on the step
+    count, not a timer). Returns the final record and the model's weights."""
+    from dsd.train.data import CifarData
+    from dsd.train.engine import Job, train_steps
+
+    recipe = get_recipe(None, "cifar10").override(epochs=1, batch_size=50, subset=1000,
+                                                  test_subset=500)
+    job = Job(result_id=1, sweep="t", index=0, spec_json=tiny_spec(0).to_json(), flops=1,
+              seed=7, dataset="cifar10", recipe=recipe.to_dict(), ckpt=str(tmp_path / ckpt))
+    data = CifarData("cpu", batch_size=50, data_dir=data_root, subset=1000, test_subset=500)
+    steps = train_steps(job, data, device=torch.device("cpu"), emit=lambda k, r: None,
+                        should_stop=lambda: stop_after is not None and n[0] >= stop_after)
+    n = [0]
+    while True:
+        try:
+            next(steps)
+            n[0] += 1
+        except StopIteration as end:
+            return end.value, n[0]
+
+
+def test_a_model_stopped_mid_epoch_resumes_at_the_step_it_reached(tmp_path, data_root):
+    """Stopped after 7 of 20 steps, a model checkpoints step 7; the next run trains steps 8–20
+    only, and ends with exactly the error and loss of an uninterrupted run."""
+    whole, steps = _engine_run(tmp_path, data_root, ckpt="whole.pt")
+    assert whole["status"] == "done" and steps == 20
+    first, steps = _engine_run(tmp_path, data_root, stop_after=7)
+    assert first["status"] == "stopped" and steps == 7
+    saved = torch.load(tmp_path / "m.pt", weights_only=False)
+    assert saved["pos"]["step"] == 7 and saved["history"] == []
+    rest, steps = _engine_run(tmp_path, data_root)
+    assert rest["status"] == "done" and steps == 13
+    assert rest["top1"] == whole["top1"] and rest["train_loss"] == pytest.approx(
+        whole["train_loss"], rel=1e-6)
+
+
+def test_a_deadline_stops_a_model_before_the_step_that_would_pass_it():
+    from dsd.train.engine import Clock
+
+    clock = Clock(time.time() + 3600)
+    assert not clock.step_passes() and not clock.passes(10.0) and clock.passes(7200.0)
+    clock.prev -= 4000            # the last step took 4,000 s: the next would end past the limit
+    assert clock.step_passes()
+    assert not Clock(None).step_passes() and not Clock(None).passes(1e9)

@@ -99,7 +99,9 @@ class CifarData:
         if self.steps_per_epoch == 0:
             raise DsdError(f"batch size {batch_size} exceeds the {len(tx)} training images")
 
-    def train_epoch(self, seed: int, epoch: int) -> Iterator[Batch]:
+    seeks = True  # train_epoch(start=…): a resumed epoch starts at its step, same batches
+
+    def train_epoch(self, seed: int, epoch: int, start: int = 0) -> Iterator[Batch]:
         g = _epoch_generator(self.device, seed, epoch)
         n, b = self.steps_per_epoch * self.batch_size, self.batch_size
         order = torch.randperm(len(self.train_x), generator=g, device=self.device)[:n]
@@ -107,7 +109,7 @@ class CifarData:
                                              self.dtype), self.resolution)
                         for idx in order.split(8192)])
         ys = self.train_y[order]
-        for i in range(self.steps_per_epoch):
+        for i in range(start, self.steps_per_epoch):
             yield xs[i * b:(i + 1) * b], ys[i * b:(i + 1) * b]
 
     def test(self, batch_size: int = 1000) -> Iterator[Batch]:

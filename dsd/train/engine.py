@@ -3,10 +3,13 @@
 On CUDA the whole step (forward, backward, SGD update with a tensor lr) is captured once as a CUDA
 graph after a few eager warm-up steps and replayed (bf16 autocast, channels_last); where capture
 fails the model trains eagerly and `exec_path` says so. On CPU: fp32, eager. After every epoch a
-checkpoint is written atomically, so a killed run loses at most the epoch in progress.
+checkpoint is written atomically, so a killed run loses at most the epoch in progress; a model
+stopped on purpose (Ctrl-C, SIGTERM, a `--max-time` deadline) writes one at the step it reached
+and resumes from that step, with the data of the rest of its epoch exactly as they would have been.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
@@ -26,7 +29,7 @@ from .optim import TensorSGD, lr_at, param_groups
 from .recipes import Recipe
 
 WARMUP_STEPS = 3        # eager steps before capture (cuDNN algorithm choice, lazy allocations)
-CHECK_EVERY = 20        # steps between stop checks inside an epoch
+REPORT_EVERY = 1.0      # seconds between progress records inside an epoch
 
 
 def _lost_loss(final: dict, epoch: int, exec_path: str) -> dict:
@@ -254,6 +257,36 @@ def drive(steps: Generator[None, None, dict]) -> dict:
             return end.value
 
 
+class Clock:
+    """The time limit of one model: whether the next epoch (`passes`) or the next step
+    (`step_passes`, from the time between this model's last two steps, which counts the steps
+    of models interleaved with it) would end past `deadline` (None: no limit)."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline, self.prev, self.dt = deadline, None, 0.0
+
+    def passes(self, seconds: float | None) -> bool:
+        return bool(self.deadline and seconds and time.time() + seconds > self.deadline)
+
+    def step_passes(self) -> bool:
+        now = time.time()
+        if self.prev is not None:
+            self.dt = now - self.prev
+        self.prev = now
+        return bool(self.deadline and now + self.dt > self.deadline)
+
+
+def epoch_batches(data, seed: int, epoch: int, start: int):
+    """The batches of an epoch from step `start` on: the same batches an uninterrupted epoch
+    would give. Sources that can seek (`seeks = True`, CIFAR-10 on the device) start there;
+    others draw and drop the first `start` batches, which keeps their random state exact."""
+    if start == 0:
+        return data.train_epoch(seed, epoch)
+    if getattr(data, "seeks", False):
+        return data.train_epoch(seed, epoch, start=start)
+    return itertools.islice(data.train_epoch(seed, epoch), start, None)
+
+
 def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, dict], None],
                 should_stop: Callable[[], bool] = lambda: False,
                 deadline: float | None = None) -> Generator[None, None, dict]:
@@ -262,7 +295,8 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
     records, and returns the final record (`drive` runs it to the end).
 
     Final status: done, diverged (NaN/inf loss), collapsed (see `is_collapsed`) or stopped
-    (asked to stop, or the next epoch would pass `deadline`; the last checkpoint stays).
+    (asked to stop, or the next step or epoch would end past `deadline`: a checkpoint of the
+    step reached is written, and the next run resumes from it).
     """
     recipe = Recipe(**job.recipe)
     cuda = device.type == "cuda"
@@ -277,14 +311,14 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
     model = model.to(device, memory_format=torch.channels_last if cuda else torch.preserve_format)
     opt = TensorSGD(param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
                     nesterov=recipe.nesterov, device=device)
-    state = {"history": [], "seconds": 0.0, "loss0": None}
+    state = {"history": [], "seconds": 0.0, "loss0": None, "pos": None}
     if os.path.exists(job.ckpt):
         # read on the CPU and copied into the model's own tensors: resuming allocates nothing
         # on the GPU (the study's memory faults all came right after resumes, BENCHMARKS.md)
         saved = torch.load(job.ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["opt"])
-        state = {k: saved[k] for k in state}
+        state = {k: saved.get(k) for k in state}
         del saved
     for rec in state["history"]:
         emit("epoch", rec)  # idempotent in the store: a kill between checkpoint and record is fine
@@ -297,15 +331,21 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                  device=device_name(device, bf16), exec_path=step.exec_path,
                  kernels=kernels, precision="bf16" if bf16 else "fp32", cuda=cuda,
                  loader=getattr(data, "loader", job.dataset))}
+    clock = Clock(deadline)
     for epoch in range(len(state["history"]), recipe.epochs):
+        pos = state["pos"] or {"epoch": epoch, "step": 0, "loss": 0.0, "half": 0.0,
+                               "seconds": 0.0}
+        state["pos"] = None
         last = state["history"][-1]["seconds"] if state["history"] else None
-        if should_stop() or (deadline and last and time.time() + last > deadline):
+        if pos["step"] == 0 and (should_stop() or clock.passes(last)):
             return {**final, "status": "stopped"}
-        t0 = shown = time.time()
-        half = 0.0
-        step.loss_acc.zero_()
-        seen = 0  # images already reported to the progress bar this epoch
-        for i, (x, y) in enumerate(data.train_epoch(job.seed, epoch)):
+        t0 = shown = time.time() - pos["seconds"]
+        half = pos["half"]
+        step.loss_acc.fill_(pos["loss"])
+        seen = pos["step"] * data.batch_size  # images already reported to the progress bar
+        i = pos["step"] - 1
+        for i, (x, y) in enumerate(epoch_batches(data, job.seed, epoch, pos["step"]),
+                                   pos["step"]):
             opt.lr.fill_(lr_at(recipe, epoch * spe + i, total, spe))
             step(x, y)
             yield
@@ -315,12 +355,16 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                     return _lost_loss(final, epoch + 1, step.exec_path)
             if i == spe // 2 - 1:
                 half = step.loss_acc.item()  # one sync per epoch: splits off the last half
-            if i % CHECK_EVERY == CHECK_EVERY - 1:
-                if should_stop() or (deadline and time.time() > deadline):
-                    return {**final, "status": "stopped"}
-                if time.time() - shown > 1.0:
-                    emit("images", {"n": (i + 1) * data.batch_size - seen})
-                    seen, shown = (i + 1) * data.batch_size, time.time()
+            if i < spe - 1 and (should_stop() or clock.step_passes()):
+                # checkpoint the step reached: the run resumes here, not at the epoch's start
+                state["pos"] = {"epoch": epoch, "step": i + 1, "loss": step.loss_acc.item(),
+                                "half": half, "seconds": time.time() - t0}
+                save_checkpoint(job.ckpt, model, opt, state)
+                emit("images", {"n": (i + 1) * data.batch_size - seen})
+                return {**final, "status": "stopped"}
+            if time.time() - shown > REPORT_EVERY:
+                emit("images", {"n": (i + 1) * data.batch_size - seen})
+                seen, shown = (i + 1) * data.batch_size, time.time()
         total_loss = step.loss_acc.item()
         loss = total_loss / spe
         tail = (total_loss - half) / (spe - spe // 2) if spe > 1 else loss
