@@ -683,3 +683,53 @@ def test_a_deadline_stops_a_model_before_the_step_that_would_pass_it():
     clock.prev -= 4000            # the last step took 4,000 s: the next would end past the limit
     assert clock.step_passes()
     assert not Clock(None).step_passes() and not Clock(None).passes(1e9)
+
+
+def test_cpu_threads_leave_the_busy_cores_alone(monkeypatch):
+    from dsd.train import runner
+
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)
+    for load, want in ((0.1, 2), (1.6, 1), (5.5, 1)):
+        monkeypatch.setattr(runner.os, "getloadavg", lambda load=load: (load, load, load))
+        assert runner.cpu_threads()[0] == want
+    assert runner.cpu_threads(3) == (3, "--threads")
+    with pytest.raises(DsdError, match="--threads must be >= 1"):
+        runner.cpu_threads(0)
+
+
+def test_a_cpu_run_trains_on_the_threads_chosen_and_gives_them_back(tmp_path, data_root):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    before = torch.get_num_threads()
+    summary = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root, threads=1)
+    assert summary.threads == 1 and summary.counts == {"done": 1}
+    assert torch.get_num_threads() == before
+
+
+def test_the_time_limit_counts_from_the_callers_clock(tmp_path, data_root):
+    """`dsd train --max-time` counts from the command's start (as a scheduler does), not
+    from when torch was imported and the data checked: a limit already spent trains nothing."""
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=1)
+    summary = train(store, overrides=QUICK, data_dir=data_root, max_time=60.0,
+                    clock_start=time.time() - 120)
+    assert summary.stopped == "time" and summary.pending == 1 and not summary.counts
+
+
+def test_the_progress_bar_moves_within_an_epoch():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from dsd.train.progress import TrainProgress
+
+    p = TrainProgress(Console(file=StringIO()))
+    with p.live(models=2, epochs=4):
+        p.images(250, "m1", of=1000)
+        p.images(500, "m2", of=1000)
+        assert p.bar.tasks[0].completed == pytest.approx(0.75)
+        p.epoch("m1")                  # m1's epoch ends: the bar counts it whole
+        assert p.bar.tasks[0].completed == pytest.approx(1.5)
+        p.images(600, "m2", of=1000)   # a last report never pushes past the epoch's end
+        p.epoch("m2")
+        assert p.bar.tasks[0].completed == pytest.approx(2.0)

@@ -1,6 +1,7 @@
 """`dsd train` and `dsd status`: thin commands over `dsd.train` (torch is imported inside)."""
 from __future__ import annotations
 
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -89,6 +90,9 @@ def train_cmd(
         help="Models trained at once on each GPU [default: 8].")] = None,
     procs_per_gpu: Annotated[Optional[int], typer.Option(
         help="Worker processes per GPU sharing its --per-gpu models [default: 4].")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="Training threads on a machine without GPU [default: the free cores: available "
+             "cores less the 1-minute load average].")] = None,
     mps: Annotated[Optional[bool], typer.Option(
         "--mps/--no-mps", help="Run the GPU workers under a private CUDA MPS daemon so that "
         "their kernels share each GPU at once [default: when nvidia-cuda-mps-control is found "
@@ -131,6 +135,7 @@ def train_cmd(
     Exit code: 0 when every model trained finished (done or collapsed) or the time limit
     stopped the run, 1 on an error (nothing trained), 3 when a model ended failed or diverged,
     130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM: timeout, Slurm)."""
+    started = time.time()   # --max-time counts from here, as a scheduler's limit does
     from ..store import load
     from ..train import parse_duration, train
 
@@ -142,6 +147,7 @@ def train_cmd(
                     dataset=dataset.value if dataset else None, recipe=recipe,
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
                     per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
+                    clock_start=started, threads=threads,
                     whole_models=whole_models, retry_failed=retry_failed, eager=eager, mps=mps,
                     console=console, executor=executor.value, loader=loader.value,
                     order=order.value,

@@ -83,9 +83,9 @@ class Coordinator:
             if payload["epoch"] > self.seen_epochs.get(rid, 0):
                 self.seen_epochs[rid] = payload["epoch"]
                 self.epoch_times.append(payload["seconds"])
-                self.progress.epoch()
+                self.progress.epoch(rid)
         elif kind == "images":
-            self.progress.images(payload["n"])
+            self.progress.images(payload["n"], rid, payload.get("of"))
         elif kind == "final":
             self.finish(rid, payload)
 

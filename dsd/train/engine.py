@@ -360,15 +360,15 @@ def train_steps(job: Job, data, *, device: torch.device, emit: Callable[[str, di
                 state["pos"] = {"epoch": epoch, "step": i + 1, "loss": step.loss_acc.item(),
                                 "half": half, "seconds": time.time() - t0}
                 save_checkpoint(job.ckpt, model, opt, state)
-                emit("images", {"n": (i + 1) * data.batch_size - seen})
+                emit("images", {"n": (i + 1) * data.batch_size - seen, "of": spe * data.batch_size})
                 return {**final, "status": "stopped"}
             if time.time() - shown > REPORT_EVERY:
-                emit("images", {"n": (i + 1) * data.batch_size - seen})
+                emit("images", {"n": (i + 1) * data.batch_size - seen, "of": spe * data.batch_size})
                 seen, shown = (i + 1) * data.batch_size, time.time()
         total_loss = step.loss_acc.item()
         loss = total_loss / spe
         tail = (total_loss - half) / (spe - spe // 2) if spe > 1 else loss
-        emit("images", {"n": spe * data.batch_size - seen})
+        emit("images", {"n": spe * data.batch_size - seen, "of": spe * data.batch_size})
         if total_loss == 0.0:
             return _lost_loss(final, epoch + 1, step.exec_path)
         if not math.isfinite(loss):

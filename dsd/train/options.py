@@ -21,6 +21,9 @@ class TrainOptions:
     per_gpu: int | None = None              # models at once per GPU (default 8)
     procs_per_gpu: int | None = None        # worker processes per GPU (default 4)
     max_time: float | None = None           # seconds; stop cleanly before
+    clock_start: float | None = None        # time.time() the limit counts from (the CLI's
+                                            # start); None: this call's start
+    threads: int | None = None              # CPU training threads; None: `cpu_threads()`
     whole_models: bool = False              # with max_time: start only models that fit
     retry_failed: bool = False
     eager: bool = False                     # no CUDA graphs

@@ -23,6 +23,7 @@ class TrainProgress:
         self.console = console or Console()
         self.window: deque[tuple[float, int]] = deque()
         self.images_total = 0
+        self.partial: dict = {}  # model → fraction of its current epoch already on the bar
         self.models_done = self.models_total = 0
         self.bar: Progress | None = None
         self.task = None
@@ -41,14 +42,21 @@ class TrainProgress:
         with self.bar:
             yield self
 
-    def epoch(self) -> None:
-        self.bar.advance(self.task)
+    def epoch(self, model=None) -> None:
+        """An epoch of `model` ended: the bar advances by what its image reports left."""
+        self.bar.advance(self.task, max(0.0, 1.0 - self.partial.pop(model, 0.0)))
 
-    def images(self, n: int) -> None:
-        """`n` more images trained since the last report: img/s over the last 15 s.
+    def images(self, n: int, model=None, of: int | None = None) -> None:
+        """`n` more images trained since the last report: img/s over the last 15 s, and the
+        bar (in epochs) advanced by n/`of` (the epoch's images) so that it and the ETA move
+        within an epoch, as a model on a CPU takes minutes for one.
 
         A report covers the time since the one before it (or since the bar started), so the
         rate shows from the first report on, also when a resumed run reports rarely."""
+        if of:
+            step = min(n / of, 1.0 - self.partial.get(model, 0.0))
+            self.partial[model] = self.partial.get(model, 0.0) + step
+            self.bar.advance(self.task, step)
         now = time.time()
         self.images_total += n
         self.window.append((now, n))

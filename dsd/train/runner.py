@@ -171,6 +171,35 @@ class Summary:
     mps: bool = False       # the GPU workers ran under a private MPS daemon
     workers_lost: int = 0   # worker processes given up because they died as they started
     signum: int | None = None  # the signal that interrupted the run
+    threads: int | None = None  # torch threads of a CPU run (None on GPUs)
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota
+    (containers, Slurm's cgroup plugin)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n or 1)
+
+
+def cpu_threads(requested: int | None = None) -> tuple[int, str]:
+    """Threads for training on the CPU and why: `requested` (--threads), else the available
+    cores less those other processes keep busy (the 1-minute load average, rounded). torch's
+    default of one thread per core is ruinous on a shared machine: its threads wait for each
+    other at every operator, so one busy neighbour slows every step (issue 30 measured one
+    model at 162 s with default threads beside two busy loops on 2 cores, 38 s with one)."""
+    if requested is not None:
+        if requested < 1:
+            raise DsdError(f"--threads must be >= 1, got {requested}")
+        return requested, "--threads"
+    cores = available_cores()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, round(cores - load))), f"{cores} cores, load {load:.1f}"
 
 
 def train(store: Store, options: TrainOptions | None = None, *, console=None,
@@ -184,7 +213,7 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
 
     from .cost import check_order, order_jobs
 
-    t_start = time.time()
+    t_start = o.clock_start or time.time()
     check_order(o.order)
     from .kernels import check_kernels, default_kernels
     from .ray_exec import check_executor
@@ -203,6 +232,7 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
     check_gpus(o.gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0)
     if o.per_gpu is not None and o.per_gpu < 1:
         raise DsdError(f"--per-gpu must be >= 1, got {o.per_gpu}")
+    threads, why = cpu_threads(o.threads)   # used when the models train on this CPU
     if o.procs_per_gpu is not None and o.procs_per_gpu < 1:
         raise DsdError(f"--procs-per-gpu must be >= 1, got {o.procs_per_gpu}")
     local_gpu = o.executor == "local" and torch.cuda.is_available()
@@ -212,6 +242,7 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
     # a relative path) take the same lock and share checkpoints
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else
                     f"{os.path.realpath(store.path)}.ckpt")
+    on_cpu = False
     lock = TrainLock(ckpt_dir)
     try:
         store.reset_running()
@@ -229,6 +260,14 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
             slots, streams = [f"cuda:{g}" for g in ids for _ in range(procs)], -(-k // procs)
         else:
             slots, streams = ["cpu"], 1
+        on_cpu = slots == ["cpu"] and o.executor == "local"
+        if on_cpu:
+            old_threads = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            if p.jobs:
+                (console.print if console else print)(
+                    f"cpu: {threads} thread{'s' * (threads > 1)} ({why}; --threads to choose)",
+                    **({"highlight": False} if console else {}))
         deadline = t_start + o.max_time - min(30.0, 0.1 * o.max_time) if o.max_time else None
         from .coordinator import Coordinator
 
@@ -242,7 +281,9 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
             stopped = coord.run()
     finally:
         lock.release()
+        if on_cpu:
+            torch.set_num_threads(old_threads)
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
                   for n, (ds, r) in recipes.items())
     return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on, len(coord.lost),
-                   coord.signum)
+                   coord.signum, threads if on_cpu else None)
