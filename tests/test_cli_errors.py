@@ -271,7 +271,35 @@ def test_schema_check_reads_the_schema_text():
     from dsd.store import SCHEMA, schema_tables
 
     tables = schema_tables()
-    assert set(tables) == {"sweeps", "models", "results", "epochs", "fits"}
+    assert set(tables) == {"sweeps", "models", "results", "epochs", "fits", "decisions",
+                           "decision_looks", "decision_retries"}
     for table, cols in tables.items():
         assert all(c in SCHEMA for c in cols)
     assert {"top1", "top5", "train_loss", "exec_path", "synthetic"} <= set(tables["results"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sample", "--foo"], "No such option: --foo"),
+    (["sample", "--n", "x"], "Invalid value for '--n'"),
+    (["compare"], "Missing argument"),
+    (["nosuch"], "No such command 'nosuch'"),
+    (["train", "--dataset", "mnist"], "'mnist' is not one of"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(args, message, capsys):
+    """Through `dsd`'s real entry point (click's own output would be four lines)."""
+    from dsd.cli import EXIT_USAGE, main
+
+    assert main(args) == EXIT_USAGE == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert out == "" and len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in lines[0] and "--help" in lines[0]
+
+
+def test_the_entry_point_keeps_exit_codes_and_help(tmp_path, capsys):
+    from dsd.cli import main
+
+    assert main(["show", "--store", str(tmp_path / "none.sqlite")]) == 1
+    assert "no such store" in capsys.readouterr().err
+    assert main([]) == 0 and "Usage: dsd" in capsys.readouterr().out
+    assert main(["spaces"]) == 0

@@ -123,7 +123,19 @@ def print_table(table, console=None) -> None:
     console.print(table)
 
 
-def main() -> None:
+#: Exit code of a usage error (an unknown option, a missing argument, a value of the wrong
+#: type), as click and argparse use; errors of the library exit 1 (`command`).
+EXIT_USAGE = 2
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the command line; usage errors become one line on stderr (click prints four: usage,
+    a hint, a blank line and the error) naming the command's --help, exit code 2."""
+    try:
+        from typer._click import exceptions as cx  # typer vendors click (0.2x on)
+    except ImportError:
+        from click import exceptions as cx
+
     from . import core  # noqa: F401  (registers commands)
     for optional in ("train", "analysis", "results", "imports", "decide"):
         try:
@@ -131,7 +143,23 @@ def main() -> None:
         except ModuleNotFoundError as e:
             if e.name != f"{__name__}.{optional}":
                 raise
-    app()
+    try:
+        code = app(args, standalone_mode=False, prog_name="dsd")
+    except getattr(cx, "NoArgsIsHelpError", ()) as e:  # `dsd` alone: its help, as before
+        typer.echo(e.ctx.get_help() if e.ctx else e.format_message())
+        return 0
+    except cx.UsageError as e:
+        where = e.ctx.command_path if e.ctx else "dsd"
+        typer.secho(f"error: {' '.join(e.format_message().split())} (see {where} --help)",
+                    fg="red", err=True)
+        return EXIT_USAGE
+    except cx.ClickException as e:  # e.g. a file option that cannot be opened
+        typer.secho(f"error: {' '.join(e.format_message().split())}", fg="red", err=True)
+        return e.exit_code
+    except cx.Abort:  # Ctrl-C outside a command's own handling
+        typer.secho("aborted", fg="red", err=True)
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
