@@ -1,7 +1,11 @@
 """Study files (dsd.analysis.claims): the shipped DDS study, validation errors, a user's own
-spaces getting Findings, and the one pairwise table behind the KS section, the comparisons
-and the Findings (dsd.analysis.findings, summary, compare.edf_data)."""
+spaces getting Findings (the README's example study, run as the README says), subset claims
+(DDS Fig. 7: non-decreasing widths / depths within a space) on crafted frames with a known
+answer and on the published population, and the one pairwise table behind the KS section,
+the comparisons and the Findings (dsd.analysis.findings, summary, compare.edf_data)."""
 import json
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import dsd.cli.results  # noqa: F401  (registers the commands)
-from dsd.analysis import claims, compare, effects, findings
+from dsd.analysis import claims, compare, effects, findings, stats
 from dsd.analysis.population import read_population, write_population
 from dsd.analysis.tables import fmt_p
 from dsd.cli import app
 from dsd.errors import DsdError
 
-POPULATION = Path(__file__).resolve().parents[1] / "results" / "cifar10" / "population.parquet"
+REPO = Path(__file__).resolve().parents[1]
+POPULATION = REPO / "results" / "cifar10" / "population.parquet"
 runner = CliRunner()
 
 USER_STUDY = """
@@ -94,7 +99,22 @@ BASE = {"name": "x", "pairs": [{"a": "p", "b": "q", "better": "b", "claim": "q w
      ["trends[0].near", "[21, 25]", "lo ≤ best (20) ≤ hi"]),
     ({"trends": [{"space": "p", "param": "d", "claim": "c", "best": "20", "near": [1, 30]}]},
      ["trends[0].best", "'20'", "finite number"]),
-    ({"pairs": [], "trends": []}, ["pairs", "at least one pair or trend"]),
+    ({"pairs": [], "trends": []}, ["pairs", "at least one pair, trend or subset claim"]),
+    ({"subsets": [{"spaces": ["p"], "param": "wm", "order": "non-decreasing", "better": "in",
+                   "claim": "c"}]}, ["subsets[0].param", "'wm'", "w, d, b, g"]),
+    ({"subsets": [{"spaces": ["p"], "param": "w", "order": "rising", "better": "in",
+                   "claim": "c"}]},
+     ["subsets[0].order", "'rising'", "non-decreasing, non-increasing, equal"]),
+    ({"subsets": [{"spaces": ["p"], "param": "w", "order": "equal", "better": "b",
+                   "claim": "c"}]}, ["subsets[0].better", "'b'", "in, rest, neither"]),
+    ({"subsets": [{"spaces": [], "param": "w", "order": "equal", "better": "in",
+                   "claim": "c"}]}, ["subsets[0].spaces", "non-empty list"]),
+    ({"subsets": [{"spaces": ["p", "p"], "param": "w", "order": "equal", "better": "in",
+                   "claim": "c"}]}, ["subsets[0].spaces", "once"]),
+    ({"subsets": [{"spaces": ["p"], "param": "w", "order": "equal", "better": "in"}]},
+     ["subsets[0].claim", "non-empty string"]),
+    ({"subsets": [{"spaces": ["p"], "param": "w", "order": "equal", "better": "in",
+                   "claim": "c", "when": 1}]}, ["subsets[0].when", "unknown key"]),
 ])
 def test_a_bad_study_is_one_line_naming_file_field_value_and_what_is_allowed(
         tmp_path, change, needles):
@@ -181,31 +201,190 @@ def test_the_regnety_wm_finding_follows_the_data():
     assert d["p_below_holm"] < 0.001 and d["prob_below"] < 0.5  # shallow RegNets are worse
 
 
+def readme_study() -> tuple[str, list[str]]:
+    """The README's example study file and its `dsd summarize` command (the README section
+    on `dsd summarize --study FILE`)."""
+    text = (REPO / "README.md").read_text()
+    m = re.search(r"```yaml\n# mystudy\.yaml\n(.*?)```", text, re.S)
+    assert m, "README: the mystudy.yaml example is gone"
+    cmd = next(ln for ln in text.splitlines() if ln.startswith("dsd summarize population.parquet "
+                                                              "--study mystudy.yaml"))
+    return m.group(1), shlex.split(cmd)[1:]
+
+
+def test_the_readme_study_is_valid():
+    doc, args = readme_study()
+    s = claims.parse_study(__import__("yaml").safe_load(doc), "README")
+    assert s.name == "mine" and s.spaces == ("wide", "narrow")
+    assert [(p.a, p.b, p.better) for p in s.pairs] == [("narrow", "wide", "b")]
+    assert [(c.spaces, c.rule, c.better) for c in s.subsets] == [
+        (("narrow", "wide"), "d_{i+1} ≥ d_i", "in")]
+    assert args[:4] == ["summarize", "population.parquet", "--study", "mystudy.yaml"]
+
+
 @pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
-def test_summarize_with_a_user_study_file(tmp_path):
-    """`dsd summarize --study FILE` on a population of non-paper spaces (two published spaces
-    renamed): their Findings rows, the study's order of spaces; a bad file is one line."""
+def test_summarize_with_the_readme_study(tmp_path, monkeypatch):
+    """The README's `dsd summarize population.parquet --study mystudy.yaml -o SUMMARY.md`, run
+    as written on a population of non-paper spaces (two published spaces renamed, 30 models
+    each): their Findings rows (pair, trend, best value, subset), the subset section, the
+    study's order of spaces; a bad file is one line."""
+    doc, args = readme_study()
     df, runs = read_population(POPULATION)
     keep = df["space"].isin(["regnetx", "regnety"]) & (df["index"] < 30)
     df = df[keep].copy()
     df["space"] = df["space"].map({"regnetx": "narrow", "regnety": "wide"})
     df["sweep"] = df["space"] + "-s0"
-    pop = write_population(df, tmp_path / "mine.parquet", runs)
-    (tmp_path / "mine.yaml").write_text(USER_STUDY)
-    out = tmp_path / "S.md"
-    res = runner.invoke(app, ["summarize", str(pop), "-o", str(out), "--study",
-                              str(tmp_path / "mine.yaml"), "--resamples", "1000"])
+    monkeypatch.chdir(tmp_path)
+    write_population(df, tmp_path / "population.parquet", runs)
+    (tmp_path / "mystudy.yaml").write_text(doc)
+    res = runner.invoke(app, [*args, "--resamples", "1000"])
     assert res.exit_code == 0, res.output
-    text = out.read_text()
+    text = (tmp_path / "SUMMARY.md").read_text()
     rows = [ln for ln in text.splitlines()
             if ln.startswith("| wide beats narrow | narrow → wide")]
     assert len(rows) == 1 and "One row per claim of the study" in text
-    assert "| best wm ≈ 3 | wide |" in text
+    assert "| best wm ≈ 3 | wide |" in text and "| error falls with wm | wide |" in text
+    assert "| non-decreasing depths are better | narrow, wide |" in text
+    assert "## Subsets within a space" in text and "| d_{i+1} ≥ d_i | narrow | per space |" in text
     table = text[text.index("## Models and errors"):text.index("## KS tests")]
     assert table.index("wide-s0") < table.index("narrow-s0")  # the study's order
     (tmp_path / "bad.yaml").write_text("name: m\npairs: [{a: x, b: y, better: c, claim: t}]\n")
-    res = runner.invoke(app, ["summarize", str(pop), "--study", str(tmp_path / "bad.yaml")])
+    res = runner.invoke(app, ["summarize", "population.parquet", "--study", "bad.yaml"])
     assert res.exit_code == 1 and "pairs[0].better: 'c' is not allowed" in res.output
+
+
+# ---- subset claims (DDS Fig. 7) -------------------------------------------------------------
+def staged(errors: dict[str, np.ndarray], widths: dict[str, np.ndarray],
+           depths: dict[str, np.ndarray], seed: int = 0) -> pd.DataFrame:
+    """`frame` plus per-stage columns w1..w4 and d1..d4 (no spec: the stage-column path)."""
+    out = frame(errors, seed)
+    w = np.concatenate([widths[s] for s in errors])
+    d = np.concatenate([depths[s] for s in errors])
+    return out.assign(**{f"w{i + 1}": w[:, i] for i in range(4)},
+                      **{f"d{i + 1}": d[:, i] for i in range(4)})
+
+
+SUBSET_STUDY = {"name": "fig7", "subsets": [
+    {"spaces": ["p", "q", "r"], "param": "w", "order": "non-decreasing", "better": "in",
+     "claim": "non-decreasing widths are better"},
+    {"spaces": ["p", "q"], "param": "d", "order": "non-decreasing", "better": "neither",
+     "claim": "the order of depths does not matter"}]}
+
+
+def planted_fig7(shift: float = 2.0, seed: int = 7):
+    """Spaces p and q: a third of the models get sorted (non-decreasing) widths, and those are
+    `shift` points better; depths are random and do not matter. Space r: every model's
+    widths are sorted (a space built with the rule)."""
+    rng = np.random.default_rng(seed)
+    err, wid, dep = {}, {}, {}
+    for s, n in (("p", 150), ("q", 120), ("r", 60)):
+        w = rng.choice([8, 16, 32, 64, 128, 256, 512], size=(n, 4))
+        w[w[:, 0] <= w[:, 1], 0] = 1024  # the rest: never non-decreasing by chance
+        sort = np.ones(n, bool) if s == "r" else rng.random(n) < 1 / 3
+        w[sort] = np.sort(w[sort], axis=1)
+        wid[s], dep[s] = w, rng.integers(1, 8, size=(n, 4))
+        err[s] = 16 + (0.5 if s == "q" else 0) + rng.normal(0, 1, n) - shift * sort
+    return staged(err, wid, dep), {s: s for s in err}
+
+
+def test_subset_claims_find_a_planted_effect_and_no_planted_one():
+    ok, labels = planted_fig7()
+    study = claims.parse_study(SUBSET_STUDY)
+    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    w = t[t["k"] == 0].set_index("space")
+    # r is built with the rule: not applicable, and left out of the pooled test
+    assert w.loc["r", "role"] == "not applicable" and w.loc["r", "n_rest"] == 0
+    assert "every model of r has w_{i+1} ≥ w_i" in w.loc["r", "verdict"]
+    for s in ("p", "q"):
+        r = w.loc[s]
+        sort = ok.loc[ok["sweep"] == s, ["w1", "w2", "w3", "w4"]].diff(axis=1).iloc[:, 1:]
+        assert r["n_in"] == int((sort >= 0).all(axis=1).sum()) and r["role"] == "space"
+        assert r["mean_lo"] < -1.4 and r["mean_hi"] > -2.6 and r["mean_hi"] < 0  # Δ ≈ −2
+        assert r["p"] < 1e-6 and r["prob_in"] > 0.8 and np.isnan(r["p_holm"])
+    pooled = w.loc["p, q"]
+    assert pooled["role"] == "primary" and pooled["test"] == findings.POOLED_TEST
+    # each space weighs the same: Δmean is the mean of the per-space Δmeans
+    assert pooled["mean_diff"] == pytest.approx(w.loc[["p", "q"], "mean_diff"].mean())
+    assert pooled["n_in"] == w.loc["p", "n_in"] + w.loc["q", "n_in"]
+    assert pooled["p"] == pytest.approx(1 / 10_001)  # no permutation as extreme
+    d = t[(t["k"] == 1) & (t["role"] == "primary")].iloc[0]
+    assert d["p"] > 0.05 and d["mean_lo"] < 0 < d["mean_hi"]
+    # the family: the two claims' tests, Holm
+    prim = t[t["role"] == "primary"]
+    assert np.allclose(prim["p_holm"], stats.holm(prim["p"].to_numpy()))
+    st = findings.Stats(None, labels, {}, "", study, None, (), t)
+    f = findings.findings_table(st).set_index("claim (study)")
+    assert f.loc["non-decreasing widths are better", "verdict"] == "agrees"
+    assert f.loc["non-decreasing widths are better", "space"] == "p, q"
+    assert "Holm over 2" in f.loc["non-decreasing widths are better", "adjusted p"]
+    assert "every model of r has" in f.loc["non-decreasing widths are better", "measured"]
+    assert f.loc["the order of depths does not matter", "verdict"].startswith(
+        "consistent: not decided (within-space permutation rank test, Holm p = ")
+
+
+def test_a_subset_claim_disagrees_when_the_rest_is_better_and_one_space_is_its_own_test():
+    ok, labels = planted_fig7(shift=-2.0)
+    study = claims.parse_study({"name": "x", "subsets": [SUBSET_STUDY["subsets"][0] | {
+        "spaces": ["p", "r"]}]})
+    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    # only p splits: its rank test is the claim's test (MDS at α/m, m = 1)
+    prim = t[t["role"] == "primary"]
+    assert len(prim) == 1 and prim.iloc[0]["space"] == "p" and prim.iloc[0]["test"] == "rank test"
+    assert prim.iloc[0]["mds_alpha"] == pytest.approx(0.05) and prim.iloc[0]["mds"] > 0
+    st = findings.Stats(None, labels, {}, "", study, None, (), t)
+    row = findings.findings_table(st).iloc[0]
+    assert row["verdict"].startswith("disagrees: the rest better (rank test, p = ")
+    # with no space split, the claim is reported as not testable
+    study = claims.parse_study({"name": "x", "subsets": [SUBSET_STUDY["subsets"][0] | {
+        "spaces": ["r"]}]})
+    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    row = findings.findings_table(findings.Stats(None, labels, {}, "", study, None, (), t))
+    assert row.iloc[0]["verdict"] == "not testable: every model of r has w_{i+1} ≥ w_i"
+
+
+def test_subset_members_read_the_built_spec():
+    """From the `spec` JSON (the widths after the compatibility adjustment), else from the
+    stage columns; an opaque (imported) spec is unknown, not a member."""
+    from dsd.spec import make_spec
+
+    c = claims.parse_study(SUBSET_STUDY).subsets[0]
+    up = make_spec([1, 1, 2, 2], [16, 32, 64, 128], [1] * 4, [8] * 4, dataset="cifar10")
+    down = make_spec([1, 1, 2, 2], [128, 64, 32, 16], [1] * 4, [8] * 4, dataset="cifar10")
+    part = pd.DataFrame({"spec": [up.to_json(), down.to_json(), '{"net": "resnet"}'],
+                         "w1": [999, 1, 1], "w2": [1, 2, 2], "w3": [1, 3, 3], "w4": [1, 4, 4]})
+    got = findings.subset_members(part, c)
+    assert got[:2].tolist() == [1.0, 0.0] and np.isnan(got[2])  # spec wins over the columns
+    got = findings.subset_members(part.drop(columns="spec"), c)
+    assert got.tolist() == [0.0, 1.0, 1.0]
+    assert claims.non_decreasing((1, 1, 2)) and not claims.non_decreasing((2, 1))
+    assert claims.non_increasing((3, 3, 1)) and claims.equal((4, 4)) and not claims.equal((4, 5))
+
+
+@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
+def test_the_fig7_checks_on_the_published_population():
+    """Within AnyNetXA–XC the models with non-decreasing widths are better (pooled, Holm over
+    the 2 subset claims); non-decreasing depths within AnyNetXA–XD are not decided (and
+    within AnyNetXD, AnyNetXE's rule: Δmean interval around 0). Numbers as SUMMARY.md."""
+    df, _ = read_population(POPULATION)
+    ok = df[df["status"] == "done"].assign(top1=lambda d: d["top1"].astype(float))
+    labels = dict(zip(ok["sweep"], ok["space"]))
+    t = findings.subset_tests(ok, labels, claims.load_study())
+    w = t[t["k"] == 0].set_index("space")
+    assert [(w.loc[s, "n_in"], w.loc[s, "n_rest"]) for s in ("anynetxa", "anynetxb",
+                                                             "anynetxc")] == [(8, 92), (9, 91),
+                                                                              (7, 93)]
+    pooled = w.loc["anynetxa, anynetxb, anynetxc"]
+    assert pooled["mean_diff"] == pytest.approx(-2.80, abs=0.005)
+    assert pooled["p_holm"] < 0.001 and pooled["prob_in"] > 0.7
+    d = t[t["k"] == 1].set_index("space")
+    assert (d.loc["anynetxd", "n_in"], d.loc["anynetxd", "n_rest"]) == (12, 87)
+    assert d.loc["anynetxd", "mean_lo"] < 0 < d.loc["anynetxd", "mean_hi"]
+    assert d.loc["anynetxa, anynetxb, anynetxc, anynetxd", "p_holm"] > 0.05
+    st = findings.Stats(None, labels, {}, "", None, None, (), t)
+    f = findings.findings_table(st).set_index("claim (paper)")
+    assert f.loc["models with non-decreasing widths are better", "verdict"] == "agrees"
+    assert f.loc["models with non-decreasing depths are better", "verdict"].startswith(
+        "not decided")
 
 
 # ---- one table of pairwise statistics -------------------------------------------------------

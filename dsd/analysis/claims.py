@@ -2,9 +2,11 @@
 
 A study file (YAML; the shipped one is `dsd/studies/dds.yaml`, the claims of the DDS paper)
 lists the order of its spaces, the pairs it compares (each optionally with a claim and the
-space the claim says is better) and claims about one parameter within one space (error rises
-or falls with it, or the best models have it near a value). `dsd summarize --study FILE` and
-`dsd report --study FILE` turn it into Findings rows; without a file the DDS study is used.
+space the claim says is better), claims about one parameter within one space (error rises
+or falls with it, or the best models have it near a value) and subset claims (within some
+spaces, the models whose per-stage values follow an order, e.g. non-decreasing widths as in
+DDS Fig. 7, against the rest). `dsd summarize --study FILE` and `dsd report --study FILE`
+turn it into Findings rows; without a file the DDS study is used.
 
 The file is validated once, here, into a frozen `Study`; every error is one DsdError line
 naming the file, the field (`pairs[2].better`), the value and what is allowed.
@@ -26,9 +28,33 @@ from ..errors import DsdError
 DEFAULT = "dds"
 BETTER = ("a", "b", "neither")
 TRENDS = ("rises", "falls")
-KEYS = ("name", "title", "source", "spaces", "pairs", "trends")
+KEYS = ("name", "title", "source", "spaces", "pairs", "trends", "subsets")
 PAIR_KEYS = ("a", "b", "claim", "better")
 TREND_KEYS = ("space", "param", "claim", "trend", "best", "near")
+SUBSET_KEYS = ("spaces", "param", "order", "better", "claim")
+SUBSET_BETTER = ("in", "rest", "neither")
+#: per-stage parameters a subset rule may order: name → the ModelSpec attribute
+STAGE_PARAMS = {"w": "ws", "d": "ds", "b": "bs", "g": "gs"}
+
+
+# ---- subset rules: (stage values) -> bool, one small function per order ---------------------
+def non_decreasing(v) -> bool:
+    """v_{i+1} ≥ v_i for every stage i (DDS Fig. 7: AnyNetXD's widths, AnyNetXE's depths)."""
+    return all(b >= a for a, b in zip(v, v[1:]))
+
+
+def non_increasing(v) -> bool:
+    """v_{i+1} ≤ v_i for every stage i."""
+    return all(b <= a for a, b in zip(v, v[1:]))
+
+
+def equal(v) -> bool:
+    """v_{i+1} = v_i for every stage i (one value shared by all stages)."""
+    return all(b == a for a, b in zip(v, v[1:]))
+
+
+ORDERS = {"non-decreasing": non_decreasing, "non-increasing": non_increasing, "equal": equal}
+ORDER_SYMBOL = {"non-decreasing": "≥", "non-increasing": "≤", "equal": "="}
 
 
 class PairClaim(NamedTuple):
@@ -53,6 +79,27 @@ class TrendClaim(NamedTuple):
     near: tuple[float, float] | None = None
 
 
+class SubsetClaim(NamedTuple):
+    """Within each of `spaces`, the models whose per-stage `param` (w, d, b or g) follows
+    `order` (ORDERS) against the rest of that space; `better`: "in" (the subset), "rest", or
+    "neither" (the claim says there is no difference)."""
+
+    spaces: tuple[str, ...]
+    param: str
+    order: str
+    better: str
+    claim: str
+
+    @property
+    def rule(self) -> str:
+        """The rule in the paper's notation, e.g. 'w_{i+1} ≥ w_i'."""
+        return f"{self.param}_{{i+1}} {ORDER_SYMBOL[self.order]} {self.param}_i"
+
+    def holds(self, stages) -> bool:
+        """Whether the per-stage values `stages` (e.g. a ModelSpec's ws) satisfy the rule."""
+        return ORDERS[self.order](tuple(stages))
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -62,6 +109,7 @@ class Study:
     pairs: tuple[PairClaim, ...]
     trends: tuple[TrendClaim, ...]
     path: str = ""
+    subsets: tuple[SubsetClaim, ...] = ()
 
     def rank(self, space: str) -> int:
         """Position of a space in the study's order; spaces not listed come after."""
@@ -151,6 +199,28 @@ def _trend(where: str, i: int, item: Any) -> TrendClaim:
     return TrendClaim(space, param, claim, best=best, near=(lo, hi))
 
 
+def _subset(where: str, i: int, item: Any) -> SubsetClaim:
+    f = f"subsets[{i}]"
+    item = _mapping(where, f, item, SUBSET_KEYS)
+    spaces = item.get("spaces")
+    if not isinstance(spaces, list) or not spaces:
+        _fail(where, f"{f}.spaces", spaces, "give a non-empty list of spaces")
+    spaces = [_text(where, f"{f}.spaces[{j}]", s) for j, s in enumerate(spaces)]
+    if len(set(spaces)) != len(spaces):
+        _fail(where, f"{f}.spaces", spaces, "list each space once")
+    param, order, better = (item.get(k) for k in ("param", "order", "better"))
+    if param not in STAGE_PARAMS:
+        _fail(where, f"{f}.param", param,
+              f"allowed: {', '.join(STAGE_PARAMS)} (a per-stage parameter)")
+    if order not in ORDERS:
+        _fail(where, f"{f}.order", order, f"allowed: {', '.join(ORDERS)}")
+    if better not in SUBSET_BETTER:
+        _fail(where, f"{f}.better", better,
+              f"allowed: {', '.join(SUBSET_BETTER)} (in = the models that follow the order)")
+    return SubsetClaim(tuple(spaces), param, order, better,
+                       _text(where, f"{f}.claim", item.get("claim")))
+
+
 def parse_study(doc: Any, where: str = "<study>") -> Study:
     """A validated Study from a parsed YAML document (`where` names it in errors)."""
     if not isinstance(doc, dict):
@@ -173,11 +243,13 @@ def parse_study(doc: Any, where: str = "<study>") -> Study:
         seen.add(key)
     trends = tuple(_trend(where, i, t) for i, t in enumerate(_list(where, "trends",
                                                                    doc.get("trends"))))
-    if not pairs and not trends:
-        _fail(where, "pairs", None, "give at least one pair or trend")
+    subsets = tuple(_subset(where, i, c) for i, c in enumerate(_list(where, "subsets",
+                                                                     doc.get("subsets"))))
+    if not pairs and not trends and not subsets:
+        _fail(where, "pairs", None, "give at least one pair, trend or subset claim")
     return Study(name, _text(where, "title", doc.get("title", name)),
                  _text(where, "source", doc.get("source", "study")), tuple(spaces), pairs,
-                 trends, where)
+                 trends, where, subsets)
 
 
 def shipped_study_path(name: str = DEFAULT):

@@ -1,13 +1,14 @@
 """The statistics sections of SUMMARY.md (`dsd summarize`) and of `dsd report`: the study's
 pairwise comparisons under every normalization (`effects.compare_data`, the one computation of
-pairwise statistics), the complexity table, per-space trends (`trends`), random-search
-efficiency, the device check, and "Findings": one row per claim of the study (`claims`; the
-DDS paper's by default) with the measured effect, its interval, the adjusted p and a verdict,
-all read from those tables.
+pairwise statistics), the subset claims (`subset_tests`), the complexity table, per-space
+trends (`trends`), random-search efficiency, the device check, and "Findings": one row per
+claim of the study (`claims`; the DDS paper's by default) with the measured effect, its
+interval, the adjusted p and a verdict, all read from those tables.
 
 Families: the pairs' primary tests as `effects.compare_data` defines them (the study's pairs
 present); each space's trend table on its own, as `dsd analyze --trends`; the best-value
-claims' window comparisons together (`best_tests`).
+claims' window comparisons together (`best_tests`); the subset claims' primary tests together
+(`subset_tests`: one test per claim, per-space rows beside it as sensitivity analyses).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
+from ..spec import ModelSpec
 from . import claims, compare, effects, stats, trends
 from .tables import fmt_ci, fmt_p, fmt_si, md_table as _md_table
 
@@ -29,6 +31,14 @@ BEST_COLUMNS = ["space", "sweep", "param", "best", "lo", "hi", "n_below", "n_nea
                 "best_lo", "best_hi"]
 
 
+#: columns of `subset_tests`
+SUBSET_COLUMNS = ["k", "claim", "rule", "space", "role", "test", "n_in", "n_rest", "n_eff_in",
+                  "n_eff_rest", "mean_in", "mean_rest", "mean_diff", "mean_lo", "mean_hi",
+                  "median_diff", "median_lo", "median_hi", "prob_in", "p", "p_holm", "mds",
+                  "mds_alpha", "params_in", "params_rest", "acts_in", "acts_rest", "verdict"]
+POOLED_TEST = "within-space permutation rank test"
+
+
 class Stats(NamedTuple):
     compare: effects.CompareData | None
     labels: dict[str, str]  # sweep → space
@@ -37,6 +47,7 @@ class Stats(NamedTuple):
     study: claims.Study | None = None  # None: the shipped DDS study
     best: pd.DataFrame | None = None  # `best_tests` of the study's best-value claims
     skipped: tuple[str, ...] = ()  # pairs left out of the comparisons, with why
+    subsets: pd.DataFrame | None = None  # `subset_tests` of the study's subset claims
 
 
 # ---- which pairs ----------------------------------------------------------------------------
@@ -106,7 +117,8 @@ def compute(ok: pd.DataFrame, firsts: dict[str, str], *, study: claims.Study | N
         except DsdError:
             continue
     return Stats(data, labels, tables, note, study, best_tests(ok, labels, study, tables),
-                 tuple(skipped))
+                 tuple(skipped), subset_tests(ok, labels, study, resamples=max(resamples, 10_000),
+                                              seed=seed))
 
 
 def _sweep_of(labels: dict[str, str], space: str) -> str | None:
@@ -160,6 +172,160 @@ def best_tests(ok: pd.DataFrame, labels: dict[str, str], study: claims.Study,
             adj[have] = stats.holm(p[have])
         out[["p_below_holm", "p_above_holm"]] = adj.reshape(-1, 2)
     return out
+
+
+# ---- subset claims (DDS Fig. 7: non-decreasing widths / depths within a space) ---------------
+def subset_members(part: pd.DataFrame, c: claims.SubsetClaim) -> np.ndarray:
+    """Per model: 1.0 if its per-stage `c.param` follows `c.order`, 0.0 if not, NaN where
+    unknown. Read from the built spec (`spec` JSON: the widths after the compatibility
+    adjustment every model goes through), else from the stage columns (w1, w2, …)."""
+    attr = claims.STAGE_PARAMS[c.param]
+    if "spec" in part:
+        out = []
+        for text in part["spec"]:
+            try:
+                out.append(float(c.holds(getattr(ModelSpec.from_json(text), attr))))
+            except (DsdError, TypeError, ValueError, KeyError):  # opaque (imported) nets
+                out.append(np.nan)
+        return np.array(out, dtype=float)
+    cols = [f"{c.param}{i}" for i in range(1, 17) if f"{c.param}{i}" in part]
+    if not cols:
+        return np.full(len(part), np.nan)
+    v = part[cols].astype(float).to_numpy()
+    out = np.full(len(part), np.nan)
+    for i, row in enumerate(v):
+        row = row[np.isfinite(row)]
+        if len(row):
+            out[i] = float(c.holds(tuple(row)))
+    return out
+
+
+def _side_medians(frames: Sequence[pd.DataFrame], member: Sequence[np.ndarray]) -> dict:
+    out = {}
+    for col in ("params", "acts"):
+        for side, keep in (("in", True), ("rest", False)):
+            v = [f.loc[m == keep, col].astype(float).to_numpy() for f, m in zip(frames, member)
+                 if col in f]
+            v = np.concatenate(v) if v else np.array([])
+            out[f"{col}_{side}"] = float(np.median(v)) if len(v) else np.nan
+    return out
+
+
+def _subset_row(r: dict, base: dict) -> dict:
+    """A row of `subset_tests` from an `effects.compare_pair` row of rest (A) against the
+    subset (B): Δ = subset − rest, prob_in = P(a subset model has the lower error)."""
+    return {**base, "test": r["test"], "n_in": r["n_b"], "n_rest": r["n_a"],
+            "n_eff_in": r["n_eff_b"], "n_eff_rest": r["n_eff_a"], "mean_in": r["mean_b"],
+            "mean_rest": r["mean_a"],
+            **{k: r[k] for k in ("mean_diff", "mean_lo", "mean_hi", "median_diff", "median_lo",
+                                 "median_hi", "mds", "mds_alpha")},
+            "prob_in": 1.0 - r["rank_prob"], "p": r["rank_p"]}
+
+
+def _pooled_row(split: list[tuple[str, pd.DataFrame, np.ndarray]], base: dict, *,
+                resamples: int, seed: int) -> dict:
+    """The subset against the rest over several spaces, each space a stratum: the
+    stratified row of `effects.compare_pair` (its device-stratified test, here with the
+    space as the stratum): each space weighs the same on each side (so Δmean is the mean of
+    the per-space differences), weighted bootstrap intervals, Kish effective sizes, and the
+    within-stratum permutation test of the weighted rank statistic (exact for "within each
+    space, error does not depend on membership"). No MDS (a permutation row)."""
+    rule = base["rule"]
+    a, b = f"{base['space']}: rest", f"{base['space']}: {rule}"
+    frame = pd.concat([part.assign(sweep=np.where(member, b, a), device=space)
+                       for space, part, member in split], ignore_index=True)
+    r = effects.compare_pair(frame, a, b, effects.DEVICE, resamples=resamples, seed=seed)
+    return {**_subset_row(r, base), "test": POOLED_TEST}
+
+
+def _subset_verdict(r: dict, m: int) -> str:
+    """What the row's test gives, at its level, with the Δmean interval (as `effects.verdict`:
+    a primary row at the Holm level of the subset family, a per-space row at unadjusted α;
+    not rejecting bounds nothing)."""
+    if r["role"] == "not applicable":
+        return r["verdict"]
+    primary = r["role"] == "primary"
+    p = r["p_holm"] if primary else r["p"]
+    level = (f"Holm p = {fmt_p(p)} in a family of {m}" if primary and m > 1 else
+             f"p = {fmt_p(p)}" + ("" if primary else ", unadjusted"))
+    iv = f"Δmean {fmt_ci(r['mean_diff'], r['mean_lo'], r['mean_hi'])}"
+    if p < effects.ALPHA:
+        head = "the subset better" if r["prob_in"] > 0.5 else "the rest better"
+        tail = ""
+    else:
+        head = "not decided" if primary else "not rejected"
+        tail = ("; this unadjusted interval excludes 0"
+                if r["mean_lo"] > 0 or r["mean_hi"] < 0 else "")
+    return f"{head} ({r['test']}, {level}); {iv}{tail}"
+
+
+def subset_tests(ok: pd.DataFrame, labels: dict[str, str], study: claims.Study, *,
+                 resamples: int = 10_000, sims: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The study's subset claims (SUBSET_COLUMNS): within each listed space present, the
+    models that follow the claim's rule (`subset_members`) against the rest.
+
+    Rows per claim: one per space, the rank test of `effects.compare_pair` (Mann–Whitney,
+    bootstrap intervals, MDS at unadjusted α) — "not applicable" where every model or none
+    follows the rule (a space built with it, such as AnyNetXD's widths) or a side has fewer
+    than 2 models; then the claim's PRIMARY test: with one space split, that space's rank
+    test (MDS at α/m); with several, a pooled row (`_pooled_row`, each space a stratum).
+    Family: the claims' primary tests, Holm at α over them (m = the claims tested); the
+    per-space rows are sensitivity analyses (unadjusted). Δ = subset − rest, in points."""
+    plan = []
+    for k, c in enumerate(study.subsets):
+        rows, split = [], []
+        for space in c.spaces:
+            sweep = _sweep_of(labels, space)
+            if sweep is None:
+                continue
+            part = ok[ok["sweep"] == sweep]
+            member = subset_members(part, c)
+            known = np.isfinite(member)
+            if not known.any():  # no spec nor stage columns: nothing to split
+                continue
+            part, member = part[known], member[known].astype(bool)
+            n_in, n_rest = int(member.sum()), int((~member).sum())
+            base = {"k": k, "claim": c.claim, "rule": c.rule, "space": space}
+            if min(n_in, n_rest) < 2:
+                why = (f"every model of {space} has {c.rule}" if n_rest == 0 else
+                       f"no model of {space} has {c.rule}" if n_in == 0 else
+                       f"{n_in} models of {space} have {c.rule}, {n_rest} do not: a test "
+                       "needs 2 on each side")
+                rows.append({**base, "role": "not applicable", "test": "", "n_in": n_in,
+                             "n_rest": n_rest, "verdict": f"not applicable: {why}",
+                             **_side_medians([part], [member])})
+                continue
+            split.append((space, part, member))
+            rows.append(base)
+        plan.append((k, c, rows, split))
+    m = sum(1 for *_, split in plan if split)
+    out = []
+    for k, c, rows, split in plan:
+        for r in rows:
+            if "role" in r:
+                out.append(r)
+                continue
+            space, part, member = next(x for x in split if x[0] == r["space"])
+            a, b = f"{space}: rest", f"{space}: {c.rule}"
+            frame = part.assign(sweep=np.where(member, b, a))
+            one = len(split) == 1
+            res = effects.compare_pair(frame, a, b, "none", resamples=resamples, sims=sims,
+                                       seed=seed,
+                                       mds_alpha=effects.ALPHA / m if one else effects.ALPHA)
+            out.append({**_subset_row(res, r), "role": "primary" if one else "space",
+                        **_side_medians([part], [member])})
+        if len(split) > 1:
+            base = {"k": k, "claim": c.claim, "rule": c.rule,
+                    "space": ", ".join(sp for sp, _, _ in split), "role": "primary"}
+            out.append({**_pooled_row(split, base, resamples=resamples, seed=seed),
+                        **_side_medians([x[1] for x in split], [x[2] for x in split])})
+    t = pd.DataFrame(out, columns=SUBSET_COLUMNS)
+    prim = (t["role"] == "primary").to_numpy()
+    t["p_holm"] = np.nan
+    if prim.any():
+        t.loc[prim, "p_holm"] = stats.holm(t.loc[prim, "p"].astype(float).to_numpy())
+    t["verdict"] = [_subset_verdict(r, m) for r in t.to_dict("records")]
+    return t
 
 
 # ---- the tables -----------------------------------------------------------------------------
@@ -237,6 +403,50 @@ def search_table(ok: pd.DataFrame, firsts: dict[str, str]) -> pd.DataFrame:
         rows.append({"space": sp, **{f"best of {m}": f"{g.loc[m, 'mean']:.2f} ± "
                                                      f"{g.loc[m, 'std']:.2f}" for m in MS}})
     return pd.DataFrame(rows)
+
+
+def subset_table(st: Stats) -> pd.DataFrame:
+    """The rows of `subset_tests` as text: one line per space and one per claim's primary
+    test (pooled over the spaces, or the one space split)."""
+    rows = []
+    for r in st.subsets.to_dict("records"):
+        done = r["role"] != "not applicable"
+        pooled = r["role"] == "primary" and r["test"] == POOLED_TEST
+        n = f"{int(r['n_in'])}/{int(r['n_rest'])}" + (
+            f" (Kish {r['n_eff_in']:.0f}/{r['n_eff_rest']:.0f})" if pooled else "")
+        rows.append({
+            "rule": r["rule"], "space": r["space"],
+            "role": {"primary": "claim", "space": "per space"}.get(r["role"], "–"),
+            "n in/rest": n,
+            **{f"Δ{k} [95% CI]": fmt_ci(r[f"{k}_diff"], r[f"{k}_lo"], r[f"{k}_hi"]) if done
+               else "–" for k in ("mean", "median")},
+            "P(in<rest)": r["prob_in"], "p": r["p"], "Holm p": r["p_holm"],
+            "MDS": r["mds"],
+            **{f"median {k} in/rest": f"{fmt_si(r[f'{k}_in'])}/{fmt_si(r[f'{k}_rest'])}"
+               for k in ("params", "acts")},
+            "verdict": r["verdict"]})
+    return pd.DataFrame(rows)
+
+
+def subset_note(st: Stats) -> str:
+    """What the subset table's columns mean and how its family decides."""
+    t = st.subsets
+    m = int((t["role"] == "primary").sum())
+    return ("Within each space, the models whose per-stage values follow the claim's rule "
+            "(read from the built spec) against the rest of that space; the paper sampled "
+            "each rule as its own space (DDS Fig. 7), these are subsets of one sample. "
+            "Δ = subset − rest (error points; negative: the subset is better), 95% bootstrap "
+            "intervals (10,000 resamples, per row, not adjusted); P(in<rest) = chance that a "
+            "subset model has the lower error. Per space: the rank test (Mann–Whitney), "
+            "unadjusted p, a sensitivity analysis; MDS at α = 0.05. Claim: the one test per "
+            "claim: pooled over its spaces when several are split (each space a stratum "
+            "weighing the same on each side, so Δ is the mean of the per-space differences; "
+            "Kish effective sizes in brackets; within-space permutation test, 10,000 seeded "
+            "permutations), else that space's rank test (MDS at α/m). "
+            f"Family: the {m} claim test{'s' if m != 1 else ''}, Holm at α = 0.05. Where a "
+            "space is built with the rule (every model follows it) it is not applicable. The "
+            "subsets differ in complexity (median params and acts in/rest), so a difference "
+            "here need not be one of the rule itself.")
 
 
 def device_table(ok: pd.DataFrame, firsts: dict[str, str], *, resamples: int = 10_000,
@@ -343,12 +553,51 @@ def _trend_finding(st: Stats, c: claims.TrendClaim) -> dict | None:
             "verdict": verdict}
 
 
+def _subset_finding(st: Stats, k: int, c: claims.SubsetClaim) -> dict | None:
+    t = st.subsets
+    rows = t[t["k"] == k] if t is not None and len(t) else []
+    if not len(rows):
+        return None
+    prim = rows[rows["role"] == "primary"]
+    spaces = ", ".join(rows.loc[rows["role"] != "primary", "space"])
+    if not len(prim):
+        return {"claim": c.claim, "space": spaces, "measured": c.rule,
+                "adjusted p": "–", "verdict": "not testable: " + "; ".join(
+                    v.removeprefix("not applicable: ") for v in rows["verdict"])}
+    r = prim.iloc[0]
+    m = int((t["role"] == "primary").sum())
+    per = rows[rows["role"] == "space"]
+    measured = (f"{c.rule} against the rest: Δmean "
+                f"{fmt_ci(r['mean_diff'], r['mean_lo'], r['mean_hi'])} points "
+                f"(n {int(r['n_in'])}/{int(r['n_rest'])}); P(in<rest) = {r['prob_in']:.2f}")
+    if len(per):
+        measured += "; per space: " + ", ".join(
+            f"{q['space']} {fmt_ci(q['mean_diff'], q['mean_lo'], q['mean_hi'])} "
+            f"(n {int(q['n_in'])}/{int(q['n_rest'])})" for q in per.to_dict("records"))
+    skipped = rows[rows["role"] == "not applicable"]
+    if len(skipped):
+        measured += "; " + "; ".join(skipped["verdict"])
+    p = r["p_holm"]
+    decided = p < effects.ALPHA
+    winner = ("in" if r["prob_in"] > 0.5 else "rest") if decided else None
+    if c.better == "neither":
+        verdict = (f"consistent: {r['verdict']}" if winner is None else
+                   f"disagrees: {r['verdict']}")
+    elif winner is None:
+        verdict = r["verdict"]
+    else:
+        verdict = "agrees" if winner == c.better else f"disagrees: {r['verdict']}"
+    return {"claim": c.claim, "space": r["space"], "measured": measured,
+            "adjusted p": f"{fmt_p(p)} ({r['test']}, Holm over {m})", "verdict": verdict}
+
+
 def findings_table(st: Stats) -> pd.DataFrame:
     """One row per claim of the study whose spaces are present."""
     study = st.study or claims.load_study()
     rows = []
     if st.compare is not None:
         rows += [_pair_finding(st, c) for c in study.pairs if c.claim]
+    rows += [_subset_finding(st, k, c) for k, c in enumerate(study.subsets)]
     rows += [_trend_finding(st, c) for c in study.trends]
     head = f"claim ({study.source})"
     out = pd.DataFrame([r for r in rows if r],
@@ -384,7 +633,8 @@ def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table=_md_table, *,
            "the pair's primary test (unnormalized rank test, in the family below) with its "
            "Δmean interval: agrees or disagrees when the test decides; a claim of no "
            "difference is consistent when it does not (the interval is then the bound, not a "
-           "proof of equality); otherwise not decided. Trend claims: the sign of a "
+           "proof of equality); otherwise not decided. Subset claims: the claim's one test "
+           "(below, Subsets within a space), read the same way. Trend claims: the sign of a "
            "Holm-significant Spearman ρ; for a best value, the models in the claim's window "
            "against those below and above it (the DDS best range is shown for reference; it "
            "is not a confidence interval).",
@@ -401,7 +651,12 @@ def sections(ok: pd.DataFrame, firsts: dict[str, str], md_table=_md_table, *,
         if getattr(st.compare, "warnings", ()) or st.skipped:
             out.append("")
         out += [md_table(comparison_table(st), {"KS D": ".3f", "P(A<B)": ".3f", "MDS": ".2f"}),
-                "", "## Complexity and error within each space", "",
+                ""]
+    if st.subsets is not None and len(st.subsets):
+        out += ["## Subsets within a space", "", subset_note(st), "",
+                md_table(subset_table(st), {"P(in<rest)": ".3f", "Holm p": "p", "MDS": ".2f"}), ""]
+    if st.compare is not None:
+        out += ["## Complexity and error within each space", "",
                 "Median complexity of the finished models and the Spearman ρ of error with each: "
                 "a space that differs in a complexity measure that error depends on is "
                 "confounded by it (see the normalized rows above).", "",
