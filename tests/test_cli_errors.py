@@ -287,19 +287,23 @@ def test_schema_check_reads_the_schema_text():
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(args, message, capsys):
     """Through `dsd`'s real entry point (click's own output would be four lines)."""
-    from dsd.cli import EXIT_USAGE, main
+    from dsd.cli import EXIT_USAGE, run
 
-    assert main(args) == EXIT_USAGE == 2
+    assert run(args) == EXIT_USAGE == 2
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 1 and lines[0].startswith("error: "), err
     assert message in lines[0] and "--help" in lines[0]
 
 
-def test_the_entry_point_keeps_exit_codes_and_help(tmp_path, capsys):
-    from dsd.cli import main
+def test_the_entry_point_keeps_exit_codes_and_help(tmp_path, capsys, monkeypatch):
+    from dsd.cli import main, run
 
-    assert main(["show", "--store", str(tmp_path / "none.sqlite")]) == 1
+    assert run(["show", "--store", str(tmp_path / "none.sqlite")]) == 1
     assert "no such store" in capsys.readouterr().err
-    assert main([]) == 0 and "Usage: dsd" in capsys.readouterr().out
-    assert main(["spaces"]) == 0
+    assert run([]) == 0 and "Usage: dsd" in capsys.readouterr().out
+    assert run(["spaces"]) == 0
+    monkeypatch.setattr("sys.argv", ["dsd", "compare"])   # main() exits with run's code
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2

@@ -733,3 +733,17 @@ def test_the_progress_bar_moves_within_an_epoch():
         p.images(600, "m2", of=1000)   # a last report never pushes past the epoch's end
         p.epoch("m2")
         assert p.bar.tasks[0].completed == pytest.approx(2.0)
+
+
+def test_each_run_writes_a_log_file_beside_the_store(tmp_path, data_root):
+    store = Store(tmp_path / "s.sqlite")
+    add_sweep(store, n=2)
+    summary = train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root)
+    log = Path(summary.log)
+    assert log.parent == Path(f"{os.path.realpath(tmp_path / 's.sqlite')}.logs")
+    lines = log.read_text().splitlines()
+    assert lines[0].split(" ", 1)[1].startswith("dsd train: 2 models of tiny")
+    models = [ln for ln in lines if " tiny #" in ln]                        # one per model
+    assert len(models) == 2 and all(ln.endswith(("(eager)", "(graph)")) for ln in models)
+    assert lines[-1].split(" ", 1)[1].startswith("end: {") and "stopped: None" in lines[-1]
+    assert train(store, overrides={**QUICK, "epochs": 1}, data_dir=data_root).log is None

@@ -128,16 +128,22 @@ def print_table(table, console=None) -> None:
 EXIT_USAGE = 2
 
 
-def main(args: list[str] | None = None) -> int:
-    """Run the command line; usage errors become one line on stderr (click prints four: usage,
-    a hint, a blank line and the error) naming the command's --help, exit code 2."""
+def main() -> None:
+    """The `dsd` command: `run` on the process's arguments, then exit with its code."""
+    sys.exit(run())
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run the command line on `args` (default: sys.argv[1:]) and return the exit code; usage
+    errors become one line on stderr (click prints four: usage, a hint, a blank line and the
+    error) naming the command's --help, exit code 2."""
     try:
         from typer._click import exceptions as cx  # typer vendors click (0.2x on)
     except ImportError:
         from click import exceptions as cx
 
     from . import core  # noqa: F401  (registers commands)
-    for optional in ("train", "analysis", "results", "imports", "decide"):
+    for optional in ("train", "analysis", "figures", "results", "imports", "decide"):
         try:
             __import__(f"{__name__}.{optional}")
         except ModuleNotFoundError as e:

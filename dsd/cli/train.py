@@ -160,6 +160,8 @@ def train_cmd(
     console.print(f"trained: {counts}; pending {summary.pending}; "
                   f"{summary.seconds:.0f}s{' (workers under MPS)' if summary.mps else ''}",
                   highlight=False)
+    if summary.log:
+        console.print(f"log: {summary.log}", highlight=False)
     if summary.workers_lost:
         console.print(f"[yellow]{summary.workers_lost} worker process(es) could not start[/] "
                       f"(errors above); the others trained their models", highlight=False)

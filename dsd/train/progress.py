@@ -1,6 +1,8 @@
 """The `dsd train` display: one rich progress bar (models done/total, img/s, ETA) and one line
 per finished model (sweep, index, flops, final top-1 error, seconds, status, execution path),
-e.g. `anynetxa-cifar10-s0 #3       118.2MF  error  18.90%    41.2s  done (graph)`."""
+e.g. `anynetxa-cifar10-s0 #3       118.2MF  error  18.90%    41.2s  done (graph)`; the same
+lines, and every note, go to the run's log file (plain text, each line timestamped) when one is
+given, so what a run printed survives the terminal it ran in (a batch job, a closed ssh)."""
 from __future__ import annotations
 
 import time
@@ -8,6 +10,7 @@ from collections import deque
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..store import IMAGE_LOADERS
@@ -19,8 +22,9 @@ STYLE = {"done": "green", "collapsed": "yellow", "diverged": "yellow", "failed":
 class TrainProgress:
     """Counts epochs (the bar), models and images; the coordinator calls it, nothing else does."""
 
-    def __init__(self, console: Console | None = None):
+    def __init__(self, console: Console | None = None, log=None):
         self.console = console or Console()
+        self.log = log  # a text file open for appending, or None
         self.window: deque[tuple[float, int]] = deque()
         self.images_total = 0
         self.partial: dict = {}  # model → fraction of its current epoch already on the bar
@@ -85,8 +89,18 @@ class TrainProgress:
             note = f": {final.get('error', '').splitlines()[0][:100]}"
         if status == "diverged":
             note += f": {final.get('error', '')}"
-        self.bar.console.print(f"{sweep} #{index:<4d} {flops / 1e6:8.1f}MF  {err}  {secs}  "
-                               f"[{STYLE.get(status, '')}]{status}[/]{note}", highlight=False)
+        line = f"{sweep} #{index:<4d} {flops / 1e6:8.1f}MF  {err}  {secs}  "
+        self.bar.console.print(f"{line}[{STYLE.get(status, '')}]{status}[/]{note}",
+                               highlight=False)
+        self.write(f"{line}{status}{note}")
 
     def note(self, text: str) -> None:
-        self.bar.console.print(text, highlight=False)
+        (self.bar.console if self.bar else self.console).print(text, highlight=False)
+        self.write(Text.from_markup(text).plain)
+
+    def write(self, line: str) -> None:
+        """One timestamped line in the log file (flushed: a killed run keeps what it wrote)."""
+        if self.log is not None:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            self.log.write(f"{stamp}Z {line}\n")
+            self.log.flush()

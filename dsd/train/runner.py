@@ -172,6 +172,18 @@ class Summary:
     workers_lost: int = 0   # worker processes given up because they died as they started
     signum: int | None = None  # the signal that interrupted the run
     threads: int | None = None  # torch threads of a CPU run (None on GPUs)
+    log: str | None = None      # the run's log file (None when it trained nothing)
+
+
+def open_log(store: Store):
+    """The run's log file, `<store>.logs/train-<UTC time>-<pid>.log` beside the store's real
+    file (None for an in-memory store)."""
+    if store.path == ":memory:":
+        return None
+    folder = Path(f"{os.path.realpath(store.path)}.logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"train-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}.log"
+    return open(folder / name, "a", encoding="utf-8")
 
 
 def available_cores() -> int:
@@ -242,7 +254,7 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
     # a relative path) take the same lock and share checkpoints
     ckpt_dir = Path(tempfile.mkdtemp() if store.path == ":memory:" else
                     f"{os.path.realpath(store.path)}.ckpt")
-    on_cpu = False
+    on_cpu, log = False, None
     lock = TrainLock(ckpt_dir)
     try:
         store.reset_running()
@@ -261,29 +273,36 @@ def train(store: Store, options: TrainOptions | None = None, *, console=None,
         else:
             slots, streams = ["cpu"], 1
         on_cpu = slots == ["cpu"] and o.executor == "local"
+        log = open_log(store) if p.jobs else None
+        progress = TrainProgress(console, log)
+        progress.write(f"dsd train: {len(p.jobs)} models of {', '.join(recipes)}; "
+                       f"devices {', '.join(sorted(set(slots)))}; max_time {o.max_time}; "
+                       f"executor {o.executor}")
         if on_cpu:
             old_threads = torch.get_num_threads()
             torch.set_num_threads(threads)
             if p.jobs:
-                (console.print if console else print)(
-                    f"cpu: {threads} thread{'s' * (threads > 1)} ({why}; --threads to choose)",
-                    **({"highlight": False} if console else {}))
+                progress.console.print(f"cpu: {threads} thread{'s' * (threads > 1)} ({why}; "
+                                       "--threads to choose)", highlight=False)
+                progress.write(f"cpu: {threads} thread{'s' * (threads > 1)} ({why})")
         deadline = t_start + o.max_time - min(30.0, 0.1 * o.max_time) if o.max_time else None
         from .coordinator import Coordinator
 
         coord = Coordinator(store, p, ckpt_dir, slots=slots, deadline=deadline,
-                            data_dir=o.data_dir, progress=TrainProgress(console),
-                            streams=streams,
+                            data_dir=o.data_dir, progress=progress, streams=streams,
                             whole_models=o.whole_models, ray=ray_opts)
-        say = console.print if console else print
-        with mps_context(o.mps if local_gpu else False, note=lambda m: say(f"note: {m}"),
+        with mps_context(o.mps if local_gpu else False, note=lambda m: progress.note(f"note: {m}"),
                          devices=torch.cuda.device_count() if local_gpu else 1) as mps_on:
             stopped = coord.run()
+        progress.write(f"end: {coord.counts}; stopped: {stopped}; "
+                       f"{time.time() - t_start:.0f}s")
     finally:
         lock.release()
         if on_cpu:
             torch.set_num_threads(old_threads)
+        if log is not None:
+            log.close()
     pending = sum(len(store.training_queue([n], dataset=ds, recipe_json=r.to_dict()))
                   for n, (ds, r) in recipes.items())
     return Summary(coord.counts, stopped, pending, time.time() - t_start, mps_on, len(coord.lost),
-                   coord.signum, threads if on_cpu else None)
+                   coord.signum, threads if on_cpu else None, log and log.name)
