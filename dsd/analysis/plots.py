@@ -485,3 +485,192 @@ def plot_widths(frame: pd.DataFrame, sweep: str, *, colors: dict[str, str] | Non
                      fontsize=10)
         tidy_ticks(fig)
     return fig
+
+
+# ---- training curves ----------------------------------------------------------------------
+def plot_curves(cdata, *, colors: dict[str, str] | None = None, caption: str | None = None,
+                ncols: int | None = None):
+    """One panel per sweep: every model's curve of `cdata.metric` against epoch (thin; a
+    still-training model ends at its last epoch so far, marked ○), the sweep's median (thick)
+    and interquartile range (band); with several sweeps a last panel overlays the medians and
+    bands. `cdata` is `curves.curve_data`'s; `caption` defaults to its own."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    summary = cdata.summary[cdata.summary["shown"] > 0]
+    sweeps = list(summary["sweep"])
+    colors = colors or sweep_colors(list(cdata.summary["sweep"]))
+    panels = sweeps + (["all sweeps"] if len(sweeps) > 1 else [])
+    ncols = ncols or (2 if len(panels) == 4 else min(3, len(panels)))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = new_figure(nrows, ncols, size=(3.4 * ncols + 0.3, 2.8 * nrows + 1.0),
+                           sharex=True, sharey=True)
+    last = int(cdata.curves["epoch"].max())
+    one = last == 1  # single points: markers and error bars instead of lines and bands
+    with style():
+        for i, name in enumerate(panels):
+            ax = axes[i // ncols, i % ncols]
+            for s in (sweeps if name == "all sweeps" else [name]):
+                color = colors[s]
+                b = cdata.bands[cdata.bands["sweep"] == s]
+                if name != "all sweeps":
+                    c = cdata.curves[cdata.curves["sweep"] == s]
+                    lines = [g[["epoch", "value"]].to_numpy(dtype=float)
+                             for _, g in c.groupby("model_id", sort=False)]
+                    ax.add_collection(LineCollection(lines, colors=color, linewidths=0.6,
+                                                     alpha=0.3, rasterized=len(lines) > 200))
+                    ends = c[c["in_progress"]].groupby("model_id").tail(1)
+                    if one or len(ends):
+                        pts = c if one else ends
+                        ax.scatter(pts["epoch"], pts["value"], s=12 if not one else 8,
+                                   facecolors="none" if not one else color, edgecolors=color,
+                                   linewidths=0.8, alpha=0.9 if not one else 0.4, zorder=3)
+                if one:
+                    ax.errorbar(b["epoch"], b["median"], yerr=[b["median"] - b["q25"],
+                                b["q75"] - b["median"]], color=color, marker="s",
+                                markersize=5, capsize=4, linewidth=1.6, zorder=4)
+                else:
+                    ax.fill_between(b["epoch"], b["q25"], b["q75"], color=color, alpha=0.22,
+                                    linewidth=0)
+                    ax.plot(b["epoch"], b["median"], color=color, linewidth=2.2, zorder=4)
+            if name == "all sweeps":
+                ax.set_title("medians and interquartile ranges")
+            else:
+                r = summary[summary["sweep"] == name].iloc[0]
+                extra = f", {int(r['in_progress'])} still training" if r["in_progress"] else ""
+                ax.set_title(f"{name} (n={int(r['shown'])}{extra})")
+            ax.autoscale_view()
+            ax.xaxis.set_major_locator(FixedLocator(range(1, last + 1)) if last <= 8 else
+                                       MaxNLocator(nbins=6, integer=True))
+            if i // ncols == nrows - 1 or i + ncols >= len(panels):
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_tick_params(labelbottom=True)
+            if i % ncols == 0:
+                ax.set_ylabel(cdata.label)
+        for j in range(len(panels), nrows * ncols):
+            axes[j // ncols, j % ncols].set_visible(False)
+        axes[0, 0].set_xlim(0.5 if one else 1, last + (0.5 if one else 0))
+        handles = [Line2D([], [], color=colors[s], linewidth=2.2,
+                          label=f"{s} (n={int(r)})") for s, r in zip(sweeps, summary["shown"])]
+        handles += [Line2D([], [], color="0.4", linewidth=0.6, label="one model"),
+                    Line2D([], [], color="0.4", linewidth=2.2, label="median"),
+                    Patch(color="0.4", alpha=0.25, label="interquartile range")]
+        if cdata.curves["in_progress"].any():
+            handles.append(Line2D([], [], color="0.4", marker="o", markerfacecolor="none",
+                                  linestyle="", label="still training: last epoch so far"))
+        _note(fig, cdata.synthetic, caption if caption is not None else cdata.caption())
+        fit_legend(fig, handles)
+        tidy_ticks(fig)
+    return fig
+
+
+# ---- complexity distributions -------------------------------------------------------------
+def plot_complexity(cxdata, *, colors: dict[str, str] | None = None,
+                    caption: str | None = None):
+    """One panel per measure (flops, params, acts): the EDF of every sweep's sampled models on
+    a log axis, sweeps overlaid, with each sweep's sampling window shaded where it bounds that
+    measure (one grey band where all sweeps share it). `cxdata` is
+    `curves.complexity_data`'s; `caption` defaults to its own."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    measures = [m for m in cxdata.measures if (cxdata.values["measure"] == m).any()]
+    if not measures:
+        raise DsdError("no flops, params or acts recorded for these models")
+    sweeps = list(pd.unique(cxdata.summary["sweep"]))
+    colors = colors or sweep_colors(sweeps)
+    fig, axes = new_figure(1, len(measures), size=(3.5 * len(measures) + 0.4, 3.5),
+                           sharey=True)
+    windowed = False
+    with style():
+        for i, m in enumerate(measures):
+            ax = axes[0, i]
+            v = cxdata.values[(cxdata.values["measure"] == m) & (cxdata.values["value"] > 0)]
+            w = cxdata.windows[cxdata.windows["measure"] == m]
+            span = np.r_[v["value"].to_numpy(dtype=float), w["lo"], w["hi"]]
+            span = span[span > 0]
+            lo, hi = span.min(), span.max()
+            pad = (hi / lo) ** 0.03 if hi > lo else 1.05
+            lo, hi = lo / pad, hi * pad
+            shared = len(w) == len(sweeps) and len(w.drop_duplicates(["lo", "hi"])) == 1
+            for rec in (w.head(1) if shared else w).to_dict("records"):
+                color = "0.5" if shared else colors[rec["sweep"]]
+                ax.axvspan(rec["lo"], rec["hi"], color=color, alpha=0.12 if shared else 0.08,
+                           linewidth=0)
+                for edge in (rec["lo"], rec["hi"]):
+                    ax.axvline(edge, color=color, linestyle="--", linewidth=0.9)
+                windowed = True
+            for s in sweeps:
+                x = np.sort(v.loc[v["sweep"] == s, "value"].to_numpy(dtype=float))
+                if not len(x):
+                    continue
+                y = np.arange(1, len(x) + 1) / len(x)
+                ax.step(np.r_[lo, x, hi], np.r_[0.0, y, 1.0], where="post", color=colors[s])
+            # ticks over the padded range (not one per value, as for a few sampled widths)
+            set_log_axis(ax, "x", 10, np.r_[span, lo, hi])
+            ax.set_xlim(lo, hi)
+            ax.set_ylim(0, 1.0)
+            ax.set_xlabel(cxdata.labels[m])
+            if i == 0:
+                ax.set_ylabel("cumulative fraction of models")
+        med = cxdata.summary[cxdata.summary["measure"] == "flops"].set_index("sweep")
+        handles = [Line2D([], [], color=colors[s], label=(
+            f"{s} (n={int(med.loc[s, 'n'])}, median {_fmt_number(med.loc[s, 'median'])} flops)"
+            if s in med.index and med.loc[s, "n"] else s)) for s in sweeps]
+        if windowed:
+            handles.append(Patch(facecolor="0.5", alpha=0.25, edgecolor="0.5", linestyle="--",
+                                 label="sampling window"))
+        _note(fig, False, caption if caption is not None else cxdata.caption())
+        fit_legend(fig, handles, max_ncols=3)
+        tidy_ticks(fig)
+    return fig
+
+
+# ---- one parameter, one panel per sweep ---------------------------------------------------
+def plot_param_by_sweep(pdata, param: str, *, colors: dict[str, str] | None = None,
+                        caption: str | None = None, ncols: int | None = None):
+    """Error against one parameter (e.g. flops), one panel per sweep on shared axes, each with
+    its DDS best range (median line, shaded 95% interval): `plot_params` overlays the sweeps,
+    which stops being readable beyond two or three. `pdata` is `compare.param_data`'s."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    pts = pdata.points[pdata.points["param"] == param]
+    if pts.empty:
+        raise DsdError(f"no values of {param} to plot")
+    sweeps = list(pd.unique(pts["sweep"]))
+    colors = colors or sweep_colors(sweeps)
+    ncols = ncols or (2 if len(sweeps) == 4 else min(3, len(sweeps)))
+    nrows = -(-len(sweeps) // ncols)
+    fig, axes = new_figure(nrows, ncols, size=(3.3 * ncols + 0.3, 2.7 * nrows + 0.9),
+                           sharex=True, sharey=True)
+    base = pdata.log[param]
+    with style():
+        for i, s in enumerate(sweeps):
+            ax = axes[i // ncols, i % ncols]
+            q = pts[pts["sweep"] == s]
+            ax.scatter(q["value"], q["top1"], s=9, color=colors[s], alpha=0.55, linewidths=0,
+                       rasterized=len(q) > 2000)
+            b = pdata.best[(pdata.best["param"] == param) & (pdata.best["sweep"] == s)]
+            if len(b):
+                b = b.iloc[0]
+                ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)
+                ax.axvline(b["median"], color=colors[s], linewidth=1.6)
+            ax.set_title(f"{s} (n={len(q)})")
+            if i // ncols == nrows - 1 or i + ncols >= len(sweeps):
+                ax.set_xlabel(pdata.labels[param])
+                ax.xaxis.set_tick_params(labelbottom=True)
+            if i % ncols == 0:
+                ax.set_ylabel("top-1 error (%)")
+        if base:
+            set_log_axis(axes[0, 0], "x", base, pts["value"])
+        for j in range(len(sweeps), nrows * ncols):
+            axes[j // ncols, j % ncols].set_visible(False)
+        handles = [Line2D([], [], color="0.3", label="best range: bootstrap median"),
+                   Patch(color="0.3", alpha=0.2, label="95% interval")]
+        _note(fig, pdata.synthetic, caption)
+        fit_legend(fig, handles)
+        tidy_ticks(fig)
+    return fig

@@ -1,8 +1,12 @@
 """One self-contained HTML report of a comparison (figures embedded as base64 PNG, no external
-files, scripts or styles): the selection and what was skipped, error EDFs with statistics,
-a flops-normalized EDF, comparisons (findings, effect sizes, tests and verdicts under every
-normalization, complexity, trends), random-search efficiency, per-sweep parameter analyses with
-best ranges, and the best/worst models' per-block widths.
+files, scripts or styles): the selection and what was skipped, training curves, error EDFs with
+statistics, a flops-normalized EDF, the complexity distributions of the sweeps, error against
+flops, comparisons (findings, effect sizes, tests and verdicts under every normalization,
+complexity, trends), random-search efficiency, per-sweep parameter analyses with best ranges,
+and the best/worst models' per-block widths.
+
+The curves and complexity sections read what a selection drops (epoch rows, every sampled
+model, the sampling window) from the store or population file it came from.
 
 Every pairwise number (the EDF sections' KS tables, the comparisons, the Findings) is read from
 one `effects.compare_data` table computed once per report (`findings.compute`).
@@ -17,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DsdError
-from . import claims, compare, findings, plots
+from . import claims, compare, curves, findings, plots
 from .selection import Selection, epochs_text, default_params
 from .tables import fmt_num as _fmt, html_table  # noqa: F401  (_fmt: the cells' format)
 
@@ -62,7 +66,7 @@ def _fewer_bins(data: pd.DataFrame, bins: int) -> int:
 
 def report_steps(sel: Selection) -> int:
     """How many times `build_report` calls its `progress` (one per figure section)."""
-    return 3 + 2 * sum(1 for s in sel.sweeps if (sel.data["sweep"] == s).any())
+    return 6 + 2 * sum(1 for s in sel.sweeps if (sel.data["sweep"] == s).any())
 
 
 def report_pairs(sel: Selection, study: claims.Study | None = None) -> list[tuple[str, str]]:
@@ -82,10 +86,13 @@ def report_pairs(sel: Selection, study: claims.Study | None = None) -> list[tupl
 def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top: int = 4,
                  bins: int = 20, band: bool = True, title: str | None = None,
                  source: str | None = None, progress=None,
-                 study: claims.Study | None = None) -> str:
+                 study: claims.Study | None = None, store=None) -> str:
     """The report as an HTML string. `progress(what)` is called after each figure section
     (`report_steps(sel)` times). Sweeps without a finished model appear in the counts only.
-    `study`: the claims of the Findings table (`claims.load_study`; DDS when None)."""
+    `study`: the claims of the Findings table (`claims.load_study`; DDS when None).
+    `store`: the `Store` or `PopulationStore` the selection was read from, for the curves and
+    complexity sections; when None, `source` is opened if it is the path of a store or a
+    population .parquet, else those sections say what they lack."""
     data = sel.data
     if data.empty:
         raise DsdError("no results to report")
@@ -121,7 +128,35 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
             out.append(f"<p class='warn'>{html.escape(s)}: no finished model, so it appears "
                        f"in no figure or statistic below.</p>")
 
+    src, opened = _source(store, source)
+    try:  # what the selection dropped, read once from its store
+        curve_part = _curves_section(sel, src, colors)
+        complexity_part = _complexity_section(sel, src, colors)
+    finally:
+        if opened is not None:
+            opened.close()
+    out += curve_part
+    step("training curves")
     st = _compute(sel, study=study, resamples=resamples, seed=seed, bins=bins)
+    out += _edf_sections(sel, st, colors, caption=caption, band=band, seed=seed, bins=bins,
+                         step=step)
+    out += complexity_part
+    step("complexity")
+    out += _flops_section(sel, colors, caption=caption, resamples=resamples, seed=seed)
+    step("error vs flops")
+    out += _statistics(st)
+
+    out += _late_sections(sel, colors, caption=caption, resamples=resamples, seed=seed, top=top,
+                          step=step)
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _edf_sections(sel: Selection, st: findings.Stats, colors, *, caption: str, band: bool,
+                  seed: int, bins: int, step) -> list[str]:
+    """Error EDFs and flops-normalized EDFs with their KS rows (from `st.compare`)."""
+    data = sel.data
+    out: list[str] = []
     table = st.compare
     ks_note = ("<p class='note'>KS: the rows of the comparison table below (its pairs; Holm "
                "p over its family).</p>")
@@ -158,10 +193,15 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
                     "comparison table below, each pair weighted over its own common range."
                     "</p>", _table(nedf.ks, {"D": ".3f", "p": "p", "p_holm": "p"})]
     step("flops-normalized EDFs")
+    return out
 
-    out += _statistics(st)
 
-    out.append("<h2>Random search efficiency</h2>")
+def _late_sections(sel: Selection, colors, *, caption: str, resamples: int, seed: int,
+                   top: int, step) -> list[str]:
+    """Random-search efficiency, per-sweep parameters and the best/worst models' widths."""
+    data = sel.data
+    present = [s for s in sel.sweeps if (data["sweep"] == s).any()]
+    out = ["<h2>Random search efficiency</h2>"]
     rse = compare.search_data(data)
     out.append(_img(plots.plot_search_efficiency(rse, colors=colors, caption=caption),
                     "search efficiency"))
@@ -199,8 +239,78 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
                        "per-block widths.</p>")
         out.append(_table(table[table["sweep"] == s].drop(columns=["sweep"])))
         step(f"{s} widths")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return out
+
+
+def _source(store, source: str | None):
+    """(the store or population the selection came from, the one opened here to close) or
+    (None, None) when neither is given nor `source` names one."""
+    if store is not None or not source or not Path(source).is_file():
+        return store, None
+    if Path(source).suffix.lower() == ".parquet":
+        from .population import PopulationStore
+
+        return PopulationStore.open(source), None
+    from ..store import load
+
+    db = load(source)
+    return db, db
+
+
+def _curves_section(sel: Selection, src, colors) -> list[str]:
+    """Per-epoch top-1 error of the models of the selection's recipe and dataset, finished or
+    still training (`curves.curve_data`)."""
+    out = ["<h2>Training curves</h2>"]
+    if src is None:
+        return out + ["<p class='note'>No per-epoch data: the report was built without its "
+                      "store (build_report(store=…)).</p>"]
+    try:
+        rows = curves.epoch_rows(src, sel.sweeps, recipe=sel.recipe, dataset=sel.dataset,
+                                 synthetic=sel.synthetic)
+        cdata = curves.curve_data(rows, "top1")
+    except DsdError as e:
+        return out + [f"<p class='note'>No curves: {html.escape(str(e))}.</p>"]
+    out.append(f"<p class='note'>{html.escape(cdata.caption())}. Thin lines: one model each; "
+               "thick: the sweep's median per epoch over the models that reached it; band: "
+               "interquartile range (train loss: <code>dsd curves --metric train_loss</code>)."
+               "</p>")
+    out.append(_img(plots.plot_curves(cdata, colors=colors), "training curves"))
+    out.append(_table(curves.curve_table(cdata)))
+    return out
+
+
+def _complexity_section(sel: Selection, src, colors) -> list[str]:
+    """flops, params and acts of every sampled model of each sweep, with the sampling window
+    (without the store: of the selected models only)."""
+    out = ["<h2>Complexity of the sweeps</h2>"]
+    if src is not None:
+        cx = curves.complexity_data(src, sel.sweeps)
+        caption = cx.caption()
+    else:
+        cx = curves.complexity_frame(sel.data)
+        caption = (f"the {len(sel.data)} selected (finished) models only: the report was "
+                   "built without its store; sampling window unknown")
+    out.append(f"<p class='note'>{html.escape(caption)}. Curves: the fraction of a sweep's "
+               "models at or below each value (log axis).</p>")
+    out.append(_img(plots.plot_complexity(cx, colors=colors, caption=caption),
+                    "complexity distributions"))
+    out.append(_table(curves.complexity_table(cx)))
+    return out
+
+
+def _flops_section(sel: Selection, colors, *, caption: str, resamples: int,
+                   seed: int) -> list[str]:
+    """Error against flops per sweep with the DDS best range (`dsd analyze --param flops`)."""
+    out = ["<h2>Error against flops</h2>",
+           f"<p class='note'>{html.escape(caption)}. One panel per sweep; line and band: the "
+           f"best range of flops (DDS bootstrap, {resamples:,} resamples, seed {seed}; "
+           "median and 95% interval). ρ(error, flops): the complexity table under "
+           "Comparisons.</p>"]
+    pdata = compare.param_data(sel.data, ["flops"], resamples=resamples, seed=seed)
+    out.append(_img(plots.plot_param_by_sweep(pdata, "flops", colors=colors, caption=caption),
+                    "error against flops"))
+    out.append(_table(pdata.best.drop(columns=["param"])))
+    return out
 
 
 def _compute(sel: Selection, *, study: claims.Study | None, resamples: int, seed: int,
