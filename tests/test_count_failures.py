@@ -97,7 +97,7 @@ def test_report_survives_a_sweep_without_finished_models(store, tmp_path):
               "--store", store)
     assert "dead: 0 of 4 models used; skipped 4 (4 failed)" in out
     html = (tmp_path / "r.html").read_text()
-    assert "dead: no finished model" in html and html.count("<img") == 3 + 2 * 2
+    assert "dead: no finished model" in html and html.count("<img") == 6 + 2 * 2
     assert "error (%)" in html and "left out" in html
     # counted at chance, the dead sweep has its 4 models (what the report would show)
     sel = select(Store(store), ["a", "r", "dead"], count_failures=True, min_models=0)
