@@ -97,6 +97,13 @@ def test_edf_normalized_and_too_many_bins(store, tmp_path):
     out = _ok(run("edf", "anynetxe", "regnetx", "--normalize", "flops", "--bins", "3",
                   "--band", "--resamples", "50", "-o", tmp_path / "n.png", "--store", store))
     assert "normalized by flops: 3 bins" in out and "within-bin permutation p" in out
+    # the tables' formatters (complexities K/M/G, p-values fmt_p) and 80 columns
+    tables = out[out.index("\nsummary, normalized"):]
+    assert re.search(r"3 bins over \[\d+(\.\d+)?M, \d+(\.\d+)?M\]", tables), tables
+    assert max(map(len, tables.splitlines())) <= 80
+    ks = [ln.split() for ln in tables.splitlines() if ln.startswith("anynetxe regnetx ")]
+    assert len(ks) == 1 and all(re.fullmatch(r"\d\.\d{3}|\d\.\de-\d\d", v)
+                                for v in ks[0][2:]), tables  # D, p, p_holm
     img = mpimg.imread(tmp_path / "n.png")
     assert img.shape[0] > 300 and img[..., :3].std() > 0.05
     _fails(run("edf", "anynetxe", "regnetx", "--normalize", "flops", "--bins", "200",

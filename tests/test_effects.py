@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 import dsd.cli.analysis  # noqa: F401  (registers the commands)
-from dsd.analysis import effects, trends
+from dsd.analysis import effects, effects_text, trends, verdicts
+from dsd.analysis.tables import fmt_p
 from dsd.cli import app
 from dsd.errors import DsdError
 
@@ -46,7 +47,7 @@ def test_a_two_point_shift_is_decided_with_an_interval_covering_two():
     assert flops["role"] == "sensitivity" and np.isnan(flops["rank_p_holm"])
     assert flops["rank_p"] == pytest.approx(1 / 10_001) and flops["permutations"] == 10_000
     assert flops["verdict"].startswith("sensitivity (within-bin permutation rank test): "
-                                       "rejected at unadjusted p = 1e-04, A better")
+                                       "rejected at unadjusted p = 1.0e-04, A better")
     back = effects.compare_data(df[::-1]).pairs.iloc[0]
     assert back["outcome"] == "B better" and back["verdict"].startswith("B better (rank test")
 
@@ -59,7 +60,7 @@ def test_identical_distributions_are_not_decided_and_the_interval_is_quoted():
     assert 0.45 < r["mds"] < 0.8 and r["mds_alpha"] == 0.05
     assert r["mean_lo"] < 0 < r["mean_hi"] and r["outcome"] == "not decided"
     assert r["verdict"] == (f"not decided (rank test, P(A<B) = {r['rank_prob']:.2f}, p = "
-                            f"{effects._p(r['rank_p'])}); Δmean {r['mean_diff']:+.2f} "
+                            f"{fmt_p(r['rank_p'])}); Δmean {r['mean_diff']:+.2f} "
                             f"[{r['mean_lo']:+.2f}, {r['mean_hi']:+.2f}]")
     assert "detectable" not in r["verdict"] and "smaller than" not in r["verdict"]
 
@@ -73,31 +74,31 @@ def _row(**kw):
 
 def test_verdict_wording_cases():
     # rejected at the family's Holm level: the side, the test, the level, the interval
-    assert effects.verdict(_row(), 6) == (
+    assert verdicts.verdict(_row(), 6) == (
         "B better", "B better (rank test, P(A<B) = 0.40, Holm p = 0.030 in a family of 6); "
                     "Δmean -0.85 [-1.54, -0.17]")
-    o, v = effects.verdict(_row(rank_prob=0.7, mean_diff=0.9, mean_lo=0.2, mean_hi=1.6), 6)
+    o, v = verdicts.verdict(_row(rank_prob=0.7, mean_diff=0.9, mean_lo=0.2, mean_hi=1.6), 6)
     assert o == "A better" and v.startswith("A better (rank test, P(A<B) = 0.70")
     # not rejected, interval covering 0: no bound claimed beyond the interval
-    o, v = effects.verdict(_row(rank_p_holm=0.4, mean_lo=-1.5, mean_hi=0.3), 6)
+    o, v = verdicts.verdict(_row(rank_p_holm=0.4, mean_lo=-1.5, mean_hi=0.3), 6)
     assert o == "not decided" and v == ("not decided (rank test, P(A<B) = 0.40, Holm p = 0.400 "
                                         "in a family of 6); Δmean -0.85 [-1.50, +0.30]")
     # not rejected at the family level but the interval excludes 0: said, not contradicted
-    o, v = effects.verdict(_row(rank_p_holm=0.21), 6)
+    o, v = verdicts.verdict(_row(rank_p_holm=0.21), 6)
     assert o == "not decided" and v.endswith(
         "Δmean -0.85 [-1.54, -0.17]; this unadjusted interval excludes 0")
     # the rank test and the means disagree in direction: said
-    assert effects.verdict(_row(mean_diff=0.3, mean_lo=0.1, mean_hi=0.5), 2)[1].endswith(
+    assert verdicts.verdict(_row(mean_diff=0.3, mean_lo=0.1, mean_hi=0.5), 2)[1].endswith(
         "the means order the other way")
     # sensitivity rows: their own unadjusted p, labelled
     t = "within-bin permutation rank test"
-    assert effects.verdict(_row(role="sensitivity", test=t, rank_p=0.002), 6) == (
+    assert verdicts.verdict(_row(role="sensitivity", test=t, rank_p=0.002), 6) == (
         "B better", f"sensitivity ({t}): rejected at unadjusted p = 0.002, B better; "
                     "Δmean -0.85 [-1.54, -0.17]")
-    o, v = effects.verdict(_row(role="sensitivity", test=t, rank_p=0.2, mean_hi=0.4), 6)
+    o, v = verdicts.verdict(_row(role="sensitivity", test=t, rank_p=0.2, mean_hi=0.4), 6)
     assert o == "not rejected" and "not rejected, unadjusted p = 0.200" in v
     # findings reads the side back from the text
-    assert [effects._category(effects.verdict(r, 6)[1]) for r in (
+    assert [verdicts._category(verdicts.verdict(r, 6)[1]) for r in (
         _row(), _row(role="sensitivity", rank_p=0.002), _row(rank_p_holm=0.21),
         _row(role="sensitivity", rank_p=0.2))] == ["B better", "B better", "none", "none"]
 
@@ -121,7 +122,7 @@ def test_a_confound_shows_in_the_sensitivity_rows_without_a_dependence_claim():
     assert data.pairs["bins"].iloc[1:].nunique() == 1 and data.pairs["bins"].iloc[1] == 12
     c = data.complexity.set_index("sweep")
     assert c.loc["a", "rho_acts"] < -0.8 and abs(c.loc["a", "rho_flops"]) < 0.3
-    text = "\n".join(effects.pairs_lines(data))
+    text = "\n".join(effects_text.pairs_lines(data))
     assert max(map(len, text.splitlines())) <= 80
     assert "acts   sensitivity (within-bin permutation rank test): not rejected" in text
     assert "depends on" not in text
@@ -137,7 +138,7 @@ def test_family_is_the_pairs_asked_for_and_extra_sweeps_do_not_move_a_verdict():
     alone = effects.compare_data(two, normalize="none,flops", permutations=1000).pairs[cols]
     # the pairs given explicitly: a third sweep in the frame changes nothing
     same = effects.compare_data(df, [("a", "b")], normalize="none,flops",
-                                  permutations=1000).pairs[cols]
+                                permutations=1000).pairs[cols]
     pd.testing.assert_frame_equal(alone, same)
     # each pair its own family: the consecutive pairs of a, b, c leave a vs b as it was
     each = effects.compare_data(df, normalize="none,flops", family="each",
@@ -157,6 +158,25 @@ def test_family_is_the_pairs_asked_for_and_extra_sweeps_do_not_move_a_verdict():
     pd.testing.assert_frame_equal(d.pairs[cols[:3] + ["ks_p"]].iloc[:2], alone[cols[:3] +
                                                                             ["ks_p"]])
 
+
+
+def test_tests_only_mode_computes_the_same_tests_for_less():
+    # what `dsd edf` asks for: no intervals, MDS or complexity table; the tests are unchanged
+    # (the normalized rows' permutation tests continue the row's random stream after the
+    # skipped bootstrap draws)
+    rng = np.random.default_rng(6)
+    df = population({s: rng.normal(16 + i * 0.4, 1.5, 50) for i, s in enumerate("abc")})
+    tests = ["ks_D", "ks_p", "ks_p_holm", "rank_prob", "rank_p", "rank_p_holm", "n_eff_a"]
+    for nz in ("none", "flops"):
+        full = effects.compare_data(df, normalize=[nz], permutations=1000, sims=100)
+        cheap = effects.compare_data(df, normalize=[nz], permutations=1000, intervals=False,
+                                     power=False, complexity=False)
+        pd.testing.assert_frame_equal(full.pairs[tests], cheap.pairs[tests])
+        assert cheap.pairs[["mean_diff", "mean_lo", "median_hi", "mds"]].isna().all().all()
+        assert cheap.pairs["verdict"].isna().all() and cheap.complexity.empty
+        assert list(cheap.complexity.columns) == effects.COMPLEXITY_COLUMNS
+    with pytest.raises(DsdError, match="power=True needs intervals=True"):
+        effects.compare_data(df, intervals=False)
 
 def test_one_extreme_model_does_not_move_the_binning():
     rng = np.random.default_rng(8)
@@ -185,6 +205,25 @@ def _guarded(device_b=("h100",) * 60, **differ):
     return df
 
 
+
+def test_one_set_of_formatters():
+    from dsd.analysis.tables import fmt_ci, fmt_num, fmt_si, wrap
+
+    # p-values: never 0.000, two significant digits below 0.001 (verdicts and tables alike)
+    assert [fmt_p(v) for v in (0.5, 0.0012, 8.4e-19, 1 / 10_001, np.nan)] == \
+        ["0.500", "0.001", "8.4e-19", "1.0e-04", "–"]
+    assert "p = 8.4e-19" in verdicts.verdict(_row(role="sensitivity", rank_p=8.4e-19), 6)[1]
+    # complexities: M from 10^5 on, fixed point below (no 9.374e+04 in an 80-column table)
+    assert [fmt_si(v) for v in (118.4e6, 640e3, 93_740, 16.5, np.nan)] == \
+        ["118M", "0.64M", "93740", "16.5", "–"]
+    assert fmt_num(112.5e6) == "112.5M" and fmt_num(0.0083, ".2g") == "0.0083"
+    assert fmt_ci(-0.85, -1.54, -0.17) == "-0.85 [-1.54, -0.17]"
+    assert fmt_ci(0.3, np.nan, 0.5) == "–"
+    # wrapping keeps "x = y" and intervals whole
+    lines = wrap("the rank test gives p = 0.5 and Δmean +1.34 [+0.61, +2.05]", "  ", "    ",
+                 width=24)
+    assert lines == ["  the rank test gives", "    p = 0.5 and Δmean", "    +1.34 [+0.61, +2.05]"]
+
 def test_warnings_for_sampler_window_dataset_recipe_and_devices():
     assert effects.compare_data(_guarded()).warnings == ()
     d = effects.compare_data(_guarded(samplers=("dsd1", "pycls"), dataset=("cifar10",
@@ -195,12 +234,12 @@ def test_warnings_for_sampler_window_dataset_recipe_and_devices():
     w = "\n".join(d.warnings)
     assert len(d.warnings) == 4
     assert "a vs b: sampler convention differs (a: dsd1; b: pycls)" in w
-    assert "complexity window differs (a: flops [1.125e+08, 1.25e+08]; b: flops [3.6e+08, " \
-           "4e+08])" in w and "dataset differs" in w and "recipe (hash) differs" in w
+    assert "complexity window differs (a: flops [112.5M, 125M]; b: flops [360M, 400M])" in w \
+        and "dataset differs" in w and "recipe (hash) differs" in w
     assert d.pairs["normalize"].tolist() == ["none"]  # devices balanced: no device row
-    doc = effects.to_json(d)
+    doc = effects_text.to_json(d)
     assert doc["warnings"] == list(d.warnings) and doc["version"] == 2
-    text = "\n".join(effects.pairs_lines(d))
+    text = "\n".join(effects_text.pairs_lines(d))
     assert text.startswith("warning: a vs b: sampler convention differs")
 
 
@@ -219,7 +258,7 @@ def test_imbalanced_devices_get_a_device_stratified_sensitivity_row():
         (60, 30, 30, 2, 1)
     assert dev["mean_lo"] < 0 < dev["mean_hi"] and dev["outcome"] == "not rejected"
     assert "device 1 of 2 devices shared; not used: A 0, B 30" in \
-        "\n".join(effects.pairs_lines(d))
+        "\n".join(effects_text.pairs_lines(d))
     assert effects.compare_data(df, devices=False).pairs["normalize"].tolist() == ["none"]
 
 
@@ -267,11 +306,11 @@ def test_compare_cli_on_the_published_population():
     out = _run("compare", "--population", POPULATION, "anynetxd", "anynetxe",
                "--normalize", "none,flops,params,acts")
     assert "A = anynetxd-cifar10-s0, B = anynetxe-cifar10-s0" in out
-    assert "  none   A better (rank test, P(A<B) = 0.65, p = 4e-04); Δmean +1.34\n" \
+    assert "  none   A better (rank test, P(A<B) = 0.65, p = 3.7e-04); Δmean +1.34\n" \
            "         [+0.61, +2.05]" in out
     assert "acts   sensitivity (within-bin permutation rank test): not rejected" in out
     assert "Family: the primary test (rank test, unnormalized) of the one pair asked for" in out
-    assert "anynetxe-cifar10-s0  100   118M  5.23M   672k" in out
+    assert "anynetxe-cifar10-s0  100   118M  5.23M 0.672M" in out
     # AnyNetXD has 4 H200-trained models, AnyNetXE none: warned, with a stratified row
     assert "warning: anynetxd-cifar10-s0 vs anynetxe-cifar10-s0: devices differ" in out
     assert "  device 1 of 2 devices shared; not used: A 4, B 0" in out

@@ -1,9 +1,10 @@
-"""dsd.analysis.stats against hand-computed cases and scipy (NOTES §6)."""
+"""dsd.analysis.stats, binning, intervals, permutation and power against hand-computed cases,
+scipy and simulation (NOTES §6)."""
 import numpy as np
 import pytest
 from scipy import stats as sst
 
-from dsd.analysis import stats
+from dsd.analysis import binning, intervals, permutation, power, stats
 from dsd.errors import DsdError
 
 
@@ -188,15 +189,15 @@ def test_weighted_bootstrap_equals_scipy_at_equal_weights():
     rng = np.random.default_rng(3)
     a, b = rng.normal(15, 2, 80), rng.normal(16, 2, 90)
     for stat in ("mean", "median"):
-        ref = stats.bootstrap_diff(a, b, stat=stat, resamples=20_000, seed=1)  # scipy
-        w = stats.bootstrap_diff(a, b, np.ones(80), np.ones(90), stat=stat, resamples=20_000,
-                                 seed=2)
+        ref = intervals.bootstrap_diff(a, b, stat=stat, resamples=20_000, seed=1)  # scipy
+        w = intervals.bootstrap_diff(a, b, np.ones(80), np.ones(90), stat=stat,
+                                     resamples=20_000, seed=2)
         f = np.mean if stat == "mean" else np.median
         assert ref.estimate == pytest.approx(f(b) - f(a))
         assert w.lo == pytest.approx(ref.lo, abs=0.08) and w.hi == pytest.approx(ref.hi, abs=0.08)
     # the mean interval has the width of the normal theory: ±1.96·sqrt(s_a²/n_a + s_b²/n_b)
     se = np.sqrt(a.var() / 80 + b.var() / 90)
-    r = stats.bootstrap_diff(a, b, seed=0)
+    r = intervals.bootstrap_diff(a, b, seed=0)
     assert r.hi - r.lo == pytest.approx(2 * 1.96 * se, rel=0.08)
 
 
@@ -204,8 +205,8 @@ def test_weighted_bootstrap_uses_the_effective_size():
     rng = np.random.default_rng(4)
     a, b = rng.normal(0, 1, 200), rng.normal(0, 1, 200)
     wa = np.r_[np.ones(50), np.full(150, 1 / 3)]  # Kish n = 400²/(50 + 150/9)·… < 200
-    narrow = stats.bootstrap_diff(a, b, np.ones(200), np.ones(200), seed=0)
-    wide = stats.bootstrap_diff(a, b, wa, np.ones(200), seed=0)
+    narrow = intervals.bootstrap_diff(a, b, np.ones(200), np.ones(200), seed=0)
+    wide = intervals.bootstrap_diff(a, b, wa, np.ones(200), seed=0)
     assert stats.effective_n(wa) < 160
     assert wide.hi - wide.lo > narrow.hi - narrow.lo
     assert wide.estimate == pytest.approx(np.average(b) - np.average(a, weights=wa))
@@ -249,13 +250,13 @@ def test_min_detectable_shift_matches_normal_theory():
     # rank test, normal errors: shift ≈ (z_.975 + z_.8)·σ·sqrt(1/n_a + 1/n_b)·sqrt(π/3)
     rng = np.random.default_rng(7)
     pooled = rng.normal(15, 1.5, 4000)
-    mds = stats.min_detectable_shift(pooled, None, 100, 100, seed=0)
+    mds = power.min_detectable_shift(pooled, None, 100, 100, seed=0)
     theory = 2.8016 * 1.5 * np.sqrt(2 / 100) * np.sqrt(np.pi / 3)
     assert mds == pytest.approx(theory, rel=0.1)
-    assert stats.min_detectable_shift(pooled, None, 400, 400, seed=0) == \
+    assert power.min_detectable_shift(pooled, None, 400, 400, seed=0) == \
         pytest.approx(mds / 2, rel=0.15)
-    power = stats.rank_power(pooled, None, 100, 100, [0.0, mds, 3 * mds], seed=1)
-    assert power[0] < 0.1 and 0.72 < power[1] < 0.88 and power[2] > 0.99
+    got = power.rank_power(pooled, None, 100, 100, [0.0, mds, 3 * mds], seed=1)
+    assert got[0] < 0.1 and 0.72 < got[1] < 0.88 and got[2] > 0.99
 
 
 def test_spearman_interval_is_scipys_bootstrap_of_spearmanr():
@@ -277,17 +278,18 @@ def test_spearman_interval_is_scipys_bootstrap_of_spearmanr():
 
 # ---- issue 28: robust bins, within-bin permutation tests, own-EDF power -------------------
 def test_bin_count_is_one_rule_of_the_sample_sizes():
-    assert stats.bin_count(100, 99) == 9 and stats.bin_count(100, 100) == 10
-    assert stats.bin_count(3, 500) == 2  # at least 2
-    assert stats.bin_count(1000, 1000, up_to=20) == 20 and stats.bin_count(100, 100, 4) == 4
+    assert binning.bin_count(100, 99) == 9 and binning.bin_count(100, 100) == 10
+    assert binning.bin_count(3, 500) == 2  # at least 2
+    assert binning.bin_count(1000, 1000, up_to=20) == 20
+    assert binning.bin_count(100, 100, 4) == 4
     with pytest.raises(DsdError, match="bins must be a positive integer"):
-        stats.bin_count(10, 10, 0)
+        binning.bin_count(10, 10, 0)
 
 
 def test_shared_bins_hand_case_and_dropped_bins():
     va = np.arange(0.0, 101.0)  # 0..100
     vb = np.arange(50.0, 151.0)  # 50..150
-    sh = stats.shared_bins(va, vb, 5)
+    sh = binning.shared_bins(va, vb, 5)
     # range: larger 2.5% quantile (B: 52.5) to the smaller 97.5% quantile (A: 97.5)
     assert (sh.lo, sh.hi) == (52.5, 97.5) and sh.k == 5 and sh.used == 5
     assert sh.outside_a == 53 + 3 and sh.outside_b == 3 + 53
@@ -295,53 +297,58 @@ def test_shared_bins_hand_case_and_dropped_bins():
     # a bin that only one side fills is dropped, with its models
     va2 = np.r_[np.linspace(0, 40, 50), np.linspace(60, 100, 50)]  # nothing in (40, 60)
     vb2 = np.linspace(0, 100, 100)
-    sh2 = stats.shared_bins(va2, vb2, 10)
+    sh2 = binning.shared_bins(va2, vb2, 10)
     assert sh2.used < 10 and (sh2.bin_b == -1).sum() > sh2.outside_b
     with pytest.raises(DsdError, match="do not overlap"):
-        stats.shared_bins(np.arange(10.0), np.arange(20.0, 30.0), 3)
+        binning.shared_bins(np.arange(10.0), np.arange(20.0, 30.0), 3)
 
 
 def test_shared_bins_ignore_one_extreme_model():
     rng = np.random.default_rng(0)
     va, vb = rng.uniform(100, 125, 100), rng.uniform(100, 125, 100)
-    base = stats.shared_bins(va, vb, 10)
-    far = stats.shared_bins(np.r_[va, 400.0], vb, 10)  # one model far outside
+    base = binning.shared_bins(va, vb, 10)
+    far = binning.shared_bins(np.r_[va, 400.0], vb, 10)  # one model far outside
     assert far.hi == pytest.approx(base.hi, abs=0.6) and far.lo == pytest.approx(base.lo,
                                                                                  abs=0.6)
     assert far.bin_a[-1] == -1 and far.outside_a == base.outside_a + 1
     # the old rule (min/max) would have been moved by it: not here
     lo, hi = stats.common_range(np.r_[va, 400.0], np.r_[vb, 50.0])
-    assert hi - lo > 20 and stats.shared_bins(np.r_[va, 400.0], np.r_[vb, 50.0], 10).lo > 100
+    assert hi - lo > 20
+    assert binning.shared_bins(np.r_[va, 400.0], np.r_[vb, 50.0], 10).lo > 100
 
 
 def test_stratum_weights_flatten_each_side():
     s = np.array([0, 0, 0, 1, 2, 2, -1])
-    w = stats.stratum_weights(s)
+    w = binning.stratum_weights(s)
     assert w.tolist() == pytest.approx([1 / 9] * 3 + [1 / 3] + [1 / 6] * 2 + [0.0])
-    assert stats.stratum_weights(np.array([-1, -1])).tolist() == [0.0, 0.0]
+    assert binning.stratum_weights(np.array([-1, -1])).tolist() == [0.0, 0.0]
 
 
 def test_permutation_statistics_equal_the_weighted_rank_test_and_ks():
     rng = np.random.default_rng(1)
     a, b = np.round(rng.normal(16, 1.5, 70), 1), np.round(rng.normal(16.5, 1.5, 60), 1)
     sa, sb = rng.integers(0, 4, 70), rng.integers(0, 4, 60)
-    wa, wb = stats.stratum_weights(sa), stats.stratum_weights(sb)
-    t = stats.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb, permutations=999,
-                               seed=0)
+    wa, wb = binning.stratum_weights(sa), binning.stratum_weights(sb)
+    t = permutation.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb,
+                                     permutations=999, seed=0)
     assert t.prob == pytest.approx(stats.rank_test(a, b, wa, wb).prob, abs=1e-12)
     assert t.D == pytest.approx(stats.ks_statistic(a, b, wa, wb), abs=1e-12)
     # seeded; p never below 1/(1 + R)
-    again = stats.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb, permutations=999,
-                                   seed=0)
+    again = permutation.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb,
+                                         permutations=999, seed=0)
     assert again == t and min(t.rank_p, t.ks_p) >= 1 / 1000
-    far = stats.permutation_test(np.arange(20.0), np.arange(100.0, 120.0), permutations=999)
+    # the chunk size changes neither the random stream nor p
+    assert permutation.permutation_test(a, b, wa, wb, strata_a=sa, strata_b=sb,
+                                        permutations=999, seed=0, chunk=7) == t
+    far = permutation.permutation_test(np.arange(20.0), np.arange(100.0, 120.0),
+                                       permutations=999)
     assert far.rank_p == far.ks_p == 1 / 1000
 
 
 def test_unstratified_permutation_p_matches_the_exact_tests():
     rng = np.random.default_rng(2)
     a, b = rng.normal(16, 1.5, 40), rng.normal(16.8, 1.5, 35)
-    t = stats.permutation_test(a, b, permutations=20_000, seed=3)
+    t = permutation.permutation_test(a, b, permutations=20_000, seed=3)
     exact = sst.mannwhitneyu(b, a, method="exact").pvalue
     ks = sst.ks_2samp(a, b, method="exact").pvalue
     mc = 3 * np.sqrt(0.25 / 20_000)  # 3 Monte-Carlo sd at worst
@@ -362,7 +369,8 @@ def test_permutation_mean_is_exact_by_enumeration():
         val = np.empty(7)
         val[np.r_[slots[0], slots[1]]] = e[np.r_[p0, p1]]  # errors reassigned within strata
         probs.append(stats.rank_test(val[side], val[~side], w[side], w[~side]).prob)
-    assert stats._perm_mean(e, side, w, strata) == pytest.approx(np.mean(probs), abs=1e-12)
+    assert permutation._perm_mean(e, side, w, strata) == pytest.approx(np.mean(probs),
+                                                                       abs=1e-12)
     assert abs(np.mean(probs) - 0.5) > 0.01
 
 
@@ -376,12 +384,12 @@ def test_within_bin_permutation_test_holds_its_level_on_exchangeable_data():
     n_sets, rej = 1000, np.zeros(3)
     for i in range(n_sets):
         ca, cb = rng.uniform(0, 1, 60), rng.uniform(0.3, 1.3, 50) ** 0.5
-        sh = stats.shared_bins(ca, cb, stats.bin_count(60, 50))
+        sh = binning.shared_bins(ca, cb, binning.bin_count(60, 50))
         ea, eb = 2.0 * sh.bin_a + rng.normal(0, 1, 60), 2.0 * sh.bin_b + rng.normal(0, 1, 50)
-        wa, wb = stats.stratum_weights(sh.bin_a), stats.stratum_weights(sh.bin_b)
-        t = stats.permutation_test(ea, eb, wa, wb, strata_a=sh.bin_a, strata_b=sh.bin_b,
-                                   permutations=199, seed=i)
-        across = stats.permutation_test(ea, eb, wa, wb, permutations=199, seed=i)
+        wa, wb = binning.stratum_weights(sh.bin_a), binning.stratum_weights(sh.bin_b)
+        t = permutation.permutation_test(ea, eb, wa, wb, strata_a=sh.bin_a,
+                                         strata_b=sh.bin_b, permutations=199, seed=i)
+        across = permutation.permutation_test(ea, eb, wa, wb, permutations=199, seed=i)
         rej += [t.rank_p <= 0.05, t.ks_p <= 0.05, across.rank_p <= 0.05]
     rate = rej / n_sets
     mc = 3 * np.sqrt(0.05 * 0.95 / n_sets)  # 3 Monte-Carlo sd: 0.021
@@ -393,41 +401,55 @@ def test_shifted_rank_test_equals_scipy_with_ties():
     rng = np.random.default_rng(3)
     xa, xb = np.round(rng.normal(16, 1.5, (300, 50)), 1), np.round(rng.normal(16, 1.5,
                                                                               (300, 40)), 1)
-    t = stats.ShiftedRankTest(xa, xb)
+    t = power.ShiftedRankTest(xa, xb)
     for s in (0.0, 0.3, -0.7, 1.25):
         ref = sst.mannwhitneyu(xa, xb + s, axis=1, method="asymptotic").pvalue
         assert np.allclose(t.pvalues(s), ref, rtol=0, atol=1e-12)
 
 
 def test_hodges_lehmann_hand_case():
-    assert stats.hodges_lehmann([1.0, 2.0], [3.0, 5.0]) == 2.5  # median of 2, 1, 4, 3
+    assert power.hodges_lehmann([1.0, 2.0], [3.0, 5.0]) == 2.5  # median of 2, 1, 4, 3
 
 
 def test_detectable_shift_uses_each_sides_own_spread():
     rng = np.random.default_rng(4)
     a = rng.normal(16, 1.5, 100)
     b = rng.normal(16, 1.5, 100)
-    own = stats.detectable_shift(a, b, alpha=0.05, seed=0)
+    own = power.detectable_shift(a, b, alpha=0.05, seed=0)
     # normal theory for the rank test: 2.80·σ·sqrt(2/n)·sqrt(π/3) = 0.61 points
     assert 0.5 < own < 0.75
     # a location difference of 3 points does not change it; the pooled EDF inflates it
     far = b + 3.0
-    assert stats.detectable_shift(a, far, alpha=0.05, seed=0) == pytest.approx(own, abs=0.02)
-    pooled = stats.min_detectable_shift(np.r_[a, far], None, 100, 100, seed=0)
+    assert power.detectable_shift(a, far, alpha=0.05, seed=0) == pytest.approx(own, abs=0.02)
+    pooled = power.min_detectable_shift(np.r_[a, far], None, 100, 100, seed=0)
     assert pooled > 1.5 * own
     # a stricter level needs a larger shift (Holm's first step of a family of 6)
-    assert stats.detectable_shift(a, b, alpha=0.05 / 6, seed=0) > 1.15 * own
-    assert np.isnan(stats.detectable_shift([1.0], b))
+    assert power.detectable_shift(a, b, alpha=0.05 / 6, seed=0) > 1.15 * own
+    assert np.isnan(power.detectable_shift([1.0], b))
 
 
 def test_bootstrap_diffs_share_draws_when_weighted_and_equal_bootstrap_diff_when_not():
     rng = np.random.default_rng(5)
     a, b = rng.normal(15, 2, 50), rng.normal(16, 2, 60)
     g = np.random.default_rng(9)
-    ref = [stats.bootstrap_diff(a, b, stat=s, seed=g) for s in ("mean", "median")]
-    got = stats.bootstrap_diffs(a, b, seed=np.random.default_rng(9))
+    ref = [intervals.bootstrap_diff(a, b, stat=s, seed=g) for s in ("mean", "median")]
+    got = intervals.bootstrap_diffs(a, b, seed=np.random.default_rng(9))
     assert [got["mean"], got["median"]] == ref
-    w = stats.bootstrap_diffs(a, b, np.ones(50), np.ones(60), seed=0)
+    w = intervals.bootstrap_diffs(a, b, np.ones(50), np.ones(60), seed=0)
     for s in ("mean", "median"):
         assert w[s].lo == pytest.approx(got[s].lo, abs=0.15)
         assert w[s].hi == pytest.approx(got[s].hi, abs=0.15)
+
+
+def test_skip_bootstrap_leaves_the_generator_as_the_bootstrap_does():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(15, 2, 83), rng.normal(16, 2, 71)
+    wa, wb = rng.random(83) * (rng.random(83) > 0.1), rng.random(71)  # some zero weights
+    done, skipped = np.random.default_rng([4, 2]), np.random.default_rng([4, 2])
+    intervals.bootstrap_diffs(a, b, wa, wb, resamples=1000, seed=done)
+    intervals.skip_bootstrap(skipped, a, b, wa, wb, resamples=1000, chunk=7919)
+    assert done.bit_generator.state == skipped.bit_generator.state
+    untouched = np.random.default_rng([4, 2]).bit_generator.state
+    assert skipped.bit_generator.state != untouched  # it did advance
+    with pytest.raises(DsdError, match="weighted"):
+        intervals.skip_bootstrap(skipped, a, b, None, None)

@@ -11,11 +11,16 @@ Notebook use::
     fig = A.plot_edf(edf)                                     # a matplotlib Figure
     A.save(fig, "edf.pdf")
 
-Modules: `stats` (pure statistics), `fit` (e_fit), `selection` (what is compared),
-`compare` (plot data frames), `effects` (pairwise effect sizes, tests, power and verdicts:
-`dsd compare`), `trends` (every parameter vs error: `dsd analyze --trends`), `findings` (the
-statistics sections of SUMMARY.md), `plots` (figures), `report` (HTML), `synthetic` (formula
-results for demos/tests). No torch is imported; matplotlib only when a figure is drawn.
+Modules: `stats` (pure statistics: EDF, KS, rank test, Holm, best range), `binning` (NDS
+complexity normalization), `intervals` (effect sizes with bootstrap intervals), `permutation`
+(within-bin permutation tests), `power` (minimum detectable shift), `fit` (e_fit),
+`selection` (what is compared), `compare` (plot data frames), `effects` (the one table of
+pairwise statistics: `dsd compare`, `dsd edf`'s KS, Findings), `verdicts` (what a row
+decided, in words), `guards` (setup differences between compared sweeps), `effects_text`
+(`dsd compare`'s text and JSON), `tables` (the formatters every table uses), `trends` (every
+parameter vs error: `dsd analyze --trends`), `findings` (the statistics sections of
+SUMMARY.md), `plots` (figures), `report` (HTML), `synthetic` (formula results for
+demos/tests). No torch is imported; matplotlib only when a figure is drawn.
 """
 from .compare import (EdfData, ParamData, best_models, edf_data, param_data, search_data,
                       widths_data)

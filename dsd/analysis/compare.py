@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import stats
+from . import binning, stats
 from ..spec import ModelSpec
 from .fit import block_bg, block_widths, continuous_widths, fitted_widths
 from .selection import PARAMS, param_values
@@ -47,6 +47,14 @@ def _synthetic(df: pd.DataFrame) -> bool:
     return bool("synthetic" in df and df["synthetic"].astype(bool).any())
 
 
+def _concat(rows: list[pd.DataFrame], columns: list[str], df: pd.DataFrame) -> pd.DataFrame:
+    """The row frames as one (empty, with `columns`, when there are none), marked synthetic
+    (attrs) when the input `df` is."""
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    out.attrs["synthetic"] = _synthetic(df)
+    return out
+
+
 # ---- EDFs ---------------------------------------------------------------------------------
 class EdfData(NamedTuple):
     """curves: sweep, top1, F (F just after top1; steps-post). summary: sweep, n, min, mean,
@@ -72,12 +80,12 @@ def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series,
     if by not in COMPLEXITY:
         raise DsdError(f"cannot normalize by {by!r}; allowed: {', '.join(COMPLEXITY)}")
     groups = {s: df.loc[df["sweep"] == s, by].astype(float).to_numpy() for s in sweep_order(df)}
-    lo, hi = stats.common_range(*groups.values())
-    suggest = stats.max_bins(list(groups.values()), lo, hi, bins - 1) if bins > 1 else 0
+    lo, hi = binning.common_range(*groups.values())
+    suggest = binning.max_bins(list(groups.values()), lo, hi, bins - 1) if bins > 1 else 0
     w = pd.Series(0.0, index=df.index)
     for s, v in groups.items():
-        w[df["sweep"] == s] = stats.nds_weights(v, lo, hi, bins, name=f"sweep {s!r} ({by})",
-                                                suggest=suggest or None)
+        w[df["sweep"] == s] = binning.nds_weights(v, lo, hi, bins, name=f"sweep {s!r} ({by})",
+                                                  suggest=suggest or None)
     return w, (lo, hi)
 
 
@@ -103,13 +111,15 @@ def ks_table(table, normalize: str | None = None) -> tuple[pd.DataFrame, str]:
 def pairwise_ks(df: pd.DataFrame, pairs: Sequence[tuple[str, str]],
                 normalize: str | None = None, *, bins: int = 20, seed: int = 0):
     """KS of every pair under one normalization, read from the one pairwise computation
-    (`effects.compare_data`; the pairs are its Holm family). Only the KS columns are used, so
-    it runs with the fewest bootstrap resamples and power simulations it accepts, no device
-    rows, and its default permutations (normalized p-values resolved to 1e-4)."""
+    (`effects.compare_data`; the pairs are its Holm family). Only the tests are computed: no
+    intervals, MDS, complexity table or device rows. The normalized rows' permutation tests
+    use `dsd compare`'s defaults (10,000 permutations, after the skipped draws of 10,000
+    bootstrap resamples in each row's random stream), so their p-values are `dsd compare`'s."""
     from . import effects  # effects imports this module
 
     return effects.compare_data(df, list(pairs), normalize=[normalize or "none"], bins=bins,
-                                resamples=10_000, sims=100, devices=False, seed=seed)
+                                resamples=10_000, devices=False, seed=seed, intervals=False,
+                                power=False, complexity=False)
 
 
 def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool = False,
@@ -223,11 +233,7 @@ def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None 
         m, mean, std = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w, ms)
         rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std,
                                   "lo": mean - 2 * std, "hi": mean + 2 * std}))
-    out = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["sweep", "rank", "order", "index", "model_id", "top1", "e_fit", "block",
-                 "width", "pred", "u"]))
-    out.attrs["synthetic"] = _synthetic(df)
-    return out
+    return _concat(rows, ["sweep", "m", "mean", "std", "lo", "hi"], df)
 
 
 # ---- per-block widths of the best and worst models ----------------------------------------
@@ -268,11 +274,8 @@ def widths_data(data, *, top: int = 4, sweeps: Sequence[str] | None = None) -> p
                     "model_id": rec.get("model_id"), "top1": rec["top1"],
                     "e_fit": rec.get("e_fit", np.nan), "block": np.arange(d), "width": obs,
                     "pred": pred, "u": u}))
-    out = (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["sweep", "rank", "order", "index", "model_id", "top1", "e_fit", "block",
-                 "width", "pred", "u"]))
-    out.attrs["synthetic"] = _synthetic(df)
-    return out
+    return _concat(rows, ["sweep", "rank", "order", "index", "model_id", "top1", "e_fit",
+                          "block", "width", "pred", "u"], df)
 
 
 def best_models(data, *, top: int = 5) -> pd.DataFrame:

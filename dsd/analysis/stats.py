@@ -5,8 +5,9 @@ here reads the store or draws a figure. Randomness is explicit: pass a seed or a
 `numpy.random.Generator` (never global seeding).
 
 - `edf`, `edf_at`: the error EDF F(e) = Σ w_i·1[e_i < e] (w_i = 1/n unweighted).
-- `nds_weights`, `common_range`: the NDS complexity normalization (k bins over a common range,
-  weight 1/(k·m) in a bin of m models, 0 outside).
+- `nds_weights`, `common_range`, `bin_counts`, `max_bins`: the NDS complexity normalization (k
+  bins over a common range, weight 1/(k·m) in a bin of m models, 0 outside); they live in
+  `binning`, with one pair's bins, and are re-exported here.
 - `ks`: the two-sample Kolmogorov-Smirnov statistic D = sup|F1 - F2| from the raw samples and its
   p-value. Unweighted: exactly `scipy.stats.ks_2samp`. Weighted (normalized EDFs): the same
   asymptotic Smirnov distribution scipy uses for large samples (`kstwo.sf(D, round(n))`, with
@@ -17,13 +18,13 @@ here reads the store or draws a figure. Randomness is explicit: pass a seed or a
 - `search_efficiency`: the expected minimum error of m random draws (with replacement, by the
   weights) and its std, computed exactly from the EDF, which is what NOTES §6's
   draw-m-take-the-min-and-repeat procedure converges to.
-- `bootstrap_diff`: stat(B) − stat(A) (mean or median) with a percentile bootstrap interval
-  (`scipy.stats.bootstrap`; weighted: resampling by the weights, Kish-size draws).
 - `rank_test`: Mann–Whitney (`scipy.stats.mannwhitneyu`) and its weighted analogue.
-- `holm`: Holm's step-down adjustment. `rank_power`, `min_detectable_shift`: power of the rank
-  test against a shift, simulated from the pooled EDF (vectorized).
+- `holm`: Holm's step-down adjustment.
 - `spearman`, `spearman_interval`: Spearman ρ (`scipy.stats.spearmanr`) and its paired bootstrap
   interval.
+
+Elsewhere, by job: `intervals` (Δmean/Δmedian with bootstrap intervals), `permutation`
+(within-bin permutation tests), `power` (the minimum detectable shift), `binning`.
 
 Differences from pycls / nds: KS and the EDF are computed from the raw samples (no resampling on
 a grid), and random-search efficiency is computed in closed form instead of by simulation.
@@ -36,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DsdError
+from .binning import bin_counts, common_range, max_bins, nds_weights  # noqa: F401 (re-export)
 
 
 def _rng(seed) -> np.random.Generator:
@@ -99,64 +101,6 @@ def weighted_median(errors, weights=None) -> float:
     order = np.argsort(e)
     cum = np.cumsum(w[order])
     return float(e[order][np.searchsorted(cum, 0.5 - 1e-12)])
-
-
-# ---- NDS normalization --------------------------------------------------------------------
-def common_range(*values) -> tuple[float, float]:
-    """[max of minima, min of maxima] of several complexity arrays (the range all cover)."""
-    lo = max(float(np.min(v)) for v in values)
-    hi = min(float(np.max(v)) for v in values)
-    if not lo < hi:
-        raise DsdError(f"the complexity ranges do not overlap (common range [{lo:g}, {hi:g}] is "
-                       f"empty); normalized EDFs need a shared range")
-    return lo, hi
-
-
-def bin_counts(values, lo: float, hi: float, bins: int) -> np.ndarray:
-    """Models per bin of `bins` equal bins over [lo, hi] (last bin closed; outside ignored)."""
-    v = np.asarray(values, dtype=float)
-    inside = (v >= lo) & (v <= hi)
-    idx = np.minimum(((v[inside] - lo) / (hi - lo) * bins).astype(int), bins - 1)
-    return np.bincount(idx, minlength=bins)
-
-
-def max_bins(values_list, lo: float, hi: float, up_to: int) -> int:
-    """The largest k <= up_to for which every array has a model in every one of k bins (0 if
-    none)."""
-    for k in range(up_to, 0, -1):
-        if all(np.all(bin_counts(v, lo, hi, k) > 0) for v in values_list):
-            return k
-    return 0
-
-
-def nds_weights(values, lo: float, hi: float, bins: int, *, name: str = "the sample",
-                suggest: int | None = None) -> np.ndarray:
-    """NDS normalization weights (NOTES §6): k = `bins` equal bins over [lo, hi]; a model in a
-    bin of m models gets 1/(k·m), a model outside [lo, hi] gets 0. The weights sum to 1 and the
-    weighted complexity histogram over the k bins is flat (1/k each).
-
-    Raises DsdError when a bin is empty, naming it and suggesting fewer bins (`suggest`, when
-    given, is the largest bin count that works for every compared sample).
-    """
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise DsdError(f"bins must be a positive integer, got {bins!r}")
-    if not lo < hi:
-        raise DsdError(f"empty complexity range [{lo:g}, {hi:g}]")
-    v = np.asarray(values, dtype=float)
-    counts = bin_counts(v, lo, hi, bins)
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        width = (hi - lo) / bins
-        b = int(empty[0])
-        hint = (f"use fewer bins (--bins {suggest} works for all)" if suggest else
-                "use fewer bins (--bins)")
-        raise DsdError(f"{len(empty)} of {bins} complexity bins of {name} are empty (first: bin "
-                       f"{b + 1}, [{lo + b * width:.4g}, {lo + (b + 1) * width:.4g}]); {hint}")
-    w = np.zeros_like(v)
-    inside = (v >= lo) & (v <= hi)
-    idx = np.minimum(((v[inside] - lo) / (hi - lo) * bins).astype(int), bins - 1)
-    w[inside] = 1.0 / (bins * counts[idx])
-    return w
 
 
 # ---- Kolmogorov-Smirnov -------------------------------------------------------------------
@@ -304,76 +248,13 @@ def search_efficiency(errors, weights=None, ms=None) -> tuple[np.ndarray, np.nda
     return ms, mean, np.sqrt(var)
 
 
-# ---- effect sizes, rank test, multiple testing, power (issue 14) --------------------------
+# ---- rank test, multiple testing, Spearman (issue 14) -------------------------------------
 class Interval(NamedTuple):
+    """An estimate and its interval (`spearman_interval`, `intervals.bootstrap_diff`)."""
+
     estimate: float
     lo: float
     hi: float
-
-
-def _draws(e, w, rng, resamples: int) -> np.ndarray:
-    """resamples × round(Kish n) draws from e with probability w: the weighted bootstrap.
-
-    Drawing the effective size (not the raw count) gives a resampled mean the variance of the
-    weighted mean, σ²·Σw² = σ²/n_eff; with equal weights it is the ordinary bootstrap."""
-    m = max(1, int(round(effective_n(w))))
-    return e[rng.choice(len(e), size=(resamples, m), p=w)]
-
-
-def bootstrap_diff(a, b, wa=None, wb=None, *, stat: str = "mean", resamples: int = 10_000,
-                   level: float = 0.95, seed=0) -> Interval:
-    """stat(b) − stat(a) (stat = "mean" or "median") and its percentile bootstrap interval.
-
-    Unweighted: `scipy.stats.bootstrap` (independent resampling of each side). Weighted (NDS
-    normalization): each side is resampled by its weights, round(Kish n) draws per resample
-    (`_draws`); the estimate is the weighted mean / median (`weighted_mean`, `weighted_median`).
-    """
-    from scipy import stats as sst
-
-    if stat not in ("mean", "median"):
-        raise DsdError(f"stat must be mean or median, got {stat!r}")
-    if resamples < 1:
-        raise DsdError(f"resamples must be >= 1, got {resamples}")
-    f = np.mean if stat == "mean" else np.median
-    rng = _rng(seed)
-    if wa is None and wb is None:
-        a, _ = _clean(a)
-        b, _ = _clean(b)
-        r = sst.bootstrap((a, b), lambda x, y, axis: f(y, axis=axis) - f(x, axis=axis),
-                          n_resamples=resamples, confidence_level=level, vectorized=True,
-                          method="percentile", rng=rng)
-        ci = r.confidence_interval
-        return Interval(float(f(b) - f(a)), float(ci.low), float(ci.high))
-    a, wa = _clean(a, wa)
-    b, wb = _clean(b, wb)
-    est = weighted_mean if stat == "mean" else weighted_median
-    d = f(_draws(b, wb, rng, resamples), axis=1) - f(_draws(a, wa, rng, resamples), axis=1)
-    q = (1 - level) / 2
-    lo, hi = np.quantile(d, [q, 1 - q])
-    return Interval(est(b, wb) - est(a, wa), float(lo), float(hi))
-
-
-def bootstrap_diffs(a, b, wa=None, wb=None, *, resamples: int = 10_000, level: float = 0.95,
-                    seed=0) -> dict[str, Interval]:
-    """{"mean": …, "median": …}: `bootstrap_diff` of both statistics. Unweighted: two scipy
-    bootstraps, as `bootstrap_diff` (mean first, then median, from one generator). Weighted:
-    one set of weighted resamples (`_draws`) serves both, which halves the draws."""
-    rng = _rng(seed)
-    if wa is None and wb is None:
-        return {stat: bootstrap_diff(a, b, stat=stat, resamples=resamples, level=level,
-                                     seed=rng) for stat in ("mean", "median")}
-    if resamples < 1:
-        raise DsdError(f"resamples must be >= 1, got {resamples}")
-    a, wa = _clean(a, wa)
-    b, wb = _clean(b, wb)
-    da, db = _draws(a, wa, rng, resamples), _draws(b, wb, rng, resamples)
-    q = (1 - level) / 2
-    out = {}
-    for stat, f, est in (("mean", np.mean, weighted_mean), ("median", np.median,
-                                                            weighted_median)):
-        lo, hi = np.quantile(f(db, axis=1) - f(da, axis=1), [q, 1 - q])
-        out[stat] = Interval(est(b, wb) - est(a, wa), float(lo), float(hi))
-    return out
 
 
 class RankTest(NamedTuple):
@@ -426,52 +307,6 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def rank_power(pooled, weights, n_a: int, n_b: int, shifts, *, alpha: float = 0.05,
-               sims: int = 1000, seed=0) -> np.ndarray:
-    """Power of the two-sided rank test (`scipy.stats.mannwhitneyu`, asymptotic) at each shift:
-    the fraction of `sims` simulated pairs of samples, n_a and n_b drawn with replacement from
-    the pooled EDF and `shift` points added to the second, with p < alpha. The same draws serve
-    every shift (common random numbers), so power is smooth in the shift."""
-    from scipy import stats as sst
-
-    e, w = _clean(pooled, weights)
-    rng = _rng(seed)
-    xa = e[rng.choice(len(e), size=(sims, n_a), p=w)]
-    xb = e[rng.choice(len(e), size=(sims, n_b), p=w)]
-    return np.array([np.mean(sst.mannwhitneyu(xa, xb + s, axis=1, method="asymptotic").pvalue
-                             < alpha) for s in np.atleast_1d(shifts)])
-
-
-def min_detectable_shift(pooled, weights, n_a: int, n_b: int, *, power: float = 0.8,
-                         alpha: float = 0.05, sims: int = 1000, tol: float = 0.01,
-                         seed=0) -> float:
-    """The smallest shift (error points) that the rank test detects with `power` at `alpha`
-    for samples of n_a and n_b models from the pooled EDF (`rank_power`; bisection to `tol`).
-
-    Pass Kish effective sizes for weighted samples. Vectorized over the simulations: about
-    10 ms per evaluated shift at n = 100, sims = 1000."""
-    e, w = _clean(pooled, weights)
-    if n_a < 2 or n_b < 2:
-        return float("nan")
-    if not 0 < power < 1 or not 0 < alpha < 1:
-        raise DsdError(f"power and alpha must lie in (0, 1), got {power}, {alpha}")
-    seed = _rng(seed).integers(2**63)  # one draw per evaluation: common random numbers
-
-    def ok(s):
-        return rank_power(e, w, n_a, n_b, [s], alpha=alpha, sims=sims, seed=seed)[0] >= power
-
-    spread = float(np.sqrt(np.sum(w * (e - np.sum(w * e)) ** 2))) or 1.0
-    lo, hi = 0.0, spread * 4 * np.sqrt(1 / n_a + 1 / n_b)
-    while not ok(hi):
-        lo, hi = hi, 2 * hi
-        if hi > 1e3 * spread:
-            return float("inf")
-    while hi - lo > tol:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return float(hi)
-
-
 def spearman(x, y) -> tuple[float, float]:
     """Spearman ρ and its two-sided p (`scipy.stats.spearmanr`); NaN pairs dropped."""
     from scipy import stats as sst
@@ -518,271 +353,3 @@ def spearman_interval(x, y, *, resamples: int = 10_000, level: float = 0.95,
     q = (1 - level) / 2
     lo, hi = np.nanquantile(d, [q, 1 - q])
     return Interval(rho, float(lo), float(hi))
-
-
-# ---- exact comparisons of normalized EDFs (issue 28) --------------------------------------
-#: The common range of a pair runs from the larger of the two sides' RANGE_Q quantiles to the
-#: smaller of their 1 − RANGE_Q quantiles, so no single extreme model sets it.
-RANGE_Q = 0.025
-
-
-def bin_count(n_a: int, n_b: int, up_to: int = 20) -> int:
-    """The bins of a pair's normalization: ⌊√min(n_a, n_b)⌋, at least 2, at most `up_to`.
-
-    One rule from the sample sizes alone, so every normalization of a pair uses the same count
-    (10 bins for 100 models a side: about 10 models of each side per bin)."""
-    if up_to < 1:
-        raise DsdError(f"bins must be a positive integer, got {up_to!r}")
-    return int(min(up_to, max(2, int(np.sqrt(min(n_a, n_b))))))
-
-
-class SharedBins(NamedTuple):
-    lo: float  # the common range [lo, hi]
-    hi: float
-    k: int  # equal-width bins over it
-    used: int  # bins holding models of both sides (the others are dropped)
-    bin_a: np.ndarray  # per model of A: its bin, or -1 (outside the range or in a dropped bin)
-    bin_b: np.ndarray
-    outside_a: int  # models outside [lo, hi]
-    outside_b: int
-
-
-def shared_bins(va, vb, k: int, *, q: float = RANGE_Q) -> SharedBins:
-    """Bin two samples of a complexity for the NDS normalization, robustly (issue 28).
-
-    Range: [max(Q_a(q), Q_b(q)), min(Q_a(1−q), Q_b(1−q))] with Q the `np.quantile` of a side,
-    so one extreme model moves it by a fraction of a model's spacing, not to itself. Bins: k of
-    equal width over the range (last closed). A bin without models of both sides is dropped
-    (its models get bin -1), so the normalized EDFs compare the complexity both spaces cover.
-    """
-    va = np.asarray(va, dtype=float).ravel()
-    vb = np.asarray(vb, dtype=float).ravel()
-    if len(va) == 0 or len(vb) == 0 or not (np.all(np.isfinite(va)) and
-                                           np.all(np.isfinite(vb))):
-        raise DsdError("complexity values must be finite and present on both sides")
-    lo = max(float(np.quantile(va, q)), float(np.quantile(vb, q)))
-    hi = min(float(np.quantile(va, 1 - q)), float(np.quantile(vb, 1 - q)))
-    if not lo < hi:
-        raise DsdError(f"the central {1 - 2 * q:.0%} complexity ranges do not overlap "
-                       f"(common range [{lo:.4g}, {hi:.4g}] is empty)")
-
-    def index(v):
-        inside = (v >= lo) & (v <= hi)
-        idx = np.full(len(v), -1)
-        idx[inside] = np.minimum(((v[inside] - lo) / (hi - lo) * k).astype(int), k - 1)
-        return idx, int((~inside).sum())
-
-    (ia, oa), (ib, ob) = index(va), index(vb)
-    both = (np.bincount(ia[ia >= 0], minlength=k) > 0) & (np.bincount(ib[ib >= 0],
-                                                                      minlength=k) > 0)
-    if not both.any():
-        raise DsdError("no complexity bin holds models of both sides")
-    ia[(ia >= 0) & ~both[np.maximum(ia, 0)]] = -1
-    ib[(ib >= 0) & ~both[np.maximum(ib, 0)]] = -1
-    return SharedBins(lo, hi, k, int(both.sum()), ia, ib, oa, ob)
-
-
-def stratum_weights(strata) -> np.ndarray:
-    """NDS weights from strata: 1/(K·m) for a model in a stratum of m models, K = the number
-    of strata present; 0 for stratum -1 (not used). Each stratum then weighs 1/K."""
-    s = np.asarray(strata).ravel()
-    w = np.zeros(len(s))
-    used = s >= 0
-    if not used.any():
-        return w
-    labels, inv, counts = np.unique(s[used], return_inverse=True, return_counts=True)
-    w[used] = 1.0 / (len(labels) * counts[inv])
-    return w
-
-
-class PermTest(NamedTuple):
-    prob: float  # weighted P(a < b) + ½·P(a = b), as rank_test
-    rank_p: float  # two-sided permutation p of prob (distance from its permutation mean)
-    D: float  # weighted KS statistic, as ks_statistic
-    ks_p: float  # permutation p of D
-    permutations: int
-
-
-def _tie_sums(x, starts):
-    return np.add.reduceat(x, starts, axis=1)
-
-
-def _perm_stats(side, w, starts):
-    """prob and D of each row: side (R × n, True = A), w (R × n slot weights) for values
-    sorted ascending with tie groups starting at `starts`."""
-    wa = np.where(side, w, 0.0)
-    ga, gb = _tie_sums(wa, starts), _tie_sums(w - wa, starts)
-    fa, fb = np.cumsum(ga, axis=1), np.cumsum(gb, axis=1)
-    prob = np.sum(ga * (1.0 - fb + 0.5 * gb), axis=1)
-    return prob, np.max(np.abs(fa - fb), axis=1)
-
-
-def _perm_mean(e, side, w, strata) -> float:
-    """E[prob] under within-stratum permutation, exactly: Σ_k Σ_l WA_k·WB_l·H_kl with WA_k
-    (WB_l) the A (B) slot weight of stratum k (l), H_kk = ½ (two distinct items of one
-    stratum) and H_kl the mean of 1[x < y] + ½·1[x = y] over x in stratum k, y in l."""
-    labels = np.unique(strata)
-    vals = [np.sort(e[strata == k]) for k in labels]
-    wa = np.array([w[(strata == k) & side].sum() for k in labels])
-    wb = np.array([w[(strata == k) & ~side].sum() for k in labels])
-    mu = 0.0
-    for i, x in enumerate(vals):
-        for j, y in enumerate(vals):
-            if i == j:
-                h = 0.5
-            else:
-                below = np.searchsorted(x, y, "left")
-                upto = np.searchsorted(x, y, "right")
-                h = float(np.mean(below + 0.5 * (upto - below))) / len(x)
-            mu += wa[i] * wb[j] * h
-    return mu
-
-
-def _strata(e, w, strata, name: str) -> np.ndarray:
-    """Strata of the entries `_clean` keeps (weight > 0); all 0 when not given."""
-    n = len(np.asarray(e, dtype=float).ravel())
-    s = np.zeros(n, int) if strata is None else np.asarray(strata).ravel()
-    if len(s) != n:
-        raise DsdError(f"strata_{name}: {len(s)} strata for {n} errors")
-    return s if w is None else s[np.asarray(w, dtype=float).ravel() > 0]
-
-
-def permutation_test(a, b, wa=None, wb=None, *, strata_a=None, strata_b=None,
-                     permutations: int = 10_000, seed=0, chunk: int = 2000) -> PermTest:
-    """Within-stratum permutation tests of the (weighted) rank statistic and KS D (issue 28).
-
-    Null: within each stratum (a complexity bin, a device), errors are exchangeable between
-    the two samples. Each permutation reassigns the errors of a stratum at random to that
-    stratum's slots; a slot keeps its side and its weight (weights are normalized per side),
-    so the test is exact for that null whatever the weights. Statistics: prob, as
-    `rank_test` (two-sided: |prob − μ| with μ its exact permutation mean, `_perm_mean`; μ = ½
-    when each stratum has the same share of both sides' weight, as with NDS weights) and D, as
-    `ks_statistic`. p = (1 + #{permuted ≥ observed})/(1 + permutations): never below
-    1/(1 + permutations), and P(p ≤ α) ≤ α. Vectorized: `chunk` permutations at a time.
-    """
-    sa, sb = _strata(a, wa, strata_a, "a"), _strata(b, wb, strata_b, "b")
-    a, wa_ = _clean(a, wa)
-    b, wb_ = _clean(b, wb)
-    if permutations < 1:
-        raise DsdError(f"permutations must be >= 1, got {permutations}")
-    e = np.concatenate([a, b])
-    side = np.concatenate([np.ones(len(a), bool), np.zeros(len(b), bool)])
-    w = np.concatenate([wa_, wb_])
-    _, strata = np.unique(np.concatenate([sa, sb]).astype(str), return_inverse=True)
-    order = np.argsort(e, kind="stable")
-    e, side, w, strata = e[order], side[order], w[order], strata[order]
-    starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
-    prob0, d0 = (float(v[0]) for v in _perm_stats(side[None], w[None], starts))
-    mu = _perm_mean(e, side, w, strata)
-    slots = np.argsort(strata, kind="stable")  # slot t of the stratum-sorted layout
-    slot_side, slot_w = side[slots], w[slots]
-    rng, n = _rng(seed), len(e)
-    ge_rank = ge_ks = 0
-    tol = 1e-10
-    for start in range(0, permutations, chunk):
-        r = min(chunk, permutations - start)
-        items = np.argsort(strata[None, :] + rng.random((r, n)), axis=1)  # by (stratum, U)
-        ps, pw = np.empty((r, n), bool), np.empty((r, n))
-        np.put_along_axis(ps, items, np.broadcast_to(slot_side, (r, n)), axis=1)
-        np.put_along_axis(pw, items, np.broadcast_to(slot_w, (r, n)), axis=1)
-        prob, d = _perm_stats(ps, pw, starts)
-        ge_rank += int(np.sum(np.abs(prob - mu) >= abs(prob0 - mu) - tol))
-        ge_ks += int(np.sum(d >= d0 - tol))
-    return PermTest(prob0, (1 + ge_rank) / (1 + permutations), d0,
-                    (1 + ge_ks) / (1 + permutations), permutations)
-
-
-# ---- power from each side's own EDF (issue 28) --------------------------------------------
-def hodges_lehmann(a, b) -> float:
-    """The Hodges–Lehmann shift of b against a: the median of all differences b_j − a_i."""
-    a, _ = _clean(a)
-    b, _ = _clean(b)
-    return float(np.median(np.subtract.outer(b, a)))
-
-
-def _runs(x: np.ndarray) -> np.ndarray:
-    """For rows of sorted values: per element, how many elements of its row equal it."""
-    rows, n = x.shape
-    flat = x.ravel()
-    start = np.ones(flat.shape, bool)
-    start[1:] = flat[1:] != flat[:-1]
-    start[::n] = True  # a row starts a run
-    ids = np.cumsum(start) - 1
-    return np.bincount(ids)[ids].reshape(rows, n)
-
-
-class ShiftedRankTest:
-    """The two-sided asymptotic Mann–Whitney p-value of each row pair (xa_r, xb_r + s), fast
-    for many shifts s of the same samples: `scipy.stats.mannwhitneyu(xa, xb + s, axis=1,
-    method="asymptotic")` (tie and continuity corrections included, the same p to rounding)
-    by searchsorted into pre-sorted rows instead of ranking each time."""
-
-    def __init__(self, xa, xb):
-        self.xa = np.sort(np.asarray(xa, dtype=float), axis=1)
-        self.xb = np.sort(np.asarray(xb, dtype=float), axis=1)  # U ignores the order
-        self.rows, self.na = self.xa.shape
-        self.nb = self.xb.shape[1]
-        self.tb = _runs(self.xb)
-        ta = _runs(self.xa).astype(float)
-        self.tie0 = (np.sum((ta**2 - 1), axis=1)  # Σ over elements of t² − 1 = Σ_g t³ − t
-                     + np.sum(self.tb.astype(float) ** 2 - 1, axis=1))
-
-    def pvalues(self, shift: float) -> np.ndarray:
-        from scipy import special
-
-        q = self.xb + shift  # as scipy gets it, so ties are the same exact float equalities
-        left = np.empty(q.shape, dtype=np.int64)
-        eq = np.empty(q.shape, dtype=np.int64)
-        for r in range(self.rows):  # ~3 µs a row: numpy has no row-wise searchsorted
-            left[r] = np.searchsorted(self.xa[r], q[r], "left")
-            eq[r] = np.searchsorted(self.xa[r], q[r], "right") - left[r]
-        n1n2 = self.na * self.nb
-        u = left.sum(axis=1) + 0.5 * eq.sum(axis=1)  # #{a < b + s} + ½·#{a = b + s}
-        u = np.maximum(u, n1n2 - u)
-        n = self.na + self.nb
-        # ties across the samples merge groups: (ta+tb)³ − ta³ − tb³ = 3·ta·tb·(ta+tb)
-        tie = self.tie0 + np.sum(3.0 * eq * (eq + self.tb), axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = (u - n1n2 / 2 - 0.5) / np.sqrt(n1n2 / 12 * ((n + 1) - tie / (n * (n - 1))))
-        return np.clip(2 * special.ndtr(-z), 0.0, 1.0)
-
-
-def detectable_shift(a, b, *, power: float = 0.8, alpha: float = 0.05, sims: int = 1000,
-                     tol: float = 0.01, seed=0) -> float:
-    """Minimum detectable shift of the two-sided rank test (`scipy.stats.mannwhitneyu`,
-    asymptotic) for samples of len(a) and len(b), simulated from each side's OWN EDF.
-
-    B's errors are first moved by the Hodges–Lehmann shift (`hodges_lehmann`), which puts
-    the two EDFs at the rank test's null (P(A<B) ≈ ½) while keeping each side's spread and
-    shape (the pooled EDF would add the observed difference to the spread). Each of `sims`
-    simulations draws len(a) errors from A and len(b) from moved B, with replacement; the MDS is
-    the smallest δ > 0 for which the test at `alpha` rejects in at least `power` of them both
-    with B moved by +δ and by −δ (common random numbers; bisection to `tol` points).
-    NaN with fewer than 2 models a side; inf beyond 1000 spreads.
-    """
-    a, _ = _clean(a)
-    b, _ = _clean(b)
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    if not 0 < power < 1 or not 0 < alpha < 1:
-        raise DsdError(f"power and alpha must lie in (0, 1), got {power}, {alpha}")
-    b0 = b - hodges_lehmann(a, b)
-    rng = _rng(seed)
-    xa = a[rng.integers(len(a), size=(sims, len(a)))]
-    xb = b0[rng.integers(len(b), size=(sims, len(b)))]
-    # B − δ against A, mirrored, is −B + δ against −A: the same two-sided p
-    up, down = ShiftedRankTest(xa, xb), ShiftedRankTest(-xa, -xb)
-
-    def ok(s):
-        return min(np.mean(up.pvalues(s) < alpha), np.mean(down.pvalues(s) < alpha)) >= power
-
-    spread = float(np.sqrt((np.var(a) + np.var(b0)) / 2)) or 1.0
-    lo, hi = 0.0, spread * 4 * np.sqrt(1 / len(a) + 1 / len(b))
-    while not ok(hi):
-        lo, hi = hi, 2 * hi
-        if hi > 1e3 * spread:
-            return float("inf")
-    while hi - lo > tol:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return float(hi)

@@ -1,5 +1,6 @@
 """Rendering of statistics tables: one formatter for p-values, one for numbers, one for
-intervals, and the markdown and HTML tables built from them (SUMMARY.md, `dsd report`).
+complexities, one for intervals, 80-column wrapping, and the markdown and HTML tables built
+from them (SUMMARY.md, `dsd report`, `dsd compare`, `dsd edf`).
 
 Only formatting: every number comes from a computed frame (`effects.compare_data`'s pairs,
 `trends.trends`, …). Missing values print as "–".
@@ -9,6 +10,8 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import re
+import textwrap
 
 import pandas as pd
 
@@ -29,11 +32,12 @@ def fmt_p(v) -> str:
 
 
 def fmt_si(v) -> str:
-    """A complexity in text (flops, params, acts of SUMMARY.md and the Findings): millions
-    with 3 significant digits from 10^5 on (119M, 0.999M), else 4 significant digits."""
+    """A complexity in text (flops, params, acts of SUMMARY.md, the Findings and `dsd
+    compare`): millions with 3 significant digits from 10^5 on (119M, 0.999M), else 4
+    significant digits in fixed point (93740, 16.5)."""
     if _missing(v) or not math.isfinite(v):
         return DASH
-    return f"{v / 1e6:.3g}M" if abs(v) >= 1e5 else f"{v:.4g}"
+    return f"{v / 1e6:.3g}M" if abs(v) >= 1e5 else _plain(v, 4)
 
 
 def _plain(x: float, digits: int) -> str:
@@ -75,8 +79,20 @@ def fmt_num(v, spec: str | None = None) -> str:
 
 
 def fmt_ci(estimate: float, lo: float, hi: float, spec: str = "+.2f") -> str:
-    """'estimate [lo, hi]'."""
+    """'estimate [lo, hi]' ("–" when any of them is missing)."""
+    if any(_missing(v) for v in (estimate, lo, hi)):
+        return DASH
     return f"{estimate:{spec}} [{lo:{spec}}, {hi:{spec}}]"
+
+
+def wrap(text: str, first: str = "", rest: str = "", width: int = 80) -> list[str]:
+    """Lines of at most `width` characters (`first`/`rest`: indents of the first and the other
+    lines) that never break inside "x = y", "1 + R" or an interval "[lo, hi]" (their spaces
+    are held by NUL while wrapping)."""
+    glued = re.sub(r"\[([^\]\s]*), ([^\]\s]*)\]", "[\\1,\0\\2]", text)
+    glued = glued.replace(" = ", "\0=\0").replace(" + ", "\0+\0")
+    return [ln.replace("\0", " ") for ln in textwrap.wrap(
+        glued, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)]
 
 
 def md_table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:

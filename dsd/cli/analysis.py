@@ -114,6 +114,17 @@ def _echo_frame(df, title: str | None = None, floatfmt: str = "{:.4g}") -> None:
         typer.echo(df.to_string(index=False, float_format=lambda v: floatfmt.format(v)))
 
 
+def _echo_table(df, title: str, fmt: dict[str, str] | None = None) -> None:
+    """A table whose cells are `tables.fmt_num` text (`fmt`: column → spec), under its title
+    wrapped to 80 columns (`tables.wrap`)."""
+    from ..analysis.tables import fmt_num, wrap
+
+    fmt = fmt or {}
+    text = df.apply(lambda col: col.map(lambda v: fmt_num(v, fmt.get(col.name))))
+    typer.echo("\n" + "\n".join(wrap(title)))
+    typer.echo(text.to_string(index=False))
+
+
 def _save(fig, output: Optional[Path]) -> None:
     from ..analysis.plots import save
 
@@ -150,6 +161,7 @@ def edf_cmd(
     """Error EDFs of sweeps, their n/min/mean/median and pairwise KS tests (D, p)."""
     from ..analysis.compare import edf_data
     from ..analysis.plots import plot_edf
+    from ..analysis.tables import fmt_num
 
     _check_output(output)
     sel = _select(names, store, recipe, dataset, synthetic, population,
@@ -160,13 +172,14 @@ def edf_cmd(
     if data.normalize:
         lo, hi = data.range
         title = (f"summary, normalized by {data.normalize}: {data.bins} bins over "
-                 f"[{lo:,.0f}, {hi:,.0f}] (mean/median weighted; dropped = outside the range)")
-    _echo_frame(data.summary, title)
+                 f"[{fmt_num(lo)}, {fmt_num(hi)}] (mean/median weighted; dropped = outside "
+                 f"the range)")
+    _echo_table(data.summary, title)
     if len(data.ks):
         n = len(data.ks)
-        _echo_frame(data.ks, f"Kolmogorov-Smirnov ({data.ks_test})\n"
-                    f"p_holm: Holm-adjusted over the {n} pair{'s' if n > 1 else ''} shown; "
-                    f"effect sizes, intervals and power: dsd compare")
+        _echo_table(data.ks, f"Kolmogorov-Smirnov ({data.ks_test}). p_holm: Holm-adjusted "
+                    f"over the {n} pair{'s' if n > 1 else ''} shown; effect sizes, intervals "
+                    f"and power: dsd compare", {"D": ".3f", "p": "p", "p_holm": "p"})
     _save(plot_edf(data, caption=sel.caption()) if output is not None else None, output)
 
 
@@ -351,7 +364,7 @@ def _pairs_of(text: Optional[str], sel, all_pairs: bool) -> list[tuple[str, str]
 
 
 def _with_sweep_facts(data, store: Optional[Path], population: Optional[Path]):
-    """The selection with the columns `effects.pair_warnings` checks: a population file has
+    """The selection with the columns `guards.pair_warnings` checks: a population file has
     them (samplers, window); a store's results get them from each sweep's record."""
     import json
 
@@ -407,7 +420,7 @@ def compare_cmd(
     power and verdicts."""
     import json
 
-    from ..analysis import effects
+    from ..analysis import effects, effects_text
 
     norms = effects.parse_normalize(normalize)
     if family not in effects.FAMILIES:
@@ -429,9 +442,9 @@ def compare_cmd(
                                 resamples=resamples, sims=sims, seed=seed,
                                 permutations=permutations, family=family)
     if as_json:
-        typer.echo(json.dumps(effects.to_json(data), indent=1))
+        typer.echo(json.dumps(effects_text.to_json(data), indent=1))
         return
     typer.echo("\ncomplexity (medians) and within-sweep Spearman ρ of error with each")
-    typer.echo("\n".join(effects.complexity_lines(data.complexity)))
+    typer.echo("\n".join(effects_text.complexity_lines(data.complexity)))
     typer.echo("")
-    typer.echo("\n".join(effects.pairs_lines(data)))
+    typer.echo("\n".join(effects_text.pairs_lines(data)))
