@@ -204,7 +204,7 @@ def test_analyze_fit_and_e_fit(store, tmp_path):
 def test_search_efficiency(store, tmp_path):
     out = _ok(run("search-efficiency", "anynetxa", "regnetx", "-o", tmp_path / "rse.svg",
                   "--store", store))
-    assert re.search(r"^\s*1\s+\d+\.\d\d ± \d+\.\d\d", out, re.MULTILINE)
+    assert re.search(r"^\s*1\s+\d+\.\d\d \[\d+\.\d, \d+\.\d\]", out, re.MULTILINE)
     assert re.search(r"^\s*16\s", out, re.MULTILINE)
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", (tmp_path / "rse.svg").read_text())
     assert "experiment size m (models trained)" in texts

@@ -453,3 +453,20 @@ def test_skip_bootstrap_leaves_the_generator_as_the_bootstrap_does():
     assert skipped.bit_generator.state != untouched  # it did advance
     with pytest.raises(DsdError, match="weighted"):
         intervals.skip_bootstrap(skipped, a, b, None, None)
+
+
+def test_the_best_of_m_band_stays_within_the_observed_errors():
+    """The band of random-search efficiency is the central 95% of the exact distribution of the
+    best of m draws: inside [min, max] of the errors (mean ± 2 std left it for small samples),
+    and equal to simulated quantiles."""
+    from dsd.analysis import stats
+
+    rng = np.random.default_rng(0)
+    e = np.r_[12.73, rng.normal(15, 1.2, 40)]
+    ms, mean, std, lo, hi = stats.search_efficiency(e, ms=[1, 8, 32], level=0.95)
+    assert np.all(lo >= e.min()) and np.all(hi <= e.max()) and np.all(lo <= mean)
+    assert (mean - 2 * std)[-1] < e.min()          # what the old band did at m = 32
+    draws = e[rng.integers(0, len(e), size=(200_000, 8))].min(axis=1)
+    q = np.quantile(draws, [0.025, 0.975])
+    assert lo[1] == pytest.approx(q[0], abs=0.3) and hi[1] == pytest.approx(q[1], abs=0.3)
+    assert set(lo) | set(hi) <= set(e)             # quantiles of a discrete distribution

@@ -216,7 +216,8 @@ def param_data(data, params: Sequence[str], *, resamples: int = 10_000, frac: fl
 # ---- random search efficiency -------------------------------------------------------------
 def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None = None,
                 bins: int = 20) -> pd.DataFrame:
-    """Expected best error of m random models (mean, std, mean ± 2 std) per sweep and m.
+    """Expected best error of m random models per sweep and m: mean, std, and lo/hi, the
+    central 95% of the best error of m draws (within the observed errors, unlike mean ± 2 std).
 
     ms defaults to 1, 2, 4, … up to the largest sweep size. With `normalize`, models are drawn
     by their NDS weights.
@@ -230,9 +231,10 @@ def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None 
     for s in sweep_order(df):
         sel = df["sweep"] == s
         w = weights[sel].to_numpy() if weights is not None else None
-        m, mean, std = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w, ms)
-        rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std,
-                                  "lo": mean - 2 * std, "hi": mean + 2 * std}))
+        m, mean, std, lo, hi = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w,
+                                                       ms, level=0.95)
+        rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std, "lo": lo,
+                                  "hi": hi}))
     return _concat(rows, ["sweep", "m", "mean", "std", "lo", "hi"], df)
 
 

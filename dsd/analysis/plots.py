@@ -416,7 +416,8 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
 # ---- random search efficiency -------------------------------------------------------------
 def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
                            colors: dict[str, str] | None = None, caption: str | None = None):
-    """Expected best error of m random models, mean ± 2 std, against m (log2 axis)."""
+    """Expected best error of m random models against m (log2 axis), with the central 95% of
+    the best of m as a band."""
     with style():
         own = ax is None
         ax = ax if ax is not None else new_figure()[1][0, 0]
@@ -431,7 +432,7 @@ def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
         set_log_axis(ax, "x", 2, frame["m"])
         ax.set_xlabel("experiment size m (models trained)")
         ax.set_ylabel("expected best top-1 error (%)")
-        ax.set_title("random search efficiency (mean ± 2 std)")
+        ax.set_title("random search efficiency (mean; band: central 95% of the best of m)")
         ax.legend(loc="upper right")
         _note(fig, bool(frame.attrs.get("synthetic")), caption)
         if own:

@@ -278,7 +278,8 @@ def search_cmd(
     synthetic: SyntheticOpt = False, population: PopulationOpt = None,
     count_failures: CountFailuresOpt = False,
 ):
-    """Expected best error of m random models (mean ± 2 std) against m = 1, 2, 4, …."""
+    """Expected best error of m random models (mean, and the central 95% of the best of m)
+    against m = 1, 2, 4, …."""
     from ..analysis.compare import search_data
     from ..analysis.plots import plot_search_efficiency
 
@@ -286,11 +287,11 @@ def search_cmd(
     sel = _select(names, store, recipe, dataset, synthetic, population,
                   count_failures=count_failures)
     data = search_data(sel.data, normalize=normalize.value if normalize else None, bins=bins)
-    table = data.assign(cell=[f"{m:.2f} ± {2 * s:.2f}" for m, s in zip(data["mean"],
-                                                                        data["std"])])
+    table = data.assign(cell=[f"{m:.2f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(
+        data["mean"], data["lo"], data["hi"])])
     wide = table.pivot(index="m", columns="sweep", values="cell")[sel.sweeps].reset_index()
     wide.columns.name = None
-    _echo_frame(wide, "expected best top-1 error (%) of m random models, mean ± 2 std")
+    _echo_frame(wide, "expected best top-1 error (%) of m random models, mean [central 95%]")
     _save(plot_search_efficiency(data, caption=sel.caption()) if output is not None else None,
           output)
 
