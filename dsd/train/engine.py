@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import provenance
+from ..chance import chance_margin  # torch-free, shared with the analyses
 from ..model import build
 from ..spec import ModelSpec, chance_error
 from .optim import TensorSGD, lr_at, param_groups
@@ -100,16 +101,6 @@ def use_gpu(device: torch.device, queues: int | None = None) -> None:
     if device.index is not None:  # a bare "cuda" means the current device
         torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = False
-
-
-def chance_margin(num_classes: int, n_test: int | None) -> float:
-    """How far below chance an error must be to count as learned (points): 1 point, or three
-    standard errors of a guessing classifier's error on `n_test` test images when that is more
-    (CIFAR-10: 0.9 on 10,000 images, so 1; 2.8 on 1,000)."""
-    if not n_test:
-        return 1.0
-    p = 1.0 - 1.0 / num_classes
-    return max(1.0, 300.0 * math.sqrt(p * (1.0 - p) / n_test))
 
 
 def is_collapsed(history: list[dict], loss0: float, num_classes: int, *,
