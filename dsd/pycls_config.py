@@ -41,7 +41,8 @@ import yaml
 from . import blocks
 from .errors import DsdError
 from .space import SpaceDef, Window
-from .spec import LAYOUTS, ratio_json, ratio_of_bot_mul
+from .datasets import layouts
+from .spec import ratio_json, ratio_of_bot_mul
 
 #: pycls's defaults (pycls/core/config.py, pycls/sweep/config.py) for what a config may omit.
 REGNET_DEFAULTS = {"STEM_TYPE": "simple_stem_in", "STEM_W": 32,
@@ -246,11 +247,12 @@ def _template(path, base: dict, sec: str, tmpl: dict) -> tuple[dict, str]:
              f"{', '.join(BLOCKS)}")
     model, train = base.get("MODEL") or {}, base.get("TRAIN") or {}
     dataset = train.get("DATASET", STEMS[stem])
-    if dataset not in LAYOUTS:
+    known = layouts()
+    if dataset not in known:
         _err(path, "SETUP.BASE_CFG.TRAIN.DATASET", f"{dataset!r}: dsd's layouts are "
-             f"{', '.join(LAYOUTS)}")
-    classes = model.get("NUM_CLASSES", LAYOUTS[dataset].num_classes)
-    if classes != LAYOUTS[dataset].num_classes:
+             f"{', '.join(known)}")
+    classes = model.get("NUM_CLASSES", known[dataset].num_classes)
+    if classes != known[dataset].num_classes:
         _err(path, "SETUP.BASE_CFG.MODEL.NUM_CLASSES", f"{classes} with the {dataset} layout")
     se = tmpl["SE_R"] if tmpl["SE_ON"] else 0.0
     name = blocks.block_name(block, se)

@@ -32,7 +32,7 @@ import numpy as np
 
 from .complexity import complexity
 from .errors import DsdError
-from .spec import ModelSpec
+from .spec import ModelSpec, layout
 from .space import OUTSIDE, SpaceDef, Window, load_space, parse_count  # noqa: F401
 
 #: Candidates drawn per batch (vectorized raw draws; part of the definition of the stream).
@@ -101,7 +101,8 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
     Args:
         space: a SpaceDef, or a name/path for `load_space`.
         n: number of models to keep (>= 1).
-        dataset: layout of the specs ("imagenet" or "cifar10").
+        dataset: the dataset whose layout the specs get ("imagenet", "cifar10", or one
+            registered in `dsd.datasets`).
         window: a Window, a string for `Window.parse` ("400MF", "360MF-400MF"), or None for
             the space's default window for `dataset`.
         seed: non-negative integer; with the space name it fixes the random stream.
@@ -118,6 +119,7 @@ def sample(space: SpaceDef | str, n: int, *, dataset: str = "imagenet",
             budget (or none in the first 50,000 draws).
     """
     check_sample_args(n, seed, max_draws)
+    layout(dataset)   # an unknown dataset (or one without a layout) first, naming the known
     if dedup not in DEDUP:
         raise DsdError(f"dedup must be one of {', '.join(DEDUP)}, got {dedup!r}")
     if isinstance(space, str):

@@ -36,7 +36,8 @@ from .errors import DsdError
 from .regnet import regnet_spec
 from .samplers import CONVENTIONS, DEFAULT, LEGACY, ParamDef, non_decreasing
 from .window import WINDOW_KEYS, Window, parse_count  # noqa: F401  (Window, parse_count re-exported)
-from .spec import LAYOUTS, ModelSpec, as_ratio, make_spec
+from .datasets import layouts
+from .spec import ModelSpec, as_ratio, make_spec
 
 
 # --------------------------------------------------------------------------------------------
@@ -714,7 +715,7 @@ def _build(d: dict, origin: dict, chain: tuple, source: str) -> SpaceDef:
                 c.fail((key,), x, f"unknown parameter; allowed: {', '.join(rules)}")
         lists[key] = tuple(dict.fromkeys(v))
     windows = []
-    wins = c.mapping(("window",), d.get("window", {}), tuple(LAYOUTS))
+    wins = c.mapping(("window",), d.get("window", {}), tuple(layouts()))
     for ds, w in wins.items():
         c.mapping(("window", ds), w, WINDOW_KEYS)
         ranges = {}
@@ -745,7 +746,7 @@ def _resolution(c: "_Checker", v, convention: str) -> tuple[tuple[str, ParamDef]
         return ()
     rule = _MODEL_RULES["resolution"]
     if isinstance(v, dict) and "sampler" not in v:
-        c.mapping(("resolution",), v, tuple(LAYOUTS))
+        c.mapping(("resolution",), v, tuple(layouts()))
         return tuple((ds, c.param(("resolution", ds), x, rule, convention))
                      for ds, x in v.items())
     return (("*", c.param(("resolution",), v, rule, convention)),)

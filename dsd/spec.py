@@ -16,37 +16,13 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from . import blocks
+from .datasets import Layout, layout  # noqa: F401  (a dataset's layout: dsd.datasets)
 from .errors import DsdError
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Dataset-dependent template: input resolution, classes, stem and first-stage strides."""
-
-    resolution: int
-    num_classes: int
-    stem_stride: int
-    first_stride: int
-
-
-#: ImageNet: 224², stem stride 2, every stage halves. CIFAR-10: 32², stem and stage 1 stride 1.
-LAYOUTS: dict[str, Layout] = {
-    "imagenet": Layout(resolution=224, num_classes=1000, stem_stride=2, first_stride=2),
-    "cifar10": Layout(resolution=32, num_classes=10, stem_stride=1, first_stride=1),
-}
 
 
 def chance_error(num_classes: int) -> float:
     """The top-1 error (%) of guessing: 100·(1 − 1/classes) (90 % on CIFAR-10)."""
     return 100.0 * (1.0 - 1.0 / num_classes)
-
-
-def layout(dataset: str) -> Layout:
-    """The layout of a dataset name, or a clear error listing the known ones."""
-    try:
-        return LAYOUTS[dataset]
-    except KeyError:
-        raise DsdError(f"unknown dataset {dataset!r}; allowed: {', '.join(LAYOUTS)}") from None
 
 
 def as_ratio(x) -> int | Fraction:

@@ -283,7 +283,7 @@ def test_schema_check_reads_the_schema_text():
     (["sample", "--n", "x"], "Invalid value for '--n'"),
     (["compare"], "Missing argument"),
     (["nosuch"], "No such command 'nosuch'"),
-    (["train", "--dataset", "mnist"], "'mnist' is not one of"),
+    (["train", "--order", "shortest"], "'shortest' is not one of"),
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(args, message, capsys):
     """Through `dsd`'s real entry point (click's own output would be four lines)."""

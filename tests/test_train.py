@@ -415,7 +415,7 @@ def test_dataset_must_match_the_sweep(tmp_path):
     add_sweep(store, n=1)
     with pytest.raises(DsdError, match="sampled for cifar10"):
         train(store, dataset="imagenet")
-    with pytest.raises(DsdError, match="CIFAR-10 not found"):
+    with pytest.raises(DsdError, match="cifar10 not found"):
         train(store, data_dir=tmp_path / "nowhere")
 
 

@@ -204,7 +204,7 @@ def test_a_truncated_cifar_batch_is_named_before_training(tmp_path, data_root):
 
 def test_a_missing_data_dir_is_left_as_it_was(tmp_path, monkeypatch):
     from dsd.errors import DsdError
-    from dsd.train.paths import cifar10_dir
+    from dsd.datasets import get_dataset
 
     import types
 
@@ -215,5 +215,5 @@ def test_a_missing_data_dir_is_left_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision.datasets",
                         types.SimpleNamespace(CIFAR10=offline))
     with pytest.raises(DsdError, match="download failed: OSError"):
-        cifar10_dir(tmp_path / "nonexistent")
+        get_dataset("cifar10").find(tmp_path / "nonexistent")
     assert not (tmp_path / "nonexistent").exists()

@@ -278,6 +278,43 @@ def check_block_cmd(
         raise typer.Exit(1)
 
 
+@command("datasets")
+def datasets_cmd(
+    data_dir: Annotated[Optional[Path], typer.Option(
+        help="Data root [default: $DSD_DATA or ~/.cache/dsd].")] = None,
+    as_json: JsonOpt = False,
+):
+    """List the registered datasets (dsd.datasets; files in $DSD_DATASETS too): layout, images,
+    default recipe, and where each is looked for under the data root (nothing downloaded)."""
+    from ..datasets import data_root, dataset_rows
+
+    rows = dataset_rows(data_dir)
+    if as_json:
+        return _print_json(rows)
+    rgb = lambda v: "(" + ", ".join(f"{x:.3g}" for x in v) + ")"
+    for r in rows:
+        lay, n = r["layout"], r["train_images"]
+        images = (f"{n:,} train" + (f", {r['test_images']:,} test" if r["test_images"] else "")
+                  if isinstance(n, int) else "generated per epoch: " + ", ".join(
+                      f"{k:,} at {res}×{res}" for res, k in n.items()))
+        where = " or ".join(r["locations"])
+        lines = {
+            "layout": (f"{lay['resolution']}×{lay['resolution']}, {lay['num_classes']} classes; "
+                       f"stem stride {lay['stem_stride']}, first stage stride "
+                       f"{lay['first_stride']}" if lay else "none: trains any sweep's models"),
+            "images": images,
+            "normalize": f"mean {rgb(r['mean'])}, std {rgb(r['std'])}" if r["mean"] else "none",
+            "recipe": r["recipe"] or "none (name one with --recipe)",
+            "data": (f"found at {r['found']}" if r["found"] else "generated on the device"
+                     if not r["locations"] else f"not found at {where}"
+                     + (" (dsd train downloads it)" if r["downloads"] else ""))}
+        typer.echo(f"{r['name']:<11} {r['description']}")
+        for key, text in lines.items():
+            typer.echo(f"  {key:<9} {text}")
+    typer.echo(f"data root: {data_root(data_dir)} (--data-dir, else $DSD_DATA)\n"
+               f"a dataset of your own: a file in $DSD_DATASETS (README: Adding a dataset)")
+
+
 @command("sample")
 def sample_cmd(
     space: Annotated[Optional[str], typer.Option(

@@ -16,12 +16,6 @@ from . import StoreOpt, command, status_table
 console = Console()
 
 
-class Dataset(str, Enum):
-    cifar10 = "cifar10"
-    imagenet = "imagenet"
-    synthetic = "synthetic"
-
-
 class Executor(str, Enum):
     local = "local"
     ray = "ray"
@@ -76,8 +70,9 @@ def train_cmd(
     recipe: Annotated[Optional[str], typer.Option(
         help="Recipe name: nds, nds-plain (CIFAR-10), dds, dds-plain (ImageNet) "
              "[default: nds or dds by the sweep's dataset].")] = None,
-    dataset: Annotated[Optional[Dataset], typer.Option(
-        help="Dataset [default: the sweep's]; synthetic for benchmarks.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        help="Dataset [default: the sweep's]; synthetic for benchmarks (`dsd datasets` "
+             "lists them).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(
         help="Data root [default: $DSD_DATA or ~/.cache/dsd].")] = None,
     subset: Annotated[Optional[int], typer.Option(
@@ -144,7 +139,7 @@ def train_cmd(
                  "precision": precision.value if precision else None, "subset": subset,
                  "test_subset": test_subset}
     summary = train(load(store), sweeps=sweep or None,
-                    dataset=dataset.value if dataset else None, recipe=recipe,
+                    dataset=dataset, recipe=recipe,
                     overrides=overrides, data_dir=data_dir, gpus=parse_gpus(gpus),
                     per_gpu=per_gpu, procs_per_gpu=procs_per_gpu, max_time=seconds,
                     clock_start=started, threads=threads,

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..datasets import get_dataset
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job, hardware_queues
@@ -69,7 +70,7 @@ class Coordinator:
         mid = job.meta["model_id"]
         job.result_id = self.store.start_result(
             mid, dataset=job.dataset, recipe=job.recipe["name"], recipe_json=job.recipe,
-            seed=job.seed, synthetic=job.dataset == "synthetic")
+            seed=job.seed, synthetic=get_dataset(job.dataset).synthetic)
         job.ckpt = str(self.ckpt_dir / f"{job.result_id}.pt")
         self.running[job.result_id] = job
         self.seen_epochs[job.result_id] = self.plan.done_epochs.get(mid, 0)

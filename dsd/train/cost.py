@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..complexity import complexity
+from ..datasets import get_dataset
 from ..errors import DsdError
 from ..spec import ModelSpec
 
 ORDERS = ("longest", "store")
-TRAIN_IMAGES = {"cifar10": 50_000, "imagenet": 1_281_167}   # ImageNet-1k's training set
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,9 @@ STUDY = CostModel(per_flop=2.16e-13, per_act=1.05e-10, per_block=9.90e-4)
 
 def workload(dataset: str, resolution: int, recipe: dict) -> tuple[int, int]:
     """(training images, steps) per epoch of `recipe` on `dataset`, as the data loaders count
-    them (the last partial batch dropped)."""
-    if dataset == "synthetic":   # dsd.train.data.SyntheticData's default size
-        n = recipe.get("subset") or (50_000 if resolution <= 64 else 10_000)
-    else:
-        n = min(recipe.get("subset") or TRAIN_IMAGES[dataset], TRAIN_IMAGES[dataset])
+    them (the last partial batch dropped); the images are the registry's (`dsd.datasets`:
+    the full training set's, or generated data's at this resolution)."""
+    n = get_dataset(dataset).images(resolution, recipe.get("subset"))
     return n, max(1, n // recipe["batch_size"])
 
 

@@ -1,4 +1,6 @@
-"""Training data: CIFAR-10 kept on the device as uint8, ImageNet trees (`imagenet`), synthetic.
+"""Training data sources: CIFAR-10-like arrays kept on the device as uint8, synthetic data, and
+`make_data`, which makes the source of a dataset name through its registry entry
+(`dsd.datasets`; ImageFolder trees load through `imagenet.py`).
 
 CIFAR-10 (NDS): a whole epoch is augmented at once on the device (per-sample pad-4 random crop
 and horizontal flip as one gather, then per-channel normalization), so the input pipeline costs a
@@ -9,19 +11,15 @@ need, and names its input pipeline in `loader` (stored with each result).
 """
 from __future__ import annotations
 
-import pickle
 from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..datasets import get_dataset
+from ..datasets.cifar10 import MEAN as CIFAR_MEAN, STD as CIFAR_STD, read as read_cifar
 from ..errors import DsdError
-from .imagenet import image_data
-from .paths import CIFAR_FILES, cifar10_dir
 
-CIFAR_MEAN = (0.49139968, 0.48215841, 0.44653091)
-CIFAR_STD = (0.24703223, 0.24348513, 0.26158784)
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -30,17 +28,6 @@ def _epoch_generator(device: torch.device, seed: int, epoch: int) -> torch.Gener
     g = torch.Generator(device=device)
     g.manual_seed(seed * 1009 + epoch)
     return g
-
-
-def read_cifar(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train_x, train_y, test_x, test_y) as uint8 NCHW and int64 arrays from the pickles."""
-    xs, ys = [], []
-    for name in CIFAR_FILES:
-        with open(path / name, "rb") as f:
-            d = pickle.load(f, encoding="latin1")
-        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d["labels"], dtype=np.int64))
-    return np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
 
 
 def augment_cifar(x: torch.Tensor, g: torch.Generator, mean, std, dtype) -> torch.Tensor:
@@ -74,27 +61,32 @@ def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 class CifarData:
-    """CIFAR-10 on `device`; `subset` keeps the first N training images. A `resolution` other
-    than 32 resamples every augmented batch (and the test set) to it: the spec's own input size,
-    at which its complexity was counted (a sampled resolution, DDS §4)."""
+    """32×32 images held on `device` (CIFAR-10's `arrays` (train_x, train_y, test_x, test_y),
+    or a dataset of the same shape with its own mean, std and classes; without `arrays`,
+    CIFAR-10 read from `data_dir`); `subset` keeps the first N training images. A `resolution`
+    other than 32 resamples every augmented batch (and the test set) to it: the spec's own
+    input size, at which its complexity was counted (a sampled resolution, DDS §4)."""
 
     synthetic = False
 
     def __init__(self, device, *, batch_size: int, data_dir=None, subset=None, test_subset=None,
-                 dtype=torch.float32, arrays=None, resolution: int = 32):
+                 dtype=torch.float32, arrays=None, resolution: int = 32, mean=CIFAR_MEAN,
+                 std=CIFAR_STD, num_classes: int = 10):
         self.resolution = resolution
         self.loader = "device" if resolution == 32 else f"device, resized 32→{resolution}"
-        tx, ty, vx, vy = arrays if arrays is not None else read_cifar(cifar10_dir(data_dir))
+        if arrays is None:
+            arrays = read_cifar(get_dataset("cifar10").find(data_dir))
+        tx, ty, vx, vy = arrays
         tx, ty, vx, vy = tx[:subset], ty[:subset], vx[:test_subset], vy[:test_subset]
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.train_x = torch.from_numpy(tx).to(self.device)
         self.train_y = torch.from_numpy(ty).to(self.device)
-        self.mean = torch.tensor(CIFAR_MEAN, device=self.device)
-        self.std = torch.tensor(CIFAR_STD, device=self.device)
+        self.mean = torch.tensor(mean, device=self.device)
+        self.std = torch.tensor(std, device=self.device)
         self.test_x = resize(normalize(torch.from_numpy(vx).to(self.device).permute(0, 2, 3, 1),
                                        self.mean, self.std, dtype), resolution)
         self.test_y = torch.from_numpy(vy).to(self.device)
-        self.num_classes, self.test_size = 10, len(vx)
+        self.num_classes, self.test_size = num_classes, len(vx)
         self.steps_per_epoch = len(tx) // batch_size
         if self.steps_per_epoch == 0:
             raise DsdError(f"batch size {batch_size} exceeds the {len(tx)} training images")
@@ -124,11 +116,11 @@ class SyntheticData:
     loader = "synthetic"
 
     def __init__(self, device, *, batch_size: int, resolution: int, num_classes: int,
-                 subset=None, test_subset=None, dtype=torch.float32):
+                 images: int, test_subset=None, dtype=torch.float32):
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.shape, self.num_classes = (3, resolution, resolution), num_classes
-        n = subset or (50_000 if resolution <= 64 else 10_000)
-        self.steps_per_epoch, self.test_size = max(1, n // batch_size), test_subset or 1000
+        self.steps_per_epoch = max(1, images // batch_size)   # images: dsd.datasets.synthetic
+        self.test_size = test_subset or 1000
 
     def _batches(self, g, n_batches, b) -> Iterator[Batch]:
         for _ in range(n_batches):
@@ -148,16 +140,10 @@ class SyntheticData:
 def make_data(dataset: str, device, *, batch_size: int, resolution: int, num_classes: int,
               data_dir=None, subset=None, test_subset=None, dtype=torch.float32,
               workers: int = 4, arrays=None, loader: str = "auto"):
-    """The data source of a dataset name (cifar10, imagenet or synthetic); `loader` chooses the
-    ImageNet pipeline (auto, gpu, cpu: `imagenet.image_data`)."""
-    sub = {"subset": subset, "test_subset": test_subset}
-    if dataset == "cifar10":
-        return CifarData(device, batch_size=batch_size, data_dir=data_dir, dtype=dtype,
-                         arrays=arrays, resolution=resolution, **sub)
-    if dataset == "imagenet":
-        return image_data(device, loader=loader, workers=workers, batch_size=batch_size,
-                          resolution=resolution, data_dir=data_dir, dtype=dtype, **sub)
-    if dataset == "synthetic":
-        return SyntheticData(device, batch_size=batch_size, resolution=resolution,
-                             num_classes=num_classes, dtype=dtype, **sub)
-    raise DsdError(f"unknown dataset {dataset!r}; allowed: cifar10, imagenet, synthetic")
+    """The data source of a dataset name (its registry entry's `load`; an unknown name is an
+    error); `loader` chooses an image tree's pipeline (auto, gpu, cpu: `imagenet.image_data`),
+    `arrays` are in-memory data shipped by Ray."""
+    return get_dataset(dataset).data(device, batch_size=batch_size, resolution=resolution,
+                                     num_classes=num_classes, data_dir=data_dir, subset=subset,
+                                     test_subset=test_subset, dtype=dtype, workers=workers,
+                                     arrays=arrays, loader=loader)

@@ -52,14 +52,15 @@ class DecodeProcess:
     context while the model is built) and hands out batches of requests in order."""
 
     def __init__(self, device: torch.device, train: list, val: list, *, batch_size: int,
-                 resolution: int, dtype: torch.dtype):
+                 resolution: int, dtype: torch.dtype, mean: tuple, std: tuple):
         self.cuda = device.type == "cuda"
         if self.cuda and device.index is None:   # the child needs the index: its own current
             device = torch.device("cuda", torch.cuda.current_device())   # device is 0
         self.device = device
         self.shape, self.dtype = (3, resolution, resolution), dtype
         self.config = (str(device), train, val,
-                       {"batch_size": batch_size, "resolution": resolution, "dtype": dtype})
+                       {"batch_size": batch_size, "resolution": resolution, "dtype": dtype,
+                        "mean": mean, "std": std})
         self.proc, self.rings = None, 0   # channel ids: never reused, also across restarts
         self._start()
 

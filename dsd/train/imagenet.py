@@ -18,19 +18,19 @@ import io
 import multiprocessing as mp
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
+from ..datasets import get_dataset
+from ..datasets.imagenet import MEAN as IMAGENET_MEAN, STD as IMAGENET_STD
 from ..errors import DsdError
 from ..store import IMAGE_LOADERS
 from . import resample_kernel
-from .paths import imagenet_dir
 from .resample import eval_geometry, resized_crops, to_device, train_geometry
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 READ_THREADS = 6    # threads reading file bytes per data source
 LOADERS = ("auto", *IMAGE_LOADERS)
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -138,13 +138,14 @@ class Pipeline:
     where torchvision's CPU decoder stands in for nvjpeg (that is how the tests check it)."""
 
     def __init__(self, device, train: list, val: list, *, batch_size: int, resolution: int,
-                 dtype=torch.float32):
+                 dtype=torch.float32, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         self.train, self.val = train, val
+        self.norm = (tuple(mean), tuple(std))   # the dataset's, of [0, 1] pixels
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
         self.size, self.resize = resolution, round(resolution * 256 / 224)
         self.cuda = self.device.type == "cuda"
-        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1) * 255
         self.pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="dsd-read")
         self.decode_stream = torch.cuda.Stream(self.device) if self.cuda else None
 
@@ -196,8 +197,7 @@ class Pipeline:
         geo = geometry(sizes)
         y = to_device(np.array([c for _, c in items], dtype=np.int64), self.device)
         if resample_kernel.available(self.device):
-            return resample_kernel.crops(images, geo, self.size, IMAGENET_MEAN, IMAGENET_STD,
-                                         self.dtype), y
+            return resample_kernel.crops(images, geo, self.size, *self.norm, self.dtype), y
         x = resized_crops(images, geo, self.size)
         x = x.sub_(self.mean).div_(self.std).to(self.dtype)
         layout = torch.channels_last if self.cuda else torch.contiguous_format  # CPU: see _to
@@ -236,8 +236,9 @@ class GpuImageData:
     loader = "gpu"
 
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32, process: bool | None = None):
-        root = imagenet_dir(data_dir)
+                 test_subset=None, dtype=torch.float32, process: bool | None = None, root=None,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        root = _tree(root, data_dir)
         train, self.num_classes = samples(root / "train")
         val, _ = samples(root / "val")
         self.train = [train[i] for i in spread(len(train), subset)]
@@ -247,7 +248,8 @@ class GpuImageData:
         if self.steps_per_epoch == 0:
             raise DsdError(f"batch size {batch_size} exceeds the {len(self.train)} training "
                            f"images in {root / 'train'}")
-        kw = {"batch_size": batch_size, "resolution": resolution, "dtype": dtype}
+        kw = {"batch_size": batch_size, "resolution": resolution, "dtype": dtype,
+              "mean": tuple(mean), "std": tuple(std)}
         if self.device.type == "cuda" if process is None else process:
             from .decoder import DecodeProcess
 
@@ -284,10 +286,11 @@ class CpuImageData:
     loader = "cpu"
 
     def __init__(self, device, *, batch_size: int, resolution: int, data_dir=None, subset=None,
-                 test_subset=None, dtype=torch.float32, workers: int = 4):
+                 test_subset=None, dtype=torch.float32, workers: int = 4, root=None,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
         from torchvision import datasets, transforms as T
 
-        root = imagenet_dir(data_dir)
+        root = _tree(root, data_dir)
         train = datasets.ImageFolder(str(root / "train"), T.Compose(
             [T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(), T.PILToTensor()]),
             loader=pil_rgb)
@@ -299,8 +302,8 @@ class CpuImageData:
         self.train = sub(train, spread(len(train), subset))
         self.val = sub(val, spread(len(val), test_subset))
         self.device, self.batch_size, self.dtype = torch.device(device), batch_size, dtype
-        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)
-        self.std = torch.tensor(IMAGENET_STD, device=self.device)
+        self.mean = torch.tensor(mean, device=self.device)
+        self.std = torch.tensor(std, device=self.device)
         self.workers, self.pin = workers, self.device.type == "cuda"
         self.steps_per_epoch = len(self.train) // batch_size
         if self.steps_per_epoch == 0:
@@ -335,8 +338,15 @@ class CpuImageData:
             yield self._to(x, y)
 
 
+def _tree(root, data_dir) -> Path:
+    """The tree to read: `root` (a dataset's, found by its registry entry), else ImageNet's
+    under the data root (mean and std default to ImageNet's too)."""
+    return Path(root) if root is not None else get_dataset("imagenet").find(data_dir)
+
+
 def image_data(device, *, loader: str = "auto", workers: int = 4, **kw):
-    """The loader for an ImageNet tree: `gpu` on CUDA where nvjpeg works (auto), else `cpu`."""
+    """The loader for an image tree (`root`, else ImageNet's under `data_dir`): `gpu` on CUDA
+    where nvjpeg works (auto), else `cpu`; `mean` and `std` are the dataset's."""
     if loader not in LOADERS:
         raise DsdError(f"unknown loader {loader!r}; allowed: {', '.join(LOADERS)}")
     device = torch.device(device)

@@ -13,8 +13,8 @@ from typing import Any
 @dataclass(frozen=True)
 class TrainOptions:
     sweeps: tuple[str, ...] | None = None   # None: every sweep in the store
-    dataset: str | None = None              # None: each sweep's own; or synthetic
-    recipe: str | None = None               # None: nds (CIFAR-10) or dds (ImageNet)
+    dataset: str | None = None              # None: each sweep's own; or synthetic (no layout)
+    recipe: str | None = None               # None: the sweep's dataset's (dsd.datasets)
     overrides: dict[str, Any] | None = None  # recipe fields: epochs, lr, batch_size, subset…
     data_dir: Any = None                    # None: $DSD_DATA, else ~/.cache/dsd
     gpus: tuple[int, ...] | None = None     # None: every visible GPU

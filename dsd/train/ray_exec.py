@@ -16,8 +16,9 @@ in the plan's order (longest first by default), the first wave dealt over the GP
   only a retry on the same node resumes); when the retries are spent the model is `failed`;
 - a GPU task runs in a fresh worker process (Ray sets CUDA_VISIBLE_DEVICES per task); CPU worker
   processes are reused and keep their data between models;
-- CIFAR-10 is read once by the driver and shipped through Ray's object store (uint8 arrays, zero
-  copy on every node); ImageNet is read by each node from the same `--data-dir` path;
+- datasets held whole in memory (CIFAR-10; a registry entry with `read_arrays`) are read once by
+  the driver and shipped through Ray's object store (uint8 arrays, zero copy on every node);
+  image trees (ImageNet) are read by each node from the same `--data-dir` path;
 - Ctrl-C asks the tasks to stop at their next check (models go back to pending, checkpoints kept);
   a second Ctrl-C cancels them. If the driver dies, Ray ends its tasks; `dsd train` again resets
   the stale `running` rows and continues from the store and the checkpoints.
@@ -114,7 +115,8 @@ def _cache(device, data_dir, workers: int):
 
 @contextlib.contextmanager
 def _shipped(arrays):
-    """Make `DataCache` build CIFAR-10 from the arrays shipped by the driver (not from disk).
+    """Make `DataCache` build the job's in-memory dataset from the arrays shipped by the driver
+    (not from disk).
 
     A Ray task worker runs one task at a time, so swapping the module global is safe here."""
     from . import worker
@@ -169,8 +171,6 @@ def train_task(job, inbox, arrays, data_dir, deadline, cpus: float) -> dict:
     else:
         device = torch.device("cpu")
         torch.set_num_threads(max(1, int(cpus)))
-    if job.dataset != "cifar10":
-        arrays = None
     cache = _cache(device, data_dir, workers=max(1, int(cpus)))
     state = {"stop": stop, "checked": time.time()}
 
@@ -203,21 +203,25 @@ def _import_ray():
     return ray
 
 
-def _shipped_arrays(ray, coord):
-    """CIFAR-10 read once by the driver and put in the object store (only the images the
-    recipes use), or None when no job trains on CIFAR-10."""
-    jobs = [j for j in coord.plan.jobs if j.dataset == "cifar10"]
-    if not jobs:
-        return None
-    from .data import read_cifar
-    from .paths import cifar10_dir
+def _shipped_arrays(ray, coord) -> dict:
+    """dataset → object-store reference of its arrays, for every dataset of the plan held whole
+    in memory (its registry entry reads arrays: CIFAR-10), read once by the driver (only the
+    images the recipes use)."""
+    from ..datasets import get_dataset
 
-    tx, ty, vx, vy = read_cifar(cifar10_dir(coord.data_dir))
-    sub = [j.recipe.get("subset") for j in jobs]
-    tsub = [j.recipe.get("test_subset") for j in jobs]
-    n = None if None in sub else max(sub)
-    m = None if None in tsub else max(tsub)
-    return ray.put((tx[:n], ty[:n], vx[:m], vy[:m]))
+    out = {}
+    for name in sorted({j.dataset for j in coord.plan.jobs}):
+        d = get_dataset(name)
+        if d.read_arrays is None:
+            continue
+        jobs = [j for j in coord.plan.jobs if j.dataset == name]
+        tx, ty, vx, vy = d.read_arrays(d.find(coord.data_dir))
+        sub = [j.recipe.get("subset") for j in jobs]
+        tsub = [j.recipe.get("test_subset") for j in jobs]
+        n = None if None in sub else max(sub)
+        m = None if None in tsub else max(tsub)
+        out[name] = ray.put((tx[:n], ty[:n], vx[:m], vy[:m]))
+    return out
 
 
 class Resources:
@@ -290,11 +294,11 @@ def _failure(e: Exception, max_retries: int) -> dict:
 
 
 def _runtime_env() -> dict:
-    """Task options that carry $DSD_BLOCKS (blocks from files, `dsd.blocks`) to the workers,
-    which a cluster started before it was set would not have; the files must be at the same
-    path on every node, like the store."""
-    blocks = os.environ.get("DSD_BLOCKS")
-    return {"runtime_env": {"env_vars": {"DSD_BLOCKS": blocks}}} if blocks else {}
+    """Task options that carry $DSD_BLOCKS and $DSD_DATASETS (blocks and datasets from files:
+    `dsd.blocks`, `dsd.datasets`) to the workers, which a cluster started before they were set
+    would not have; the files must be at the same path on every node, like the store."""
+    env = {k: os.environ[k] for k in ("DSD_BLOCKS", "DSD_DATASETS") if os.environ.get(k)}
+    return {"runtime_env": {"env_vars": env}} if env else {}
 
 
 def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries: int = 3,
@@ -345,7 +349,8 @@ def run_ray(coord, *, address: str | None = None, per_gpu: int = 4, max_retries:
                 task = tasks[res.options["num_gpus"] > 0]
                 ref = task.options(max_retries=max_retries, retry_exceptions=False,
                                    **res.options, **_runtime_env()).remote(
-                    job, inbox, arrays, data_dir, coord.deadline, res.options["num_cpus"])
+                    job, inbox, arrays.get(job.dataset), data_dir, coord.deadline,
+                    res.options["num_cpus"])
                 inflight[ref] = job.result_id
             if coord.stop_reason == "interrupted" and not relayed:
                 inbox.set_stop.remote()

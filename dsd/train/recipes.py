@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..datasets import get_dataset
 from ..errors import DsdError
 from ..store import recipe_hash
 
@@ -88,13 +89,15 @@ RECIPES: dict[str, Recipe] = {
     "nds-plain": Recipe("nds-plain", epochs=10, batch_size=128, lr=0.1, wd=5e-4, nesterov=True),
 }
 
-DEFAULT_RECIPE = {"imagenet": "dds", "cifar10": "nds"}
-
-
 def get_recipe(name: str | None, dataset: str) -> Recipe:
-    """A named recipe, or the dataset's default (`dds` for ImageNet layouts, `nds` for CIFAR)."""
+    """A named recipe, or the default of sweeps sampled for `dataset` (its registry entry:
+    `dds` for ImageNet, `nds` for CIFAR-10). An unknown dataset is an error either way."""
+    default = get_dataset(dataset).recipe
     if name is None:
-        name = DEFAULT_RECIPE.get(dataset, "nds")
+        if default is None:
+            raise DsdError(f"dataset {dataset!r} has no default recipe; name one with --recipe "
+                           f"({', '.join(RECIPES)})")
+        name = default
     try:
         return RECIPES[name]
     except KeyError:

@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..datasets import get_dataset, known_datasets
 from ..errors import DsdError
 from ..store import Store
 from .engine import Job
 from .options import TrainOptions
 from .imagenet import LOADERS
 from .mps import mps as mps_context
-from .paths import check_cifar10, cifar10_dir, imagenet_dir
 from .progress import TrainProgress
 from .recipes import Recipe, get_recipe
 
@@ -47,7 +47,10 @@ class Plan:
 
 
 def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tuple[str, Recipe]]:
-    """(dataset, recipe) per sweep; a dataset must match the sweep's layout or be synthetic."""
+    """(dataset, recipe) per sweep: the sweep's own dataset, or one without a layout
+    (synthetic) that trains any sweep's models; unknown names are errors."""
+    if dataset is not None:
+        get_dataset(dataset)   # an unknown --dataset first, whatever the store holds
     # imported populations are trained already: only when named, and only if dsd can build them
     names = ([n for n in store.sweep_names() if store.sweep(n).get("source", "dsd") == "dsd"]
              if not sweeps else list(sweeps))
@@ -61,24 +64,23 @@ def resolve(store: Store, sweeps, *, dataset, recipe, overrides) -> dict[str, tu
                            f"models are opaque (NAS cells, or a count that disagrees with the "
                            f"file): dsd cannot build or train them; they are for analysis")
         ds = dataset or s["dataset"]
-        if ds not in (s["dataset"], "synthetic"):
+        if ds != s["dataset"] and get_dataset(ds).layout is not None:
+            free = [n for n in known_datasets() if get_dataset(n).layout is None]
             raise DsdError(f"sweep {name!r} was sampled for {s['dataset']}; its models cannot "
-                           f"train on {ds} (use --dataset {s['dataset']} or synthetic)")
+                           f"train on {ds} (use --dataset {' or '.join([s['dataset'], *free])})")
         r = get_recipe(recipe, s["dataset"]).override(**overrides)
         out[name] = (ds, r)
     return out
 
 
-#: Training images of the datasets whose size is known without reading them.
-TRAIN_IMAGES = {"cifar10": 50_000}
-
-
 def check_recipes(recipes: dict[str, tuple[str, Recipe]]) -> None:
     """Settings that would make every model fail are one error before anything is written:
-    a batch larger than the training images (`--subset`)."""
+    a batch larger than the training images (`--subset`, or a dataset whose files always hold
+    the same number of images)."""
     for name, (ds, r) in recipes.items():
-        sizes = [x for x in (r.subset, TRAIN_IMAGES.get(ds)) if x]
-        if ds == "synthetic" or not sizes or r.batch_size <= min(sizes):
+        d = get_dataset(ds)
+        sizes = [x for x in (r.subset, d.fixed_size and d.train_images) if x]
+        if d.synthetic or not sizes or r.batch_size <= min(sizes):
             continue
         given = f" (--subset {r.subset})" if r.subset == min(sizes) else ""
         raise DsdError(f"sweep {name!r}: batch size {r.batch_size} exceeds the {min(sizes):,} "
@@ -128,11 +130,9 @@ def plan(store: Store, recipes: dict[str, tuple[str, Recipe]], ckpt_dir: Path,
 
 def check_data(datasets: set[str], data_dir) -> None:
     """Fail early, in the coordinator, when a dataset is missing or damaged (one clear message
-    naming the file)."""
-    if "cifar10" in datasets:
-        check_cifar10(cifar10_dir(data_dir))
-    if "imagenet" in datasets:
-        imagenet_dir(data_dir)
+    naming the file; each dataset's registry entry says how it is found and checked)."""
+    for ds in sorted(datasets):
+        get_dataset(ds).verify(data_dir)
 
 
 class TrainLock:
