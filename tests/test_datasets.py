@@ -139,7 +139,7 @@ def test_definitions_are_checked(registry):
                         ({"locations": lambda root: (root,)}, "both locations and present")):
         with pytest.raises(DsdError, match=why):
             Dataset(**{**good, **change})
-    for bad, why in (((64, 4, 1, 1), "num_classes must be an integer >= 5"), ((4, 5, 1, 1), "resolution"),
+    for bad, why in (((64, 1, 1, 1), "num_classes must be an integer >= 2"), ((4, 5, 1, 1), "resolution"),
                      ((64, 5, 3, 1), "stem_stride")):
         with pytest.raises(DsdError, match=why):
             Layout(*bad)
@@ -273,9 +273,9 @@ PETS64 = '''"""pets64: a small ImageFolder of 64×64 JPEGs (the test's own)."""
 from dsd.datasets import Layout, image_folder, register
 
 register(image_folder(
-    "pets64", description="five classes of 64×64 images",
-    layout=Layout(resolution=64, num_classes=5, stem_stride=1, first_stride=2),
-    train_images=40, test_images=20, mean=(0.45, 0.45, 0.45), std=(0.25, 0.25, 0.25)))
+    "pets64", description="three classes of 64×64 images",
+    layout=Layout(resolution=64, num_classes=3, stem_stride=1, first_stride=2),
+    train_images=24, test_images=12, mean=(0.45, 0.45, 0.45), std=(0.25, 0.25, 0.25)))
 '''
 
 SPACE = """name: regnetx_pets
@@ -289,7 +289,7 @@ window:
 def test_an_image_folder_dataset_in_one_file_samples_trains_and_shows(tmp_path):
     """The README's walk for an ImageFolder at 64×64: a dataset file named in $DSD_DATASETS,
     a space with a window for it, `dsd sample`, `dsd train` (1 epoch, CPU), `dsd show`."""
-    _tree(tmp_path / "data" / "pets64", classes=5, train=8, val=4)
+    _tree(tmp_path / "data" / "pets64", classes=3, train=8, val=4)   # < 5 classes: top-3
     (tmp_path / "pets64.py").write_text(PETS64)
     (tmp_path / "regnetx_pets.yaml").write_text(SPACE)
     env = {"DSD_DATASETS": str(tmp_path / "pets64.py"), "DSD_STORE": str(tmp_path / "s.sqlite")}
@@ -305,7 +305,8 @@ def test_an_image_folder_dataset_in_one_file_samples_trains_and_shows(tmp_path):
     assert df["dataset"].iloc[0] == "pets64" and df["recipe"].iloc[0] == "dds"
     assert _json(df["provenance"].iloc[0])["loader"] == "cpu"
     spec = _json(df["spec"].iloc[0])
-    assert (spec["resolution"], spec["num_classes"], spec["stem_stride"]) == (64, 5, 1)
+    assert (spec["resolution"], spec["num_classes"], spec["stem_stride"]) == (64, 3, 1)
+    assert df["top5"].iloc[0] == 0.0          # fewer than 5 classes: every label in the top 5
     assert "regnetx_pets-pets64-s0: 1 models" in _dsd("show", "regnetx_pets-pets64-s0", env=env)
     # without the file the sweep's dataset is unknown: one line saying where to name it
     out = _dsd("train", *data, env={**env, "DSD_DATASETS": ""}, ok=False)

@@ -41,9 +41,9 @@ class Layout:
     def __post_init__(self) -> None:
         if not (isinstance(self.resolution, int) and self.resolution >= 8):
             raise DsdError(f"layout resolution must be an integer >= 8, got {self.resolution!r}")
-        if not (isinstance(self.num_classes, int) and self.num_classes >= 5):
-            raise DsdError(f"layout num_classes must be an integer >= 5 (training records the "
-                           f"top-5 error), got {self.num_classes!r}")
+        if not (isinstance(self.num_classes, int) and self.num_classes >= 2):
+            raise DsdError(f"layout num_classes must be an integer >= 2, got "
+                           f"{self.num_classes!r}")
         for key in ("stem_stride", "first_stride"):
             if getattr(self, key) not in (1, 2):
                 raise DsdError(f"layout {key} must be 1 or 2, got {getattr(self, key)!r}")

@@ -211,14 +211,16 @@ class Stepper:
 
 @torch.no_grad()
 def evaluate(model, data, *, bf16: bool, device) -> tuple[float, float]:
-    """Top-1 and top-5 test error (%) with BN running statistics."""
+    """Top-1 and top-5 test error (%) with BN running statistics (top-k over all classes
+    where a dataset has fewer than 5: its top-5 error is then 0)."""
     model.eval()
     wrong1 = torch.zeros((), device=device, dtype=torch.long)
     wrong5 = torch.zeros_like(wrong1)
     n = 0
     for x, y in data.test():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            top5 = model(x).float().topk(5, dim=1).indices
+            logits = model(x).float()
+            top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
         wrong1 += (top5[:, 0] != y).sum()
         wrong5 += (top5 != y[:, None]).all(dim=1).sum()
         n += len(y)
