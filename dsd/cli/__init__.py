@@ -1,10 +1,10 @@
 """The `dsd` command line: a thin typer layer over the library (no torch at import time).
 
-Commands live in `core` (spaces, info, sample, show, export), `train` (train, status),
-`analysis` (edf, analyze, fit, search-efficiency, report), `results` (export-population,
-summarize), `imports` (import), `decide` (decide) and `figures` (curves, complexity). `DsdError`, and an OSError or SQLite
-error the library did not anticipate (an unwritable -o path, a full disk), become one red line
-on stderr and exit code 1, in one place (`command`).
+Commands live in `core` (spaces, blocks, datasets, info, sample, show, export), `train` (train,
+status), `analysis` (edf, analyze, fit, search-efficiency, report), `results` (export-population,
+summarize), `imports` (import), `decide` (decide) and `figures` (curves, complexity).
+`DsdError`, and an OSError or SQLite error the library did not anticipate (an unwritable -o
+path, a full disk), become one red line on stderr and exit code 1, in one place (`command`).
 """
 from __future__ import annotations
 

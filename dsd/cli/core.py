@@ -120,7 +120,8 @@ def _space_summary(s) -> dict:
 @command("info")
 def info_cmd(
     name: Annotated[str, typer.Argument(help="A space (anynetxc) or zoo model (regnetx-400mf).")],
-    dataset: Annotated[str, typer.Option(help="Layout for a zoo model: imagenet or cifar10.")]
+    dataset: Annotated[str, typer.Option(
+        help="Layout for a zoo model: a dataset of `dsd datasets`.")]
     = "imagenet",
     as_json: JsonOpt = False,
     spaces_dir: SpacesOpt = None,
@@ -326,7 +327,9 @@ def sample_cmd(
         help="Budget F: keep models in the paper's window [0.9·F, F], e.g. 400MF.")] = None,
     flops_range: Annotated[Optional[tuple[str, str]], typer.Option(
         help="Explicit window LO HI, e.g. 360MF 400MF.")] = None,
-    dataset: Annotated[str, typer.Option(help="imagenet (224², 1000 classes) or cifar10 (32², 10).")]
+    dataset: Annotated[str, typer.Option(
+        help="A dataset of `dsd datasets` (its layout: imagenet 224², 1000 classes; cifar10 "
+             "32², 10).")]
     = "imagenet",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Sweep name [default: SPACE-DATASET-sSEED].")]
