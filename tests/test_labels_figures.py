@@ -94,6 +94,35 @@ def test_exports_document_that_top1_is_an_error(tmp_path):
         assert b"error" in schema.field("epoch_top1").metadata[b"description"]
 
 
+def test_export_names_the_failure_message_failure_not_error(tmp_path):
+    """Issue 30: `dsd export` had `error` (a failed model's message) beside `top1` (the error
+    rate). The message is `failure` now, in Parquet and CSV; `top1` keeps the rate."""
+    import pandas as pd
+
+    from dsd.store import load
+
+    db = tmp_path / "s.sqlite"
+    invoke("sample", "--space", "anynetxa", "--n", 2, "--dataset", "cifar10", "--store", db)
+    store = load(db)
+    ids = list(store.models("anynetxa-cifar10-s0")["model_id"])
+    rid = store.start_result(int(ids[0]), dataset="cifar10", recipe="nds",
+                             recipe_json={"name": "nds", "epochs": 1})
+    store.finish_result(rid, "failed", error="CUDA error: planted")
+    rid = store.start_result(int(ids[1]), dataset="cifar10", recipe="nds",
+                             recipe_json={"name": "nds", "epochs": 1})
+    store.add_epoch(rid, 1, top1=41.5, lr=0.1)
+    store.finish_result(rid, "done", top1=41.5, top5=9.0, seconds=1.0, device="cpu")
+    store.close()
+    for suffix, read in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        out = tmp_path / f"m{suffix}"
+        r = invoke("export", "anynetxa-cifar10-s0", "-o", out, "--store", db)
+        assert r.exit_code == 0, r.output
+        df = read(out).set_index("index")
+        assert "error" not in df.columns and "failure" in df.columns
+        assert df.loc[0, "failure"] == "CUDA error: planted" and df.loc[0, "status"] == "failed"
+        assert df.loc[1, "top1"] == 41.5 and pd.isna(df.loc[1, "failure"])
+
+
 # ---- figures that fit -----------------------------------------------------------------------
 def _drawn(fig, path):
     """Save `fig` for real, then lay it out and draw it on an Agg canvas at its own dpi."""

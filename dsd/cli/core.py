@@ -569,9 +569,11 @@ def export_cmd(
     dataset: DatasetOpt = None,
     store: StoreOpt = None,
 ):
-    """Write a sweep's models (and their results, per-epoch curves included) to Parquet or CSV."""
+    """Write a sweep's models (and their results, per-epoch curves included) to Parquet or CSV.
+    A failed model's message is the column `failure` (the store's `error`), so that it is not
+    mistaken for `top1`, the error rate."""
     db = _store(store)
-    df = _models_with_status(db, sweep, recipe, dataset)
+    df = _models_with_status(db, sweep, recipe, dataset).rename(columns={"error": "failure"})
     suffix = output.suffix.lower()
     if suffix in (".parquet", ".csv"):
         output.parent.mkdir(parents=True, exist_ok=True)
