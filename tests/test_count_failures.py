@@ -69,8 +69,12 @@ def test_select_counts_failures_at_chance(store):
     m0 = edf_data(plain.data).summary.set_index("sweep")["mean"]
     m1 = edf_data(counted.data).summary.set_index("sweep")["mean"]
     assert m1["a"] > m0["a"] + 10 and m1["r"] == m0["r"]
-    assert "3 failed/diverged/collapsed counted at chance error 90%" in counted.summary()
-    assert "--count-failures counts them" in plain.summary()
+    assert "3 failed/diverged/collapsed counted at chance error 90%" in \
+        " ".join(counted.summary().split())
+    # the note on left-out failures (100 characters before issue 30) wraps at 80
+    assert "(failed, diverged and collapsed models are left out; --count-failures counts them "\
+           "at chance error)" in " ".join(plain.summary().split())
+    assert max(len(line) for line in plain.summary().splitlines()) <= 80
     assert plain.caption() == ("cifar10, recipe formula, 2 epochs; 19 models; 5 left out "
                                "(1 failed, 1 diverged, 1 collapsed, 2 pending)")
     assert counted.caption().startswith("cifar10, recipe formula, 2 epochs; 22 models; 3 "

@@ -213,9 +213,10 @@ def test_one_set_of_formatters():
     assert [fmt_p(v) for v in (0.5, 0.0012, 8.4e-19, 1 / 10_001, np.nan)] == \
         ["0.500", "0.001", "8.4e-19", "1.0e-04", "–"]
     assert "p = 8.4e-19" in verdicts.verdict(_row(role="sensitivity", rank_p=8.4e-19), 6)[1]
-    # complexities: M from 10^5 on, fixed point below (no 9.374e+04 in an 80-column table)
-    assert [fmt_si(v) for v in (118.4e6, 640e3, 93_740, 16.5, np.nan)] == \
-        ["118M", "0.64M", "93740", "16.5", "–"]
+    # complexities: K/M/G with 3 significant digits from 1000 on, as `dsd show` prints them
+    # (no 9.374e+04 and no 0.64M in an 80-column table; issue 30)
+    assert [fmt_si(v) for v in (118.4e6, 640e3, 93_740, 16.5, 999.6, np.nan)] == \
+        ["118M", "640K", "93.7K", "16.5", "1K", "–"]
     assert fmt_num(112.5e6) == "112.5M" and fmt_num(0.0083, ".2g") == "0.0083"
     assert fmt_ci(-0.85, -1.54, -0.17) == "-0.85 [-1.54, -0.17]"
     assert fmt_ci(0.3, np.nan, 0.5) == "–"
@@ -310,7 +311,7 @@ def test_compare_cli_on_the_published_population():
            "         [+0.61, +2.05]" in out
     assert "acts   sensitivity (within-bin permutation rank test): not rejected" in out
     assert "Family: the primary test (rank test, unnormalized) of the one pair asked for" in out
-    assert "anynetxe-cifar10-s0  100   118M  5.23M 0.672M" in out
+    assert "anynetxe-cifar10-s0  100   118M  5.23M   672K" in out
     # AnyNetXD has 4 H200-trained models, AnyNetXE none: warned, with a stratified row
     assert "warning: anynetxd-cifar10-s0 vs anynetxe-cifar10-s0: devices differ" in out
     assert "  device 1 of 2 devices shared; not used: A 4, B 0" in out
@@ -358,7 +359,7 @@ def test_analyze_trends_cli_on_the_published_population():
     rows = [ln.split()[0] for ln in out.splitlines() if ln.split()[:1] and
             ln.split()[0] in ("wa", "d", "wm")]
     assert rows.index("wa") < rows.index("d") < rows.index("wm")  # |ρ|: wa > d > wm
-    assert "wm         sampled  +0.12" in out and "1.894 [1.512, 2.658]" in out
+    assert "wm         sampled  +0.12" in out and "1.89 [1.51, 2.66]" in out
 
 
 def test_findings_rows_from_a_planted_confound():

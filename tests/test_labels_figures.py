@@ -238,13 +238,17 @@ def test_parameter_panels_have_distinct_non_overlapping_tick_labels(tmp_path):
 
 
 def test_one_number_format_for_ticks_and_report_tables():
-    from dsd.analysis import plots
+    from dsd.analysis import plots, tables
     from dsd.analysis.report import _fmt
 
     assert _fmt(93_970.5) == "93.97K" and _fmt(216_000.0) == "216K" and _fmt(119_579_274) == \
         "119.6M"
-    assert plots._fmt_number(1234.5) == "1234" and plots._fmt_number(1.75) == "1.75"
-    assert [plots._fmt_number(v, digits=plots.tick_digits([107_210, 107_640]))
+    # one implementation: the figures' ticks are the tables' numbers (issue 30)
+    assert not hasattr(plots, "_fmt_number") and not hasattr(plots, "_fmt_plain")
+    assert plots.fmt_number is tables.fmt_number
+    assert tables.fmt_number(1234.5) == "1234" and tables.fmt_number(1.75) == "1.75"
+    assert tables.fmt_number(0) == "0" and tables.fmt_number(9999.7) == "10K"
+    assert [tables.fmt_number(v, digits=plots.tick_digits([107_210, 107_640]))
             for v in (107_210, 107_640)] == ["107.2K", "107.6K"]  # not 107K 107K, nor 108K
     assert plots.tick_digits([1.5, 1.75, 2.0]) == 3         # 1.75, not 1.8
 

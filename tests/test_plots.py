@@ -127,16 +127,19 @@ def test_edf_png_size_and_not_blank(sel, tmp_path):
 
 
 def test_edf_many_sweeps_legend_outside_axes(tmp_path):
-    """Seven sweeps (the refinement sequence): the legend goes beside the axes, not on curves."""
+    """Seven sweeps (the refinement sequence): the legend goes below the axes, off the curves
+    and off the caption (beside the axes it overprinted the caption, issue 30)."""
     spaces = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx", "regnety")
-    data = select(synthetic.demo_store(Store(), spaces, n=12, seed=1), spaces,
-                  synthetic=True).data
-    fig = plots.plot_edf(compare.edf_data(data))
+    sel = select(synthetic.demo_store(Store(), spaces, n=12, seed=1), spaces, synthetic=True)
+    data = sel.data
+    fig = plots.plot_edf(compare.edf_data(data), caption=sel.caption())
     ax = fig.axes[0]
     assert ax.get_legend() is None and len(fig.legends) == 1
     plots.save(fig, tmp_path / "edf.png", dpi=100)  # lays the figure out
     legend, axes = fig.legends[0].get_window_extent(), ax.get_window_extent()
-    assert legend.x0 >= axes.x1 and len(fig.legends[0].get_texts()) == 7
+    caption = fig._suptitle.get_window_extent()
+    assert legend.y1 <= axes.y0 and not legend.overlaps(caption)
+    assert len(fig.legends[0].get_texts()) == 7
     small = plots.plot_edf(compare.edf_data(data[data["sweep"].isin(spaces[:3])]))
     assert small.axes[0].get_legend() is not None and not small.legends
 

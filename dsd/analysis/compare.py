@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import binning, stats
 from ..spec import ModelSpec
+from . import binning, stats, thin
+from .tables import fmt_si
 from .fit import block_bg, block_widths, continuous_widths, fitted_widths
 from .selection import PARAMS, param_values
 
@@ -59,9 +60,10 @@ def _concat(rows: list[pd.DataFrame], columns: list[str], df: pd.DataFrame) -> p
 class EdfData(NamedTuple):
     """curves: sweep, top1, F (F just after top1; steps-post). summary: sweep, n, min, mean,
     median (+ dropped, n_eff when normalized). ks: a, b, D, p, p_holm for every pair, the KS
-    columns of `effects.compare_data`'s rows (`ks_table`). band: sweep, top1, lo, hi or None.
+    columns of `effects.compare_data`'s rows (`ks_table`; "–" where a side has too few models,
+    `thin`). band: sweep, top1, lo, hi or None (no rows for a sweep too small for an interval).
     weights: per input row (index aligned), 1/n unweighted. ks_test: how the KS p-values
-    were computed (a phrase)."""
+    were computed (a phrase). notes: what was not computed and why (`thin.note`)."""
 
     curves: pd.DataFrame
     summary: pd.DataFrame
@@ -73,6 +75,16 @@ class EdfData(NamedTuple):
     range: tuple[float, float] | None
     synthetic: bool
     ks_test: str = ""
+    notes: tuple = ()
+
+    def left_out(self) -> tuple[dict[str, int], str]:
+        """(sweep → models a normalized EDF leaves out, why) for `Selection.caption`; ({}, "")
+        unnormalized."""
+        if not self.normalize:
+            return {}, ""
+        lo, hi = self.range
+        return ({r["sweep"]: int(r["dropped"]) for r in self.summary.to_dict("records")},
+                f"outside the common {self.normalize} range [{fmt_si(lo)}, {fmt_si(hi)}]")
 
 
 def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series, tuple]:
@@ -80,6 +92,11 @@ def complexity_weights(df: pd.DataFrame, by: str, bins: int) -> tuple[pd.Series,
     if by not in COMPLEXITY:
         raise DsdError(f"cannot normalize by {by!r}; allowed: {', '.join(COMPLEXITY)}")
     groups = {s: df.loc[df["sweep"] == s, by].astype(float).to_numpy() for s in sweep_order(df)}
+    if not max(v.min() for v in groups.values()) < min(v.max() for v in groups.values()):
+        ranges = "; ".join(f"{s} [{fmt_si(v.min())}, {fmt_si(v.max())}]"
+                           for s, v in groups.items())
+        raise DsdError(f"cannot normalize by {by}: the sweeps' {by} ranges do not overlap "
+                       f"({ranges})")
     lo, hi = binning.common_range(*groups.values())
     suggest = binning.max_bins(list(groups.values()), lo, hi, bins - 1) if bins > 1 else 0
     w = pd.Series(0.0, index=df.index)
@@ -129,12 +146,13 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
 
     normalize: None, or "flops" / "params" / "acts" for the NDS normalized EDF with `bins` bins
     over the common range (models outside get weight 0 and are counted as dropped).
-    band: add a pointwise bootstrap band (`resamples`, `level`, `seed`).
+    band: add a pointwise bootstrap band (`resamples`, `level`, `seed`) to every sweep with
+    enough models for an interval (`thin`).
     table: a pairwise table (`effects.compare_data`) whose rows of this normalization give the
-    KS columns; by default every pair of sweeps with two or more models is compared
-    (`pairwise_ks`). Either way the KS numbers are those of `dsd compare` for the same pair and
-    normalization: each pair weighted over its own common range, not the range of the curves.
-    ks=False: no KS table (empty).
+    KS columns; by default every pair of sweeps is compared (`pairwise_ks`; a pair with a side
+    below `thin.minimum("test")` gets "–"). Either way the KS numbers are those of `dsd
+    compare` for the same pair and normalization: each pair weighted over its own common
+    range, not the range of the curves. ks=False: no KS table (empty).
     """
     df = _frame(data)
     order = sweep_order(df)
@@ -143,7 +161,7 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
         weights, rng_range = complexity_weights(df, normalize, bins)
     else:
         weights = 1.0 / df.groupby("sweep")["top1"].transform("size")
-    curves, bands, summary = [], [], []
+    curves, bands, summary, thin_band = [], [], [], {}
     for s in order:
         sel = df["sweep"] == s
         e = df.loc[sel, "top1"].astype(float).to_numpy()
@@ -158,26 +176,45 @@ def edf_data(data, *, normalize: str | None = None, bins: int = 20, band: bool =
             row["dropped"] = int((~keep).sum())
             row["n_eff"] = stats.effective_n(w)
         summary.append(row)
-        if band:
+        if band and not thin.enough("interval", row["n"]):
+            thin_band[s] = row["n"]
+        elif band:
             bx, lo, hi = stats.edf_band(e, w, resamples=resamples, level=level,
                                         seed=_seed(seed, s, "band"))
             bands.append(pd.DataFrame({"sweep": s, "top1": bx, "lo": lo, "hi": hi}))
     if table is None and ks:
-        n = df.groupby("sweep").size()
-        pairs = [(a, b) for a, b in combinations(order, 2) if min(n[a], n[b]) >= 2]
+        pairs = list(combinations(order, 2))
         table = pairwise_ks(df, pairs, normalize, bins=bins, seed=seed) if pairs else None
     kst, how = ks_table(table, normalize) if table is not None and ks else \
         (pd.DataFrame(columns=KS_COLUMNS), "")
+    notes = [thin.note("interval", thin_band, lead="no band")]
+    if table is not None and ks:
+        notes.append(thin_sides(table.pairs[table.pairs["normalize"] == (normalize or "none")],
+                                "test", lead="KS –"))
     return EdfData(pd.concat(curves, ignore_index=True), pd.DataFrame(summary), kst,
-                   pd.concat(bands, ignore_index=True) if band else None,
+                   _concat(bands, ["sweep", "top1", "lo", "hi"], df) if band else None,
                    weights, normalize, bins if normalize else None, rng_range, _synthetic(df),
-                   how)
+                   how, tuple(n for n in notes if n))
+
+
+def thin_sides(rows: pd.DataFrame, kind="test", lead: str = "–") -> str | None:
+    """The `thin.note` (led by `lead`) of the sides of pairwise rows (a, b, n_a, n_b) below
+    the minimum of `kind`, or None."""
+    counts: dict[str, int] = {}
+    for r in rows.to_dict("records"):
+        for side in ("a", "b"):
+            n = r[f"n_{side}"]
+            if pd.notna(n) and not thin.enough(kind, n):
+                counts[r[side]] = min(int(n), counts.get(r[side], int(n)))
+    return thin.note(kind, counts, lead=lead)
 
 
 # ---- parameters ---------------------------------------------------------------------------
 class ParamData(NamedTuple):
-    """points: sweep, param, value, top1. best: sweep, param, median, lo, hi, n, k, resamples.
-    labels/log: axis label and log base (None = linear) per param."""
+    """points: sweep, param, value, top1. best: sweep, param, median, lo, hi, n, k, resamples
+    (median, lo, hi NaN where a sweep has too few models for a best range, `thin`).
+    labels/log: axis label and log base (None = linear) per param. notes: what was not
+    computed and why."""
 
     points: pd.DataFrame
     best: pd.DataFrame
@@ -185,16 +222,18 @@ class ParamData(NamedTuple):
     labels: dict[str, str]
     log: dict[str, int | None]
     synthetic: bool
+    notes: tuple = ()
 
 
 def param_data(data, params: Sequence[str], *, resamples: int = 10_000, frac: float = 0.25,
                level: float = 0.95, seed: int = 0) -> ParamData:
-    """Error against each parameter with the DDS best-range bootstrap per sweep (NOTES §6)."""
+    """Error against each parameter with the DDS best-range bootstrap per sweep (NOTES §6);
+    no best range (NaN) for a sweep below `thin.minimum("best range")` models."""
     df = _frame(data)
     params = list(dict.fromkeys(params))
     if not params:
         raise DsdError("name at least one parameter")
-    points, best = [], []
+    points, best, few = [], [], {}
     for p in params:
         values = param_values(df, p)
         for s in sweep_order(df):
@@ -204,13 +243,21 @@ def param_data(data, params: Sequence[str], *, resamples: int = 10_000, frac: fl
             points.append(pd.DataFrame({"sweep": s, "param": p, "value": v, "top1": e,
                                         "index": df.loc[sel, "index"].to_numpy()
                                         if "index" in df else np.arange(len(v))}))
+            n = int((np.isfinite(v) & np.isfinite(e)).sum())
+            if not thin.enough("best range", n):
+                few[s] = n
+                best.append({"sweep": s, "param": p, "median": np.nan, "lo": np.nan,
+                             "hi": np.nan, "n": n, "k": thin.best_k(n, frac),
+                             "resamples": 0})
+                continue
             r = stats.best_range(v, e, frac=frac, resamples=resamples, level=level,
                                  seed=_seed(seed, s, p))
             best.append({"sweep": s, "param": p, "median": r.median, "lo": r.lo, "hi": r.hi,
                          "n": r.n, "k": r.k, "resamples": r.resamples})
+    note = thin.note("best range", few)
     return ParamData(pd.concat(points, ignore_index=True), pd.DataFrame(best), params,
                      {p: PARAMS[p][0] for p in params}, {p: PARAMS[p][1] for p in params},
-                     _synthetic(df))
+                     _synthetic(df), (note,) if note else ())
 
 
 # ---- random search efficiency -------------------------------------------------------------
@@ -220,22 +267,38 @@ def search_data(data, *, ms: Sequence[int] | None = None, normalize: str | None 
     central 95% of the best error of m draws (within the observed errors, unlike mean ± 2 std).
 
     ms defaults to 1, 2, 4, … up to the largest sweep size. With `normalize`, models are drawn
-    by their NDS weights.
+    by their NDS weights. Too thin for a number (`thin`), NaN: every column for m above the
+    sweep's size (models used), std below 2 models, lo/hi below an interval's minimum; the
+    notes saying so are in `attrs["notes"]` (column → note: "mean", "std", "band").
     """
     df = _frame(data)
     weights = complexity_weights(df, normalize, bins)[0] if normalize else None
     if ms is None:
         n_max = int(df.groupby("sweep").size().max())
         ms = 2 ** np.arange(int(np.floor(np.log2(n_max))) + 1)
-    rows = []
+    rows, sizes = [], {}
     for s in sweep_order(df):
         sel = df["sweep"] == s
         w = weights[sel].to_numpy() if weights is not None else None
         m, mean, std, lo, hi = stats.search_efficiency(df.loc[sel, "top1"].astype(float), w,
                                                        ms, level=0.95)
-        rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": mean, "std": std, "lo": lo,
-                                  "hi": hi}))
-    return _concat(rows, ["sweep", "m", "mean", "std", "lo", "hi"], df)
+        n = int(sel.sum()) if w is None else int((w > 0).sum())
+        sizes[s] = n
+        beyond = m > thin.search_limit(n)
+        if not thin.enough("spread", n):
+            std = np.full(len(m), np.nan)
+        if not thin.enough("interval", n):
+            lo, hi = np.full(len(m), np.nan), np.full(len(m), np.nan)
+        rows.append(pd.DataFrame({"sweep": s, "m": m, "mean": np.where(beyond, np.nan, mean),
+                                  "std": np.where(beyond, np.nan, std),
+                                  "lo": np.where(beyond, np.nan, lo),
+                                  "hi": np.where(beyond, np.nan, hi)}))
+    out = _concat(rows, ["sweep", "m", "mean", "std", "lo", "hi"], df)
+    notes = {"mean": thin.search_note(sizes, list(ms)),
+             "std": thin.note("spread", sizes, lead="std –"),
+             "band": thin.note("interval", sizes, lead="central 95% –")}
+    out.attrs["notes"] = {k: v for k, v in notes.items() if v}
+    return out
 
 
 # ---- per-block widths of the best and worst models ----------------------------------------

@@ -39,13 +39,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import binning, stats
+from . import binning, stats, thin
 from .compare import COMPLEXITY, _frame, _seed, _synthetic, sweep_order
 from .effects_text import bins_text as _bins_text, header_lines  # noqa: F401 (findings)
 from .guards import device_labels, devices_imbalanced, pair_warnings
 from .intervals import bootstrap_diffs, skip_bootstrap
 from .permutation import permutation_test
 from .power import detectable_shift
+from .tables import fmt_si
 from .verdicts import ALPHA, DEVICE, POWER, TESTS, _category, family_text, verdict  # noqa: F401
 
 NORMALIZE = ("none", *COMPLEXITY)
@@ -65,7 +66,9 @@ class CompareData(NamedTuple):
     """pairs: one row per (pair, normalization), PAIR_COLUMNS. complexity: one row per sweep,
     COMPLEXITY_COLUMNS. family: the family of tests and how it decides (sentences);
     family_size: its m; primary: the normalization of its test; warnings: one line per
-    difference of setup between compared sweeps (`guards.pair_warnings`)."""
+    difference of setup between compared sweeps (`guards.pair_warnings`); notes: the
+    complexity table's ρ not computed for too few models (`thin.note`; a pair's row says
+    so in its verdict)."""
 
     pairs: pd.DataFrame
     complexity: pd.DataFrame
@@ -78,6 +81,7 @@ class CompareData(NamedTuple):
     primary: str = "none"
     permutations: int = 10_000
     warnings: tuple = ()
+    notes: tuple = ()
 
 
 def parse_normalize(text: str | Sequence[str]) -> list[str]:
@@ -119,6 +123,11 @@ def _strata(part: pd.DataFrame, a: str, b: str, normalize: str, bins: int) -> di
     if normalize not in COMPLEXITY or normalize not in part:
         raise DsdError(f"cannot normalize by {normalize!r}: the results have no such column")
     va, vb = (part.loc[sel[s], normalize].astype(float).to_numpy() for s in (a, b))
+    qa, qb = (np.quantile(v, [binning.RANGE_Q, 1 - binning.RANGE_Q]) for v in (va, vb))
+    if not max(qa[0], qb[0]) < min(qa[1], qb[1]):
+        raise DsdError(f"{normalize}: the central {1 - 2 * binning.RANGE_Q:.0%} {normalize} "
+                       f"ranges do not overlap ({a} [{fmt_si(qa[0])}, {fmt_si(qa[1])}]; {b} "
+                       f"[{fmt_si(qb[0])}, {fmt_si(qb[1])}])")
     k = binning.bin_count(len(va), len(vb), bins)
     sh = binning.shared_bins(va, vb, k)
     return {"sa": sh.bin_a, "sb": sh.bin_b, "bins": k, "bins_used": sh.used,
@@ -138,6 +147,10 @@ def compare_pair(df: pd.DataFrame, a: str, b: str, normalize: str, *, bins: int 
     permutation tests). Seeded per (seed, a, b, normalize): a pair's numbers do not depend on
     what else is compared.
 
+    A side with fewer models (after binning) than a test or an interval needs
+    (`thin.minimum`) gives a row of n and means only, its statistics NaN and `thin` the note
+    saying why; no models on a side is an error.
+
     intervals=False: no Δmean/Δmedian estimates or intervals (NaN). The bootstrap's draws are
     skipped, not made (`intervals.skip_bootstrap`), so the permutation p-values that follow
     in the row's random stream are the same as with intervals. power=False: no MDS (NaN);
@@ -152,9 +165,9 @@ def compare_pair(df: pd.DataFrame, a: str, b: str, normalize: str, *, bins: int 
     keep_a, keep_b = st["sa"] >= 0, st["sb"] >= 0
     ea, eb = errs[a][keep_a], errs[b][keep_b]
     sa, sb = st["sa"][keep_a], st["sb"][keep_b]
-    if len(ea) < 2 or len(eb) < 2:
-        raise DsdError(f"{a} vs {b} ({normalize}): need at least 2 models on each side, have "
-                       f"{len(ea)} and {len(eb)}")
+    if len(ea) == 0 or len(eb) == 0:
+        raise DsdError(f"{a} vs {b} ({normalize}): no models to compare on "
+                       f"{'either side' if len(ea) == len(eb) else a if len(ea) == 0 else b}")
     plain = normalize == "none"
     wa, wb = (np.ones(len(ea)), np.ones(len(eb))) if plain else \
         (binning.stratum_weights(sa), binning.stratum_weights(sb))
@@ -165,7 +178,17 @@ def compare_pair(df: pd.DataFrame, a: str, b: str, normalize: str, *, bins: int 
            **{k: st[k] for k in ("bins", "bins_used", "range_lo", "range_hi")},
            "dropped_a": int((~keep_a).sum()), "dropped_b": int((~keep_b).sum()),
            "n_a": len(ea), "n_b": len(eb), "n_eff_a": stats.effective_n(wa),
-           "n_eff_b": stats.effective_n(wb)}
+           "n_eff_b": stats.effective_n(wb), "thin": None}
+    where = "" if plain else f" ({'shared devices' if normalize == DEVICE else 'shared bins'})"
+    few = thin.note(("test", "interval"), {a + where: len(ea), b + where: len(eb)},
+                    lead="not computed")
+    if few:  # n and means only: every other number would mean nothing
+        for stat, f in (("mean", stats.weighted_mean), ("median", stats.weighted_median)):
+            row[f"{stat}_a"], row[f"{stat}_b"] = f(ea, wa_), f(eb, wb_)
+            row[f"{stat}_diff"] = row[f"{stat}_lo"] = row[f"{stat}_hi"] = np.nan
+        row.update(ks_D=np.nan, ks_p=np.nan, rank_prob=np.nan, rank_p=np.nan,
+                   permutations=None, mds=np.nan, mds_alpha=np.nan, thin=few)
+        return row
     if intervals:
         ivs = bootstrap_diffs(ea, eb, wa_, wb_, resamples=resamples, seed=rng)
     elif not plain:
@@ -197,7 +220,8 @@ def _unavailable(a: str, b: str, normalize: str, reason: str) -> dict:
 
 
 def complexity_table(df: pd.DataFrame, sweeps: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per sweep: n, median flops/params/acts, and Spearman ρ (and p) of error with each."""
+    """Per sweep: n, median flops/params/acts, and Spearman ρ (and p) of error with each (NaN
+    below `thin.minimum("correlation")` models)."""
     df = _frame(df)
     rows = []
     for s in sweeps or sweep_order(df):
@@ -206,7 +230,9 @@ def complexity_table(df: pd.DataFrame, sweeps: Sequence[str] | None = None) -> p
         for c in COMPLEXITY:
             v = part[c].astype(float).to_numpy() if c in part else np.full(len(part), np.nan)
             row[c] = float(np.median(v))
-            row[f"rho_{c}"], row[f"p_{c}"] = stats.spearman(v, part["top1"].astype(float))
+            row[f"rho_{c}"], row[f"p_{c}"] = (
+                stats.spearman(v, part["top1"].astype(float))
+                if thin.enough("correlation", len(part)) else (np.nan, np.nan))
         rows.append(row)
     return pd.DataFrame(rows, columns=COMPLEXITY_COLUMNS)
 
@@ -271,11 +297,16 @@ def compare_data(data, pairs: Sequence[tuple[str, str]] | None = None, *,
                 continue
             rows.append({**r, "role": role})
     out = pd.DataFrame(rows)
+    if "thin" not in out:
+        out["thin"] = None
     prim = (out["role"] == "primary").to_numpy()
     for col in ("rank_p", "ks_p"):
         adj = np.full(len(out), np.nan)
         p = out[col].astype(float).to_numpy()
-        adj[prim] = stats.holm(p[prim]) if family == "pairs" else p[prim]
+        untested = np.isnan(p[prim])  # too few models: it still counts in the family's m
+        adj[prim] = stats.holm(np.where(untested, 1.0, p[prim])) if family == "pairs" \
+            else p[prim]
+        adj[np.flatnonzero(prim)[untested]] = np.nan
         out[f"{col}_holm"] = adj
     for col in ("bins", "bins_used", "dropped_a", "dropped_b", "n_a", "n_b", "permutations"):
         out[col] = out[col].astype("Int64")
@@ -286,9 +317,13 @@ def compare_data(data, pairs: Sequence[tuple[str, str]] | None = None, *,
     sweeps = list(dict.fromkeys(x for p in pairs for x in p))
     table = complexity_table(df, sweeps) if complexity else \
         pd.DataFrame(columns=COMPLEXITY_COLUMNS)
+    counts = df["sweep"].value_counts()
+    notes = [thin.note("correlation", {s: int(counts.get(s, 0)) for s in sweeps},
+                       lead="ρ –") if complexity else None]
     return CompareData(out[PAIR_COLUMNS], table,
                        family_text(m, len(pairs), family, normalize[0], normalize[1:],
                                    devices=devices),
                        resamples, sims, seed,
                        _synthetic(df),
-                       m, normalize[0], permutations, tuple(warnings))
+                       m, normalize[0], permutations, tuple(warnings),
+                       tuple(n for n in notes if n))

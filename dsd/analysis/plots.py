@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
+from .tables import fmt_number, fmt_si
 
 #: Okabe-Ito (colour-blind safe) first, then the rest of tab10.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
@@ -98,28 +99,6 @@ def to_bytes(fig, fmt: str = "png", *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def _fmt_number(x: float, _pos=None, digits: int = 3) -> str:
-    """A number for ticks and tables: K/M/G from 10^4 on (216K, 7.72M), integers as they are,
-    `digits` significant digits otherwise; never scientific notation between 1e-4 and 1e15."""
-    x = float(x)
-    if x == 0 or not np.isfinite(x):
-        return "0" if x == 0 else str(x)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= div and abs(x) >= 1e4:
-            return _fmt_plain(x / div, digits) + unit
-    return _fmt_plain(x, digits)
-
-
-def _fmt_plain(x: float, digits: int) -> str:
-    if abs(x - round(x)) < 1e-9 * max(1.0, abs(x)):
-        return f"{int(round(x))}"
-    if abs(x) >= 1:  # fixed point: 1234.5 → "1234", 1.75 → "1.75" (never "1.2e+03")
-        decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(x)))))
-        text = f"{x:.{decimals}f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    return f"{x:.{digits}g}"
-
-
 def _parse_number(text: str) -> float:
     scale = {"K": 1e3, "M": 1e6, "G": 1e9}.get(text[-1:], 1.0)
     return float(text[:-1] if scale != 1.0 else text) * scale
@@ -130,7 +109,7 @@ def tick_digits(values) -> int:
     0.1 % of its value (so 1.75 is not shown as 1.8, nor 107.6K as 107K or 108K)."""
     vals = sorted({float(v) for v in values if np.isfinite(v)})
     for digits in range(2, 7):
-        labels = [_fmt_number(v, digits=digits) for v in vals]
+        labels = [fmt_number(v, digits=digits) for v in vals]
         close = all(abs(_parse_number(t) - v) <= 1e-3 * abs(v) for t, v in zip(labels, vals))
         if close and len(set(labels)) == len(labels):
             return digits
@@ -156,7 +135,7 @@ def _overlap(boxes, horizontal: bool, pad: float = 3.0) -> bool:
 
 def tidy_ticks(fig, rounds: int = 4) -> None:
     """Make every numeric axis of a laid-out figure readable: its current ticks fixed, one
-    formatter for them (`_fmt_number` at `tick_digits`: K/M/G, distinct labels), then every
+    formatter for them (`tables.fmt_number` at `tick_digits`: K/M/G, distinct labels), then every
     second tick dropped, repeatedly, while two labels of an axis overlap (measured with a
     real renderer; the layout is redone once at the end and checked again)."""
     from matplotlib import ticker
@@ -180,7 +159,7 @@ def tidy_ticks(fig, rounds: int = 4) -> None:
             digits = tick_digits(locs)
             axis.set_major_locator(ticker.FixedLocator(locs))
             axis.set_major_formatter(ticker.FuncFormatter(
-                lambda x, pos=None, d=digits: _fmt_number(x, digits=d)))
+                lambda x, pos=None, d=digits: fmt_number(x, digits=d)))
             axes.append((axis, horizontal))
     renderer = canvas.get_renderer()
     for check in range(2):
@@ -261,7 +240,7 @@ def set_log_axis(ax, which: str, base: int, values) -> None:
     axis.set_major_locator(ticker.FixedLocator(ticks))
     axis.set_minor_locator(ticker.NullLocator())
     digits = tick_digits(ticks)
-    fmt = ticker.FuncFormatter(lambda x, pos=None: _fmt_ratio(x) or _fmt_number(x, digits=digits))
+    fmt = ticker.FuncFormatter(lambda x, pos=None: _fmt_ratio(x) or fmt_number(x, digits=digits))
     # ticks at fractions keep their own labels (1/8): the tidy pass above leaves them
     fmt.keep_labels = any(_fmt_ratio(t) for t in ticks)
     axis.set_major_formatter(fmt)
@@ -303,12 +282,13 @@ def edf_label(row) -> str:
 def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str | None = None,
              xlim: tuple[float, float] | None = None, caption: str | None = None):
     """Error EDFs (steps), optional bootstrap bands, legend 'name (n, min, mean)'; `caption`
-    (e.g. `Selection.caption()`) on top."""
+    (e.g. `Selection.caption()`) on top. With more than 4 sweeps the legend goes below the
+    axes (`fit_legend`), where it can meet neither the curves nor the caption."""
     with style():
         own = ax is None
         sweeps = list(edf.summary["sweep"])
         outside = ax is None and len(sweeps) > 4  # too many entries to sit on the curves
-        ax = ax if ax is not None else new_figure(size=(9.0, 3.8) if outside else None)[1][0, 0]
+        ax = ax if ax is not None else new_figure(size=(7.2, 4.6) if outside else None)[1][0, 0]
         fig = ax.figure
         colors = colors or sweep_colors(sweeps)
         lo_x, hi_x = xlim or (edf.curves["top1"].min(), edf.curves["top1"].max())
@@ -319,8 +299,8 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
             c = edf.curves[edf.curves["sweep"] == s]
             x = np.r_[lo_x, c["top1"].to_numpy(), hi_x]
             y = np.r_[0.0, c["F"].to_numpy(), 1.0]
-            if edf.band is not None:
-                b = edf.band[edf.band["sweep"] == s]
+            b = edf.band[edf.band["sweep"] == s] if edf.band is not None else []
+            if len(b):  # none for a sweep too small for an interval (`thin`)
                 ax.fill_between(np.r_[b["top1"].to_numpy(), hi_x], np.r_[b["lo"], 1.0],
                                 np.r_[b["hi"], 1.0], step="post", color=colors[s], alpha=0.18,
                                 linewidth=0)
@@ -335,14 +315,14 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
         if title is None and edf.normalize:
             lo, hi = edf.range
             title = (f"{edf.normalize}-normalized EDF: {edf.bins} bins over "
-                     f"[{_fmt_number(lo)}, {_fmt_number(hi)}]")
+                     f"[{fmt_si(lo)}, {fmt_si(hi)}]")
         if title:
             ax.set_title(title)
+        _note(fig, edf.synthetic, caption)
         if outside:
-            fig.legend(loc="outside right upper")
+            fit_legend(fig, ax.get_legend_handles_labels()[0], max_ncols=2)
         else:
             ax.legend(loc="lower right")
-        _note(fig, edf.synthetic, caption)
         if own:
             tidy_ticks(fig)
     return fig
@@ -382,7 +362,8 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
                     x = x * base ** (amp * spread) if base else x + amp * spread
                 ax.scatter(x, q["top1"], s=9, color=colors[s], alpha=0.45, linewidths=0,
                            rasterized=len(x) > 2000)
-                b = pdata.best[(pdata.best["param"] == p) & (pdata.best["sweep"] == s)]
+                b = pdata.best[(pdata.best["param"] == p) & (pdata.best["sweep"] == s)
+                               & pdata.best["median"].notna()]  # none when too few (`thin`)
                 if len(b):
                     b = b.iloc[0]
                     ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)
@@ -417,24 +398,32 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
 def plot_search_efficiency(frame: pd.DataFrame, *, ax=None,
                            colors: dict[str, str] | None = None, caption: str | None = None):
     """Expected best error of m random models against m (log2 axis), with the central 95% of
-    the best of m as a band."""
+    the best of m as a band; each sweep up to m = its size, its band where it has enough models
+    (`compare.search_data`, `thin`). More than 3 sweeps: the legend goes below the axes."""
     with style():
         own = ax is None
-        ax = ax if ax is not None else new_figure()[1][0, 0]
-        fig = ax.figure
         sweeps = list(pd.unique(frame["sweep"]))
+        below = own and len(sweeps) > 3
+        ax = ax if ax is not None else new_figure(size=(5.6, 4.6) if below else None)[1][0, 0]
+        fig = ax.figure
         colors = colors or sweep_colors(sweeps)
         for s in sweeps:
-            f = frame[frame["sweep"] == s]
+            f = frame[(frame["sweep"] == s) & frame["mean"].notna()]
+            if f.empty:
+                continue
             ax.fill_between(f["m"], f["lo"], f["hi"], color=colors[s], alpha=0.15, linewidth=0)
             ax.plot(f["m"], f["mean"], color=colors[s], marker="o", markersize=3,
                     label=f"{s} (best {f['mean'].iloc[-1]:.2f}% at m={int(f['m'].iloc[-1])})")
         set_log_axis(ax, "x", 2, frame["m"])
         ax.set_xlabel("experiment size m (models trained)")
         ax.set_ylabel("expected best top-1 error (%)")
-        ax.set_title("random search efficiency (mean; band: central 95% of the best of m)")
-        ax.legend(loc="upper right")
+        ax.set_title(wrap_to(fig, "random search efficiency (mean; band: central 95% of the "
+                                  "best of m)", 10.5), fontsize=10.5)
         _note(fig, bool(frame.attrs.get("synthetic")), caption)
+        if below:
+            fit_legend(fig, ax.get_legend_handles_labels()[0], max_ncols=2)
+        else:
+            ax.legend(loc="upper right")
         if own:
             tidy_ticks(fig)
     return fig
@@ -618,7 +607,7 @@ def plot_complexity(cxdata, *, colors: dict[str, str] | None = None,
                 ax.set_ylabel("cumulative fraction of models")
         med = cxdata.summary[cxdata.summary["measure"] == "flops"].set_index("sweep")
         handles = [Line2D([], [], color=colors[s], label=(
-            f"{s} (n={int(med.loc[s, 'n'])}, median {_fmt_number(med.loc[s, 'median'])} flops)"
+            f"{s} (n={int(med.loc[s, 'n'])}, median {fmt_si(med.loc[s, 'median'])} flops)"
             if s in med.index and med.loc[s, "n"] else s)) for s in sweeps]
         if windowed:
             handles.append(Patch(facecolor="0.5", alpha=0.25, edgecolor="0.5", linestyle="--",
@@ -654,7 +643,8 @@ def plot_param_by_sweep(pdata, param: str, *, colors: dict[str, str] | None = No
             q = pts[pts["sweep"] == s]
             ax.scatter(q["value"], q["top1"], s=9, color=colors[s], alpha=0.55, linewidths=0,
                        rasterized=len(q) > 2000)
-            b = pdata.best[(pdata.best["param"] == param) & (pdata.best["sweep"] == s)]
+            b = pdata.best[(pdata.best["param"] == param) & (pdata.best["sweep"] == s)
+                           & pdata.best["median"].notna()]  # none when too few (`thin`)
             if len(b):
                 b = b.iloc[0]
                 ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)

@@ -45,10 +45,21 @@ def _img(fig, alt: str) -> str:
 
 #: column names as the report's tables print them (`top1` holds the error)
 HEADERS = {"top1": "error (%)", "at_chance": "at chance"}
+#: one format per kind of column: errors with two decimals, complexities in K/M/G (`fmt_si`)
+FORMATS = {**dict.fromkeys(("error (%)", "min", "mean", "median", "std", "lo", "hi"), ".2f"),
+           "n_eff": ".1f", **dict.fromkeys(("flops", "params", "acts"), "si"),
+           "e_fit": ".3f"}
+#: a best range's value columns (any parameter, so K/M/G: 4, 2.77, 11.2M)
+VALUES = dict.fromkeys(("median", "lo", "hi"), "si")
 
 
 def _table(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> str:
-    return html_table(df.rename(columns=HEADERS), fmt)
+    return html_table(df.rename(columns=HEADERS), {**FORMATS, **(fmt or {})})
+
+
+def _notes(notes) -> list[str]:
+    """What a section leaves out for too few models (`thin.note`), one paragraph each."""
+    return [f"<p class='note'>{html.escape(n)}</p>" for n in notes if n]
 
 
 def _fewer_bins(data: pd.DataFrame, bins: int) -> int:
@@ -113,6 +124,9 @@ def build_report(sel: Selection, *, resamples: int = 10_000, seed: int = 0, top:
     if sel.synthetic:
         out.append(f"<p class='warn'>These results include SYNTHETIC data ({plots.SYNTHETIC_NOTE}"
                    f"): errors computed from a formula, not measured.</p>")
+    chance = sel.chance_warning()
+    if chance:
+        out.append(f"<p class='warn'>{html.escape(chance[0].upper() + chance[1:])}.</p>")
 
     out.append("<h2>Models compared</h2>")
     out.append(_table(sel.counts))
@@ -168,6 +182,7 @@ def _edf_sections(sel: Selection, st: findings.Stats, colors, *, caption: str, b
     if len(edf.ks):
         out += ["<h3>Kolmogorov-Smirnov tests</h3>", ks_note,
                 _table(edf.ks, {"D": ".3f", "p": "p", "p_holm": "p"})]
+    out += _notes(edf.notes)
     step("EDFs")
 
     out.append("<h2>Flops-normalized EDFs</h2>")
@@ -185,13 +200,15 @@ def _edf_sections(sel: Selection, st: findings.Stats, colors, *, caption: str, b
     if note:
         out.append(f"<p class='note'>{html.escape(note)}</p>")
     if nedf is not None:
-        out.append(_img(plots.plot_edf(nedf, colors=colors, caption=caption),
-                        "flops-normalized EDFs"))
+        outside, why = nedf.left_out()
+        out.append(_img(plots.plot_edf(nedf, colors=colors, caption=sel.caption(
+            outside=outside, outside_why=why)), "flops-normalized EDFs"))
         out.append(_table(nedf.summary))
         if len(nedf.ks):
             out += [f"<p class='note'>KS ({html.escape(nedf.ks_test)}): the flops rows of the "
                     "comparison table below, each pair weighted over its own common range."
                     "</p>", _table(nedf.ks, {"D": ".3f", "p": "p", "p_holm": "p"})]
+        out += _notes(nedf.notes)
     step("flops-normalized EDFs")
     return out
 
@@ -206,6 +223,7 @@ def _late_sections(sel: Selection, colors, *, caption: str, resamples: int, seed
     out.append(_img(plots.plot_search_efficiency(rse, colors=colors, caption=caption),
                     "search efficiency"))
     out.append(_table(rse))
+    out += _notes(rse.attrs.get("notes", {}).values())
     step("search efficiency")
 
     out.append("<h2>Parameters: error vs value, with best ranges</h2>")
@@ -219,7 +237,8 @@ def _late_sections(sel: Selection, colors, *, caption: str, resamples: int, seed
         out.append(f"<h3>{html.escape(s)}</h3>")
         out.append(_img(plots.plot_params(pdata, colors=colors, caption=sel.caption([s])),
                         f"{s} parameters"))
-        out.append(_table(pdata.best.drop(columns=["sweep"])))
+        out.append(_table(pdata.best.drop(columns=["sweep"]), VALUES))
+        out += _notes(pdata.notes)
         step(f"{s} parameters")
 
     out.append("<h2>Best and worst models: widths per block</h2>")
@@ -309,8 +328,8 @@ def _flops_section(sel: Selection, colors, *, caption: str, resamples: int,
     pdata = compare.param_data(sel.data, ["flops"], resamples=resamples, seed=seed)
     out.append(_img(plots.plot_param_by_sweep(pdata, "flops", colors=colors, caption=caption),
                     "error against flops"))
-    out.append(_table(pdata.best.drop(columns=["param"])))
-    return out
+    out.append(_table(pdata.best.drop(columns=["param"]), VALUES))
+    return out + _notes(pdata.notes)
 
 
 def _compute(sel: Selection, *, study: claims.Study | None, resamples: int, seed: int,
@@ -346,7 +365,8 @@ def _statistics(st: findings.Stats) -> list[str]:
                        {"KS D": ".3f", "P(A<B)": ".3f", "MDS": ".2f"}),
                 "<h3>Complexity and error within each sweep</h3>",
                 _table(findings.complexity_table(st), dict.fromkeys(
-                    [f"ρ(error, {k})" for k in compare.COMPLEXITY], "+.2f"))]
+                    [f"ρ(error, {k})" for k in compare.COMPLEXITY], "+.2f")),
+                *_notes(getattr(cmp, "notes", ()))]
     if st.trends:
         out.append("<h3>Trends: every parameter against error (Spearman ρ, Holm per sweep)"
                    "</h3>")

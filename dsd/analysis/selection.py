@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from ..spec import chance_error, layout
+from ..spec import chance_error
+from .tables import wrap
+from .thin import num_classes_of, test_size_of
 
 SKIP_REASONS = ("failed", "diverged", "collapsed", "running", "pending", "synthetic")
 #: outcomes of a finished training that learned nothing usable; `count_failures` uses them
@@ -75,44 +77,62 @@ class Selection:
     epochs: int | None = None  # of the recipe (None when not recorded)
     count_failures: bool = False
     chance: dict[str, float] = field(default_factory=dict)  # sweep → its chance error (%)
+    subset: int | None = None  # training images of the recipe (--subset; None: all)
+    test_subset: int | None = None  # test images of the recipe (--test-subset; None: all)
 
     def summary(self) -> str:
-        """One line per sweep: 'name: N used; skipped M (failed 2, pending 5)'."""
-        lines = [f"results: recipe {self.recipe}, dataset {self.dataset}"
-                 + epochs_text(self.epochs)
-                 + (" (includes SYNTHETIC results)" if self.synthetic else "")]
+        """One line per sweep: 'name: N used; skipped M (failed 2, pending 5)', every line
+        wrapped at 80 columns."""
+        lines = wrap(f"results: recipe {self.recipe}, dataset {self.dataset}"
+                     + epochs_text(self.epochs) + subsets_text(self.subset, self.test_subset)
+                     + (" (includes SYNTHETIC results)" if self.synthetic else ""), "", "  ")
         for r in self.counts.to_dict("records"):
             parts = [f"{r[k]} {k}" for k in SKIP_REASONS if r[k]]
             skipped = sum(r[k] for k in SKIP_REASONS)
             chance = (f" ({r['at_chance']} failed/diverged/collapsed counted at chance error "
                       f"{self.chance.get(r['sweep'], float('nan')):.0f}%)"
                       if r["at_chance"] else "")
-            lines.append(f"  {r['sweep']}: {r['used']} of {r['models']} models used{chance}"
-                         + (f"; skipped {skipped} ({', '.join(parts)})" if skipped else ""))
+            lines += wrap(f"{r['sweep']}: {r['used']} of {r['models']} models used{chance}"
+                          + (f"; skipped {skipped} ({', '.join(parts)})" if skipped else ""),
+                          "  ", "    ")
         if not self.count_failures and self.counts[list(FAILURES)].to_numpy().sum():
-            lines.append("  (failed, diverged and collapsed models are left out; "
-                         "--count-failures counts them at chance error)")
+            lines += wrap("(failed, diverged and collapsed models are left out; "
+                          "--count-failures counts them at chance error)", "  ", "   ")
         return "\n".join(lines)
 
-    def caption(self, sweeps: Iterable[str] | None = None) -> str:
-        """The figures' caption: dataset, recipe, epochs, models shown, and how many were left
-        out (by reason) or counted at chance error; of `sweeps` (default: all)."""
-        head = f"{self.dataset}, recipe {self.recipe}" + epochs_text(self.epochs)
+    def caption(self, sweeps: Iterable[str] | None = None, *,
+                outside: dict[str, int] | None = None, outside_why: str = "") -> str:
+        """The figures' caption: dataset, recipe, epochs, training/test subsets, models shown,
+        and how many were left out (by reason) or counted at chance error; of `sweeps`
+        (default: all). `outside`: sweep → models a normalized figure leaves out (weight 0),
+        `outside_why` the reason ('outside the common flops range [10.8M, 12M]'): they are
+        counted as left out, not as shown."""
+        head = (f"{self.dataset}, recipe {self.recipe}" + epochs_text(self.epochs)
+                + subsets_text(self.subset, self.test_subset))
         c = self.counts
         if sweeps is not None:
             c = c[c["sweep"].isin(list(sweeps))]
-        parts = [f"{int(c['used'].sum())} models"]
+        dropped = sum(int(n) for s, n in (outside or {}).items() if s in set(c["sweep"]))
+        parts = [f"{int(c['used'].sum()) - dropped} models"]
         if c["at_chance"].sum():
             chance = next(iter(self.chance.values()), float("nan"))
             parts.append(f"{int(c['at_chance'].sum())} failed/diverged/collapsed counted at "
                          f"chance error ({chance:.0f}%)")
         left = {k: int(c[k].sum()) for k in SKIP_REASONS if c[k].sum()}
+        if dropped:
+            left[outside_why or "outside the normalization's range"] = dropped
         if left:
             parts.append(f"{sum(left.values())} left out ("
                          + ", ".join(f"{n} {k}" for k, n in left.items()) + ")")
         else:
             parts.append("none left out")
         return f"{head}; " + "; ".join(parts)
+
+    def chance_warning(self) -> str | None:
+        """One sentence when a sweep's median error is near chance (`thin.chance_warning`)."""
+        from .thin import chance_warning
+
+        return chance_warning(self.data, self.test_subset) if not self.data.empty else None
 
 
 def select(store, names: Iterable[str], *, recipe: str | None = None,
@@ -164,12 +184,12 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
     used = mine[(mine["status"] == "done") & real].copy()
     used = used[np.isfinite(used["top1"].astype(float))]
     used["at_chance"] = False
-    chance = {s: chance_error(_num_classes_of(m["spec"].iloc[0], dataset))
+    chance = {s: chance_error(num_classes_of(m["spec"].iloc[0], dataset))
               for s, m in mine.groupby("sweep")}
     if count_failures:
         bad = mine[mine["status"].isin(FAILURES) & real].copy()
         if not bad.empty:
-            classes = bad["spec"].map(lambda t: _num_classes_of(t, dataset))
+            classes = bad["spec"].map(lambda t: num_classes_of(t, dataset))
             bad["top1"] = [chance_error(k) for k in classes]
             bad["top5"] = [100.0 * (1.0 - min(5, k) / k) for k in classes]
             bad["at_chance"] = True
@@ -202,7 +222,8 @@ def select(store, names: Iterable[str], *, recipe: str | None = None,
                                          *SKIP_REASONS])
     return Selection(sweeps, recipe, dataset, used.reset_index(drop=True), counts,
                      synthetic=bool(synthetic and used["synthetic"].any()), spaces=spaces,
-                     epochs=_epochs(mine), count_failures=count_failures, chance=chance)
+                     epochs=_epochs(mine), count_failures=count_failures, chance=chance,
+                     subset=_recipe_value(mine, "subset"), test_subset=test_size_of(mine))
 
 
 def epochs_text(epochs: int | None) -> str:
@@ -210,22 +231,29 @@ def epochs_text(epochs: int | None) -> str:
     return f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs else ""
 
 
-def _num_classes_of(spec, dataset: str) -> int:
-    """Classes of a model: its spec's num_classes, else the dataset layout's."""
+def subsets_text(subset: int | None, test_subset: int | None) -> str:
+    """' (first 4,000 training and 1,000 test images: --subset/--test-subset)', or '' when the
+    recipe uses whole datasets (for captions and summaries; the wording of `curves`)."""
+    subsets = [f"{n:,} {what}" for n, what in ((subset, "training"), (test_subset, "test"))
+               if n]
+    return (" (first " + " and ".join(subsets) + " images: --subset/--test-subset)"
+            if subsets else "")
+
+
+def _recipe_value(rows: pd.DataFrame, key: str) -> int | None:
+    """An integer field of the stored recipe JSON (None when not recorded or null)."""
+    texts = rows["recipe_json"].dropna() if "recipe_json" in rows else []
     try:
-        return int((json.loads(spec) if isinstance(spec, str) else spec)["num_classes"])
+        rec = texts.iloc[0] if len(texts) else None
+        value = (json.loads(rec) if isinstance(rec, str) else rec)[key]
+        return int(value) if value else None
     except (TypeError, KeyError, ValueError):
-        return layout(dataset).num_classes
+        return None
 
 
 def _epochs(rows: pd.DataFrame) -> int | None:
     """The recipe's epochs, from the stored recipe JSON (None when not recorded)."""
-    texts = rows["recipe_json"].dropna() if "recipe_json" in rows else []
-    try:
-        rec = texts.iloc[0] if len(texts) else None
-        return int((json.loads(rec) if isinstance(rec, str) else rec)["epochs"])
-    except (TypeError, KeyError, ValueError):
-        return None
+    return _recipe_value(rows, "epochs")
 
 
 # ---- parameters ---------------------------------------------------------------------------

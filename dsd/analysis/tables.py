@@ -31,13 +31,22 @@ def fmt_p(v) -> str:
     return f"{v:.3f}" if v >= 1e-3 else f"{v:.1e}"
 
 
+def _units(x: float, digits: int, start: float) -> str | None:
+    """x in K/M/G with `digits` significant digits when |x| >= `start`, else None."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= div and abs(x) >= start:
+            return _plain(x / div, digits) + unit
+    return None
+
+
 def fmt_si(v) -> str:
-    """A complexity in text (flops, params, acts of SUMMARY.md, the Findings and `dsd
-    compare`): millions with 3 significant digits from 10^5 on (119M, 0.999M), else 4
-    significant digits in fixed point (93740, 16.5)."""
+    """A complexity in text (flops, params, acts of SUMMARY.md, the Findings, `dsd compare`,
+    `dsd analyze`): K/M/G from 1000 on with 3 significant digits (118M, 163K, 43.6K, 1.5K),
+    as `dsd show` prints them; below, 3 significant digits in fixed point (16.5, 2.77)."""
     if _missing(v) or not math.isfinite(v):
         return DASH
-    return f"{v / 1e6:.3g}M" if abs(v) >= 1e5 else _plain(v, 4)
+    x = float(f"{float(v):.3g}")  # 999.6 → 1000 → 1K, not 1000
+    return _units(x, 3, 1e3) or _plain(x, 3)
 
 
 def _plain(x: float, digits: int) -> str:
@@ -52,11 +61,22 @@ def _plain(x: float, digits: int) -> str:
     return f"{x:.{digits}g}"
 
 
+def fmt_number(x: float, digits: int = 4) -> str:
+    """A number as tables and the figures' ticks show it (`plots.tidy_ticks` picks `digits`
+    per axis): K/M/G from 10^4 on (93.97K, 119.6M), integers as they are, else `digits`
+    significant digits in fixed point (scientific only below 10^-3, so never 0.000)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if x != 0 and abs(x) < 1e-3:
+        return f"{x:.2e}"
+    x = float(f"{x:.{digits}g}")  # 9999.7 → 10000 → 10K
+    return _units(x, digits, 1e4) or _plain(x, digits)
+
+
 def fmt_num(v, spec: str | None = None) -> str:
-    """A table cell: numbers with `spec` (a format spec, 'p' for `fmt_p`, 'si' for `fmt_si`);
-    by default the figures' tick format (`plots._fmt_number`): K/M/G from 10^4 on with 4
-    significant digits (93.97K, 119.6M), integers as they are, else 4 significant digits
-    (scientific only below 10^-3, so never 0.000); text as it is."""
+    """A table cell: numbers with `spec` (a format spec, 'p' for `fmt_p`, 'si' for `fmt_si`),
+    by default `fmt_number`; missing values "–"; text as it is."""
     if spec == "p":
         return fmt_p(v)
     if spec == "si":
@@ -67,15 +87,14 @@ def fmt_num(v, spec: str | None = None) -> str:
         return str(v)
     if spec:
         return format(v, spec)
-    x = float(v)
-    if not math.isfinite(x):
-        return str(x)
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= div and abs(x) >= 1e4:
-            return _plain(x / div, 4) + unit
-    if x != 0 and abs(x) < 1e-3:
-        return f"{x:.2e}"
-    return _plain(x, 4)
+    return fmt_number(v)
+
+
+def fmt_pm(mean, std, spec: str = ".2f") -> str:
+    """'mean ± std' ("–" when either is missing, e.g. the spread of one model)."""
+    if _missing(mean) or _missing(std):
+        return DASH
+    return f"{mean:{spec}} ± {std:{spec}}"
 
 
 def fmt_ci(estimate: float, lo: float, hi: float, spec: str = "+.2f") -> str:

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import stats
+from . import stats, thin
 from .compare import _frame, _seed
+from .tables import fmt_p, fmt_si
 
 STAGE = ("d", "w", "b", "g")
 DERIVED = ("depth", "max_width", "e_fit", "flops", "params", "acts")
@@ -73,23 +74,27 @@ def trends(data, sweep: str | None = None, *, resamples: int = 10_000, level: fl
            seed: int = 0) -> pd.DataFrame:
     """The trend table of one sweep (COLUMNS), ranked by |ρ|; ρ is Spearman's of error with
     the parameter, lo/hi its bootstrap interval, p_holm Holm-adjusted over the table's rows,
-    best/best_lo/best_hi the DDS best range (median and interval)."""
+    best/best_lo/best_hi the DDS best range (median and interval; NaN below
+    `thin.minimum("best range")` models)."""
     df = _frame(data)
     sweeps = list(pd.unique(df["sweep"]))
     sweep = sweep or (sweeps[0] if len(sweeps) == 1 else None)
     if sweep is None or sweep not in sweeps:
         raise DsdError(f"name one sweep for trends; have {', '.join(sweeps)}")
     part = df[df["sweep"] == sweep]
-    if len(part) < 5:
-        raise DsdError(f"sweep {sweep!r} has {len(part)} finished models; trends need >= 5")
+    if not thin.enough("correlation", len(part)):
+        raise DsdError(f"sweep {sweep!r} has {len(part)} finished models; trends need >= "
+                       f"{thin.minimum('correlation')}")
     e = part["top1"].astype(float).to_numpy()
     rows = []
     for name, kind, v in candidates(part):
         iv = stats.spearman_interval(v, e, resamples=resamples, level=level,
                                      seed=_seed(seed, sweep, name, "rho"))
-        br = stats.best_range(v, e, resamples=resamples, level=level,
-                              seed=_seed(seed, sweep, name))
-        rows.append({"param": name, "kind": kind, "n": int(np.isfinite(v).sum()),
+        n = int(np.isfinite(v).sum())
+        br = (stats.best_range(v, e, resamples=resamples, level=level,
+                               seed=_seed(seed, sweep, name))
+              if thin.enough("best range", n) else stats.BestRange(*(np.nan,) * 3, n, 0, 0))
+        rows.append({"param": name, "kind": kind, "n": n,
                      "rho": iv.estimate, "lo": iv.lo, "hi": iv.hi,
                      "p": stats.spearman(v, e)[1], "best": br.median, "best_lo": br.lo,
                      "best_hi": br.hi})
@@ -100,14 +105,6 @@ def trends(data, sweep: str | None = None, *, resamples: int = 10_000, level: fl
     out = out.iloc[np.argsort(-np.abs(out["rho"].to_numpy()), kind="stable")]
     out.attrs.update(sweep=sweep, resamples=resamples, seed=seed, m=len(out))
     return out[COLUMNS].reset_index(drop=True)
-
-
-def _v(x: float) -> str:
-    if not np.isfinite(x):
-        return "–"
-    if abs(x) >= 1e5:
-        return f"{x / 1e6:.3g}M"
-    return f"{x:.4g}"
 
 
 def trend_lines(table: pd.DataFrame) -> list[str]:
@@ -121,9 +118,12 @@ def trend_lines(table: pd.DataFrame) -> list[str]:
     lines += [f"{'param':<10} {'kind':<7} {'ρ':>6} {'[95% CI]':>15} {'p (Holm)':>8}  "
              "best [95% interval]"]
     for r in table.to_dict("records"):
-        p = r["p_holm"]
-        ps = "–" if np.isnan(p) else (f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}")
+        ps = fmt_p(r["p_holm"])
         ci = f"[{r['lo']:+.2f}, {r['hi']:+.2f}]"
+        best = f"{fmt_si(r['best'])} [{fmt_si(r['best_lo'])}, {fmt_si(r['best_hi'])}]" \
+            if np.isfinite(r["best"]) else "–"
         lines.append(f"{r['param']:<10} {r['kind']:<7} {r['rho']:>+6.2f} {ci:>15} {ps:>8}  "
-                     f"{_v(r['best'])} [{_v(r['best_lo'])}, {_v(r['best_hi'])}]")
-    return lines
+                     f"{best}")
+    few = thin.note("best range", {a.get("sweep", "the sweep"): int(table["n"].min())}) \
+        if len(table) and table["best"].isna().any() else None
+    return lines + (textwrap.wrap(few, 80, subsequent_indent="  ") if few else [])

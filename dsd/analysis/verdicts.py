@@ -38,9 +38,12 @@ def verdict(r: dict, m: int) -> tuple[str, str]:
     interval; where the test does not reject but that interval excludes 0 it says so (the
     interval is per row and unadjusted, so it may); where the rank test rejects but the means
     order the other way it says that too. Never "no difference": not rejecting bounds nothing.
+    A row with too few models for a test (`thin`, its note) is "not computed", with the note.
     """
     if r["role"] == "unavailable":
         return "not computed", r["verdict"]
+    if isinstance(r.get("thin"), str):  # too few models for a test (`thin.note`)
+        return "not computed", r["thin"]
     primary = r["role"] == "primary"
     p = r["rank_p_holm"] if primary else r["rank_p"]
     side = "A" if r["rank_prob"] > 0.5 else "B"

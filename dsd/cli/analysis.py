@@ -100,29 +100,40 @@ def _select(names, store, recipe, dataset, synthetic, population=None, *,
     typer.echo(sel.summary())
     from ..analysis.provenance import provenance_warnings
 
-    for line in provenance_warnings(sel.data):
-        typer.echo(f"warning: {line}")
+    chance = sel.chance_warning()
+    _echo_notes([*provenance_warnings(sel.data), *([chance] if chance else [])], "warning: ")
     return sel
 
 
-def _echo_frame(df, title: str | None = None, floatfmt: str = "{:.4g}") -> None:
+def _echo_notes(notes, first: str = "", rest: str = "  ") -> None:
+    """Notes and warnings, each wrapped at 80 columns (`tables.wrap`)."""
+    from ..analysis.tables import wrap
+
+    for text in notes:
+        typer.echo("\n".join(wrap(text, first, rest)))
+
+
+def _echo_table(df, title: str | None = None, fmt: dict[str, str] | None = None,
+                notes=()) -> None:
+    """A table whose cells are `tables.fmt_num` text (`fmt`: column → spec; missing values
+    "–", never None or nan), under its title wrapped to 80 columns, and the `notes` that say
+    what it leaves out (`thin.note`)."""
     import pandas as pd
 
-    if title:
-        typer.echo(f"\n{title}")
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        typer.echo(df.to_string(index=False, float_format=lambda v: floatfmt.format(v)))
-
-
-def _echo_table(df, title: str, fmt: dict[str, str] | None = None) -> None:
-    """A table whose cells are `tables.fmt_num` text (`fmt`: column → spec), under its title
-    wrapped to 80 columns (`tables.wrap`)."""
     from ..analysis.tables import fmt_num, wrap
 
     fmt = fmt or {}
     text = df.apply(lambda col: col.map(lambda v: fmt_num(v, fmt.get(col.name))))
-    typer.echo("\n" + "\n".join(wrap(title)))
-    typer.echo(text.to_string(index=False))
+    if title:
+        typer.echo("\n" + "\n".join(wrap(title)))
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        typer.echo(text.to_string(index=False))
+    _echo_notes(notes)
+
+
+_echo_frame = _echo_table  # the name `dsd.cli.figures` uses
+#: the error columns of every table: one format, two decimals
+ERRORS = {"min": ".2f", "mean": ".2f", "median": ".2f", "n_eff": ".1f"}
 
 
 def _save(fig, output: Optional[Path]) -> None:
@@ -161,7 +172,7 @@ def edf_cmd(
     """Error EDFs of sweeps, their n/min/mean/median and pairwise KS tests (D, p)."""
     from ..analysis.compare import edf_data
     from ..analysis.plots import plot_edf
-    from ..analysis.tables import fmt_num
+    from ..analysis.tables import fmt_si
 
     _check_output(output)
     sel = _select(names, store, recipe, dataset, synthetic, population,
@@ -172,15 +183,18 @@ def edf_cmd(
     if data.normalize:
         lo, hi = data.range
         title = (f"summary, normalized by {data.normalize}: {data.bins} bins over "
-                 f"[{fmt_num(lo)}, {fmt_num(hi)}] (mean/median weighted; dropped = outside "
+                 f"[{fmt_si(lo)}, {fmt_si(hi)}] (mean/median weighted; dropped = outside "
                  f"the range)")
-    _echo_table(data.summary, title)
+    _echo_table(data.summary, title, ERRORS)
     if len(data.ks):
         n = len(data.ks)
         _echo_table(data.ks, f"Kolmogorov-Smirnov ({data.ks_test}). p_holm: Holm-adjusted "
                     f"over the {n} pair{'s' if n > 1 else ''} shown; effect sizes, intervals "
                     f"and power: dsd compare", {"D": ".3f", "p": "p", "p_holm": "p"})
-    _save(plot_edf(data, caption=sel.caption()) if output is not None else None, output)
+    _echo_notes(data.notes)
+    outside, why = data.left_out()
+    _save(plot_edf(data, caption=sel.caption(outside=outside, outside_why=why))
+          if output is not None else None, output)
 
 
 @command("analyze")
@@ -221,9 +235,10 @@ def analyze_cmd(
             return
     params = param or default_params(sel.data)
     data = param_data(sel.data, params, resamples=resamples, seed=seed)
-    _echo_frame(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
+    _echo_table(data.best[["param", "sweep", "median", "lo", "hi", "n", "k"]],
                 f"best range (value of the best of 25% drawn, {resamples:,} resamples, seed "
-                f"{seed}; lo/hi = 95% interval)")
+                f"{seed}; lo/hi = 95% interval)", dict.fromkeys(("median", "lo", "hi"), "si"),
+                data.notes)
     _save(plot_params(data, caption=sel.caption()) if output is not None else None, output)
 
 
@@ -264,7 +279,8 @@ def fit_cmd(
         rows.append({"sweep": s, "models": len(f), "min": f.min(), "q25": f.quantile(0.25),
                      "median": f.median(), "q75": f.quantile(0.75), "max": f.max(),
                      "e_fit=0": int((f < 1e-9).sum())})
-    _echo_frame(pd.DataFrame(rows), "e_fit (mean |log(predicted / observed width)| per block)")
+    _echo_table(pd.DataFrame(rows), "e_fit (mean |log(predicted / observed width)| per block)",
+                dict.fromkeys(("min", "q25", "median", "q75", "max"), ".3f"))
     typer.echo(f"\n{where}; use `dsd analyze SWEEP --param e_fit`")
 
 
@@ -282,16 +298,18 @@ def search_cmd(
     against m = 1, 2, 4, …."""
     from ..analysis.compare import search_data
     from ..analysis.plots import plot_search_efficiency
+    from ..analysis.tables import fmt_ci, fmt_num
 
     _check_output(output)
     sel = _select(names, store, recipe, dataset, synthetic, population,
                   count_failures=count_failures)
     data = search_data(sel.data, normalize=normalize.value if normalize else None, bins=bins)
-    table = data.assign(cell=[f"{m:.2f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(
-        data["mean"], data["lo"], data["hi"])])
+    table = data.assign(cell=[fmt_ci(m, lo, hi, ".2f") if hi == hi else fmt_num(m, ".2f")
+                              for m, lo, hi in zip(data["mean"], data["lo"], data["hi"])])
     wide = table.pivot(index="m", columns="sweep", values="cell")[sel.sweeps].reset_index()
     wide.columns.name = None
-    _echo_frame(wide, "expected best top-1 error (%) of m random models, mean [central 95%]")
+    _echo_table(wide, "expected best top-1 error (%) of m random models, mean [central 95%]",
+                notes=[v for k, v in data.attrs.get("notes", {}).items() if k != "std"])
     _save(plot_search_efficiency(data, caption=sel.caption()) if output is not None else None,
           output)
 
@@ -447,5 +465,6 @@ def compare_cmd(
         return
     typer.echo("\ncomplexity (medians) and within-sweep Spearman ρ of error with each")
     typer.echo("\n".join(effects_text.complexity_lines(data.complexity)))
+    _echo_notes(data.notes)
     typer.echo("")
     typer.echo("\n".join(effects_text.pairs_lines(data)))
