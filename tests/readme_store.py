@@ -20,7 +20,9 @@ from dsd.spec import ModelSpec
 from dsd.store import Store
 from dsd.train.recipes import RECIPES
 
-#: The CIFAR-10 sweeps README's analysis examples name (100 models each, as README samples).
+#: The CIFAR-10 sweeps README's analysis examples name, 100 models each as README samples them:
+#: `dsd decide` reuses a sweep only with at least --max-n (100) models, a README block samples
+#: regnetx again (a no-op only with the same n), and `--bins 20` needs no empty bin.
 STUDY_SPACES = ("anynetxa", "anynetxb", "anynetxc", "anynetxd", "anynetxe", "regnetx",
                 "regnety")
 #: A fixed error offset per space (points), so comparisons have differences to find.
@@ -74,7 +76,7 @@ def add_results(db: Store, sweep: str, *, seed: int, statuses: dict[int, str] | 
 def study_store(path: Path, work: Path) -> Path:
     """The store of README's analysis examples: every sweep in STUDY_SPACES, the block example's
     `convnext_space-cifar10-s0` (the block file must be loaded: DSD_BLOCKS) and the study
-    example's `narrow` and `wide` (spaces written to `work`), 100 models each, all done."""
+    example's `narrow` and `wide` (spaces written to `work`; 40 models each), all done."""
     repo = Path(__file__).resolve().parent.parent
     for space in STUDY_SPACES:
         _sample(path, "--space", space, "--n", "100", "--dataset", "cifar10", "--seed", "0")
@@ -119,7 +121,7 @@ def train_store(path: Path) -> Path:
     return path
 
 
-def tiny_cifar(source: Path, root: Path, *, per_batch: int = 64, test: int = 128) -> Path:
+def tiny_cifar(source: Path, root: Path, *, per_batch: int = 26, test: int = 64) -> Path:
     """A data root whose cifar10/cifar-10-batches-py holds the first `per_batch` images of
     each of `source`'s training batches and its first `test` test images, in CIFAR-10's own
     format: `dsd train`'s full `nds` recipe (10 epochs) runs on it in seconds."""

@@ -22,8 +22,9 @@ repository's `examples/` and `results/`, with nothing substituted but the store 
   models each, formula results under `nds`), with `anynetxc-imagenet-s0` where the line names
   it. A sweep that an earlier `dsd sample` line of the same block creates is sampled first,
   and a line that names `e_fit` runs the block's earlier `dsd fit` lines first.
-- the data root (`$DSD_DATA`, and `~/data` in a line) is CIFAR-10 cut to 64 images a batch and
-  128 test images, so `dsd train` trains the full `nds` recipe for real in seconds.
+- the data root (`$DSD_DATA`, and `~/data` in a line) is CIFAR-10 cut to 26 images a batch
+  file (130: a batch and a bit) and 64 test images, so `dsd train` trains the full `nds` recipe
+  (10 epochs) for real in seconds.
 - `export VAR=VALUE` lines of a block apply to the later lines of that block ($PWD: the
   repository); files a line names that README makes elsewhere (`mystudy.yaml` from its YAML
   block, `population.parquet` by `dsd export-population`, pycls's `cifar_regnet.yaml`) are
