@@ -27,6 +27,7 @@ from pathlib import Path
 from .complexity import complexity
 from .errors import DsdError
 from .regnet import regnet_spec
+from .store import unique_hashes
 from .blocks import block_name, get_block, stem_name
 from .spec import layout, make_spec, ratio_of_bot_mul
 
@@ -107,14 +108,11 @@ def _checked(spec, flops: int, params: int, family: str, net: dict):
 
 
 def _finish(models: list[dict]) -> list[dict]:
-    """Number models and make hashes unique (reruns of one network are separate models)."""
-    seen: dict[str, int] = {}
-    for i, m in enumerate(models):
-        k = seen.get(m["hash"], 0)
-        seen[m["hash"]] = k + 1
-        if k:
-            m["hash"] = f"{m['hash']}-r{k}"
-            m["sampled"]["rerun"] = k
+    """Number models and make hashes unique (reruns of one network are separate models,
+    `store.unique_hashes`; the k-th rerun also says so in its sampled values)."""
+    for i, (m, h) in enumerate(zip(models, unique_hashes([m["hash"] for m in models]))):
+        if h != m["hash"]:
+            m["hash"], m["sampled"]["rerun"] = h, int(h.rsplit("-r", 1)[1])
         m["index"] = i
     return models
 

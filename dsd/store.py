@@ -148,6 +148,19 @@ def default_path() -> Path:
     return Path(os.environ.get("DSD_STORE", "dsd.sqlite"))
 
 
+def unique_hashes(hashes) -> list[str]:
+    """A sweep's model hashes made unique, as the store requires: the k-th repeat (k >= 1) of
+    one network gets `<hash>-r<k>` (reruns of one network in an imported sweep; repeated
+    parameter draws that build one network in a pycls sweep, which pycls keeps)."""
+    seen: dict[str, int] = {}
+    out = []
+    for h in hashes:
+        k = seen.get(h, 0)
+        seen[h] = k + 1
+        out.append(f"{h}-r{k}" if k else h)
+    return out
+
+
 def recipe_hash(recipe: dict) -> str:
     return hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -258,8 +271,9 @@ class Store:
             c.executemany(
                 "INSERT INTO models (sweep_id, idx, hash, spec, sampled, flops, params, acts)"
                 " VALUES (?,?,?,?,?,?,?,?)",
-                [(sweep_id, m.index, m.spec.id, m.spec.to_json(), json.dumps(m.params),
-                  m.flops, m.params_count, m.acts) for m in models])
+                [(sweep_id, m.index, h, m.spec.to_json(), json.dumps(m.params), m.flops,
+                  m.params_count, m.acts)
+                 for m, h in zip(models, unique_hashes(m.spec.id for m in models))])
         return sweep_id
 
     def add_imported_sweep(self, name: str, *, space: str, dataset: str, source: str,

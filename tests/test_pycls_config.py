@@ -291,3 +291,20 @@ def test_side_by_side_with_pycls_sweep_setup():
     got = sample(sw.space, 1000, dataset=sw.dataset, window=sw.window, seed=0, dedup=sw.dedup)
     assert abs(len({m.spec.id for m in got.models}) - ref["distinct_networks"]) < 60
     assert ks_2samp([m.params["g"] for m in got.models], ref["g"]).pvalue > 1e-3
+
+
+def test_a_pycls_sweep_keeps_repeated_networks_as_separate_models(tmp_path):
+    """pycls keeps two parameter draws that build one network (its sweep_setup compares
+    parameter strings); the store keeps both, the repeat's hash marked `-r1` (it failed with
+    'UNIQUE constraint failed' before: the README's `dsd sample --from-pycls` line)."""
+    db = tmp_path / "s.sqlite"
+    r = CliRunner().invoke(app, ["sample", "--from-pycls", str(CIFAR_REGNET), "--store", str(db)])
+    assert r.exit_code == 0, r.output
+    rows = sqlite3.connect(db).execute("SELECT idx, hash, spec, sampled FROM models").fetchall()
+    first = {h: spec for _, h, spec, _ in rows if "-r" not in h}
+    repeats = [(h, spec, sampled) for _, h, spec, sampled in rows if "-r" in h]
+    assert len(rows) == 32 and repeats                       # NUM_SAMPLES, repeats kept
+    for h, spec, sampled in repeats:
+        base = h.rsplit("-r", 1)[0]
+        assert first[base] == spec                           # the same network …
+        assert sampled != next(s for _, hh, _, s in rows if hh == base)   # … other draws
