@@ -32,12 +32,12 @@ UNKNOWN = "unknown dataset 'x'; known: imagenet, cifar10, synthetic"
 def registry():
     """The registry as it was, restored after the test (datasets it registers do not leak
     into other tests, whose error messages list the built-ins)."""
-    saved, loaded = dict(datasets.DATASETS), set(datasets._plugins_loaded)
+    saved, loaded = dict(datasets.DATASETS), set(datasets._plugins.loaded)
     yield datasets
     datasets.DATASETS.clear()
     datasets.DATASETS.update(saved)
-    datasets._plugins_loaded.clear()
-    datasets._plugins_loaded.update(loaded)
+    datasets._plugins.loaded.clear()
+    datasets._plugins.loaded.update(loaded)
 
 
 def _json(v) -> dict:

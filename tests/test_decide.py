@@ -13,11 +13,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from procs import dsd_process, wait_for
 from typer.testing import CliRunner
 
 import dsd.cli.decide  # noqa: F401  (registers the command)
@@ -396,21 +396,11 @@ def test_decide_trains_tiny_spaces_on_cifar(tmp_path, spaces, data_root):
 
 
 def _dsd(args, env) -> subprocess.Popen:
-    code = "from dsd.cli import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code, "decide", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return dsd_process("decide", args, env)
 
 
 def _wait_for(pred, proc, timeout=240):
-    t0 = time.time()
-    while not pred():
-        if proc.poll() is not None:
-            pytest.fail(f"dsd decide ended early:\n{proc.stdout.read()}")
-        if time.time() - t0 > timeout:
-            proc.kill()
-            pytest.fail("timed out waiting for dsd decide")
-        time.sleep(0.2)
+    wait_for(pred, proc, "dsd decide", timeout)
 
 
 @pytest.mark.slow

@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from procs import dsd_process, wait_for
 from typer.testing import CliRunner
 
 import dsd.cli.train  # noqa: F401  (registers the commands)
@@ -93,21 +93,11 @@ def test_train_and_status_on_cifar(tmp_path, data_root):
 
 
 def _dsd(args, env) -> subprocess.Popen:
-    code = "from dsd.cli import main; main()"
-    return subprocess.Popen([sys.executable, "-c", code, "train", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return dsd_process("train", args, env)
 
 
 def _wait_for(pred, proc, timeout=240):
-    t0 = time.time()
-    while not pred():
-        if proc.poll() is not None:
-            pytest.fail(f"dsd train ended early:\n{proc.stdout.read()}")
-        if time.time() - t0 > timeout:
-            proc.kill()
-            pytest.fail("timed out waiting for dsd train")
-        time.sleep(0.2)
+    wait_for(pred, proc, "dsd train", timeout)
 
 
 def _env(data_root):

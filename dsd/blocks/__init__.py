@@ -13,14 +13,12 @@ tests/test_blocks.py then checks it with every other registered block.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import DsdError
+from ..plugins import Plugins
 from .layers import ACTIVATION_ALIASES, ACTIVATIONS, Cx
 
 
@@ -169,41 +167,21 @@ def activation_name(name: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Blocks from outside the repository
 
-_plugins_loaded: set[str] = set()
+_plugins = Plugins("block", "DSD_BLOCKS", "dsd.blocks")
+
+
+def _registered() -> list[str]:
+    return [*BLOCKS, *STEMS]
 
 
 def load_block_file(path: str | Path) -> list[str]:
     """Import a Python file that registers blocks; returns the names it added."""
-    path = Path(path).resolve()
-    if str(path) in _plugins_loaded:
-        return []
-    if not path.is_file():
-        raise DsdError(f"block file not found: {path}")
-    before = set(BLOCKS) | set(STEMS)
-    spec = importlib.util.spec_from_file_location(f"dsd_user_blocks_{len(_plugins_loaded)}",
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    _plugins_loaded.add(str(path))
-    try:
-        spec.loader.exec_module(module)
-    except DsdError:
-        raise
-    except Exception as e:  # a user's file: name it and the error in one line
-        raise DsdError(f"{path}: cannot load ({type(e).__name__}: {e})") from e
-    return sorted((set(BLOCKS) | set(STEMS)) - before)
+    return _plugins.load_file(path, _registered)
 
 
 def _load_plugins() -> None:
     """Blocks named by $DSD_BLOCKS and by installed packages' `dsd.blocks` entry points."""
-    for p in filter(None, os.environ.get("DSD_BLOCKS", "").split(os.pathsep)):
-        load_block_file(p)
-    if "entry-points" not in _plugins_loaded:
-        _plugins_loaded.add("entry-points")
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="dsd.blocks"):
-            ep.load()
+    _plugins.load_all(_registered)
 
 
 from . import bottleneck, mbconv, plain, stems  # noqa: E402,F401  (register the built-ins)

@@ -18,15 +18,14 @@ as blocks do (`dsd.blocks`). Importing this package never imports torch; making 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DsdError
+from ..plugins import Plugins
 
 
 @dataclass(frozen=True)
@@ -251,41 +250,17 @@ def dataset_rows(data_dir=None) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 # Datasets from outside the repository (as dsd.blocks loads blocks)
 
-_plugins_loaded: set[str] = set()
+_plugins = Plugins("dataset", "DSD_DATASETS", "dsd.datasets")
 
 
 def load_dataset_file(path: str | Path) -> list[str]:
     """Import a Python file that registers datasets; returns the names it added."""
-    path = Path(path).expanduser().resolve()
-    if str(path) in _plugins_loaded:
-        return []
-    if not path.is_file():
-        raise DsdError(f"dataset file not found: {path} (from $DSD_DATASETS)")
-    before = set(DATASETS)
-    spec = importlib.util.spec_from_file_location(
-        f"dsd_user_datasets_{len(_plugins_loaded)}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    _plugins_loaded.add(str(path))
-    try:
-        spec.loader.exec_module(module)
-    except DsdError as e:
-        raise DsdError(f"{path}: {e}") from None
-    except Exception as e:  # a user's file: name it and the error in one line
-        raise DsdError(f"{path}: cannot load ({type(e).__name__}: {e})") from e
-    return [n for n in DATASETS if n not in before]
+    return _plugins.load_file(path, lambda: list(DATASETS))
 
 
 def _load_plugins() -> None:
     """Datasets named by $DSD_DATASETS and by installed packages' `dsd.datasets` entry points."""
-    for p in filter(None, os.environ.get("DSD_DATASETS", "").split(os.pathsep)):
-        load_dataset_file(p)
-    if "entry-points" not in _plugins_loaded:
-        _plugins_loaded.add("entry-points")
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="dsd.datasets"):
-            ep.load()
+    _plugins.load_all(lambda: list(DATASETS))
 
 
 from .kinds import cifar_like, image_folder  # noqa: E402  (the two shapes of a dataset file)
