@@ -319,3 +319,16 @@ def test_no_none_in_report_tables_with_a_partial_fit(tmp_path):
     assert not re.search(r">(None|nan|NaN)<", html)
     cells = re.findall(r"<td class=\"\">([^<]*)</td>", html)
     assert "–" in cells  # e_fit of the unfitted sweep
+
+
+def test_summary_says_near_chance_before_any_number(trained, tmp_path):
+    """SUMMARY.md of the near-chance, thin population: the chance warning before any number,
+    and no 'nan' cell anywhere (thin statistics print '–')."""
+    from dsd.analysis import population, summary
+
+    db = Store(trained)
+    df = population.population_frame(db, ["three", "one"])
+    text = summary.summary_markdown(df, resamples=10_000)
+    head = text.split("## Models and errors per space")[0]
+    assert "near chance: median error" in head and "mean nothing yet" in head
+    assert "nan" not in text

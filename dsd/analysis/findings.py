@@ -20,8 +20,8 @@ import pandas as pd
 
 from ..errors import DsdError
 from ..spec import ModelSpec
-from . import claims, compare, effects, stats, trends
-from .tables import fmt_ci, fmt_p, fmt_si, md_table as _md_table
+from . import claims, compare, effects, stats, thin, trends
+from .tables import DASH, fmt_ci, fmt_p, fmt_pm, fmt_si, md_table as _md_table
 
 MS = (8, 32, 64)
 #: columns of `best_tests`
@@ -75,16 +75,16 @@ def study_pairs(firsts: dict[str, str], study: claims.Study | None = None,
 
 def usable_pairs(ok: pd.DataFrame, pairs: Sequence[tuple[str, str]]
                  ) -> tuple[list[tuple[str, str]], list[str]]:
-    """The pairs with at least 2 finished models on each side, and the others with why."""
+    """The pairs with a finished model on each side (`effects.compare_data` marks those too
+    thin for a test "not computed", `thin`), and the others with why."""
     n = ok["sweep"].value_counts()
     use, skipped = [], []
     for a, b in pairs:
         na, nb = int(n.get(a, 0)), int(n.get(b, 0))
-        if min(na, nb) >= 2:
+        if min(na, nb) >= 1:
             use.append((a, b))
         else:
-            skipped.append(f"{a} → {b} ({na} and {nb} finished models; a comparison needs 2 "
-                           f"on each side)")
+            skipped.append(f"{a} → {b} ({na} and {nb} finished models)")
     return use, skipped
 
 
@@ -267,7 +267,7 @@ def subset_tests(ok: pd.DataFrame, labels: dict[str, str], study: claims.Study, 
     Rows per claim: one per space, the rank test of `effects.compare_pair` (Mann–Whitney,
     bootstrap intervals, MDS at unadjusted α) — "not applicable" where every model or none
     follows the rule (a space built with it, such as AnyNetXD's widths) or a side has fewer
-    than 2 models; then the claim's PRIMARY test: with one space split, that space's rank
+    models than a test needs (`thin.minimum("test")`); then the claim's PRIMARY test: with one space split, that space's rank
     test (MDS at α/m); with several, a pooled row (`_pooled_row`, each space a stratum).
     Family: the claims' primary tests, Holm at α over them (m = the claims tested); the
     per-space rows are sensitivity analyses (unadjusted). Δ = subset − rest, in points."""
@@ -286,11 +286,11 @@ def subset_tests(ok: pd.DataFrame, labels: dict[str, str], study: claims.Study, 
             part, member = part[known], member[known].astype(bool)
             n_in, n_rest = int(member.sum()), int((~member).sum())
             base = {"k": k, "claim": c.claim, "rule": c.rule, "space": space}
-            if min(n_in, n_rest) < 2:
+            if not thin.enough("test", n_in, n_rest):
                 why = (f"every model of {space} has {c.rule}" if n_rest == 0 else
                        f"no model of {space} has {c.rule}" if n_in == 0 else
                        f"{n_in} models of {space} have {c.rule}, {n_rest} do not: a test "
-                       "needs 2 on each side")
+                       f"needs {thin.minimum('test')} on each side")
                 rows.append({**base, "role": "not applicable", "test": "", "n_in": n_in,
                              "n_rest": n_rest, "verdict": f"not applicable: {why}",
                              **_side_medians([part], [member])})
@@ -389,8 +389,10 @@ def trend_table(table: pd.DataFrame) -> pd.DataFrame:
         "ρ [95% CI]": [fmt_ci(r, lo, hi) for r, lo, hi in zip(table["rho"], table["lo"],
                                                                table["hi"])],
         "p (Holm)": [fmt_p(p) for p in table["p_holm"]],
-        "best range [95% interval]": [f"{fmt_si(b)} [{fmt_si(lo)}, {fmt_si(hi)}]" for b, lo, hi in
-                                      zip(table["best"], table["best_lo"], table["best_hi"])]})
+        "best range [95% interval]": [DASH if pd.isna(b) else
+                                      f"{fmt_si(b)} [{fmt_si(lo)}, {fmt_si(hi)}]" for b, lo, hi
+                                      in zip(table["best"], table["best_lo"],
+                                             table["best_hi"])]})
 
 
 def search_table(ok: pd.DataFrame, firsts: dict[str, str]) -> pd.DataFrame:
@@ -400,8 +402,8 @@ def search_table(ok: pd.DataFrame, firsts: dict[str, str]) -> pd.DataFrame:
     rows = []
     for sp, s in firsts.items():
         g = d[d["sweep"] == s].set_index("m")
-        rows.append({"space": sp, **{f"best of {m}": f"{g.loc[m, 'mean']:.2f} ± "
-                                                     f"{g.loc[m, 'std']:.2f}" for m in MS}})
+        rows.append({"space": sp, **{f"best of {m}": fmt_pm(g.loc[m, "mean"], g.loc[m, "std"])
+                                     for m in MS}})
     return pd.DataFrame(rows)
 
 
@@ -480,7 +482,9 @@ def _pair_finding(st: Stats, claim: claims.PairClaim) -> dict | None:
     got = _outcome(r)
     text = _named(str(r["verdict"]), la, lb)
     winner = {"A better": la, "B better": lb}.get(got)
-    if claim.better == "neither":
+    if r.get("outcome") == "not computed":  # too few models (`thin`): no verdict either way
+        verdict = text
+    elif claim.better == "neither":
         verdict = f"consistent: {text}" if winner is None else \
             f"disagrees: {winner} is better; {text}"
     elif winner is None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DsdError
-from . import claims, compare, findings
+from . import claims, compare, findings, thin
 from .tables import md_table
 
 PARAMS = ("b", "g", "wm", "d")
@@ -200,6 +200,9 @@ def summary_markdown(df: pd.DataFrame, runs: list[dict] | None = None, *,
            "top-1 test error (%) of the final epoch.", ""]
     if df["synthetic"].astype(bool).any():
         out += ["**Includes SYNTHETIC results (formula errors, not training).**", ""]
+    chance = None if ok.empty else thin.chance_warning(ok)
+    if chance:  # models that barely learned: say so before any number about them
+        out += [f"**{chance}**", ""]
     out += [f"- recipe: `{recipe}` ({rj.get('epochs', '?')} epochs, batch "
             f"{rj.get('batch_size', '?')}, lr {rj.get('lr', '?')}, wd {rj.get('wd', '?')}"
             f"{', subset ' + str(rj['subset']) if rj.get('subset') else ''}); recipe hash "
