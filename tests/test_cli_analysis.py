@@ -11,16 +11,14 @@ import sys
 
 import matplotlib.image as mpimg
 import pytest
-from typer.testing import CliRunner
+from clitest import fails as _fails, ok as _ok, run
 
 import dsd.cli.analysis  # noqa: F401  (registers the commands)
 from dsd.analysis.synthetic import FORMULA, add_formula_results
-from dsd.cli import app
 from dsd.sample import sample
 from dsd.space import load_space
 from dsd.store import Store
 
-runner = CliRunner()
 PLANTED = {0: "failed", 1: "diverged", 2: "collapsed", 3: "pending", 4: "untrained",
            5: "running"}
 
@@ -44,22 +42,6 @@ def store(tmp_path_factory):
     return str(path)
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _fails(result, *needles):
-    assert result.exit_code == 1, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, result.output
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 def test_analysis_cli_imports_no_torch():

@@ -18,20 +18,18 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from clitest import fails as _fails, ok as _ok, run
 
 import dsd.cli.figures  # noqa: F401  (registers the commands)
 from dsd.analysis import curves, plots
 from dsd.analysis.population import PopulationStore, population_frame
 from dsd.analysis.synthetic import add_formula_results
-from dsd.cli import app
 from dsd.cli import run as cli_run
 from dsd.errors import DsdError
 from dsd.sample import sample
 from dsd.space import load_space
 from dsd.store import Store
 
-runner = CliRunner()
 LATE_TOP1 = 85.25  # the still-training model's first epoch (written through the store API)
 
 
@@ -84,22 +82,6 @@ def sampled(tmp_path_factory):
     return str(path)
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _fails(result, *needles):
-    assert result.exit_code == 1, result.output
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, result.output
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 def _check_figure_file(path):
