@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import dsd.cli.results  # noqa: F401  (registers the commands)
-from dsd.analysis import claims, compare, effects, findings, stats
+from dsd.analysis import claims, compare, effects, findings, stats, subsets
 from dsd.analysis.population import read_population, write_population
 from dsd.analysis.tables import fmt_p
 from dsd.cli import app
@@ -290,7 +290,7 @@ def planted_fig7(shift: float = 2.0, seed: int = 7):
 def test_subset_claims_find_a_planted_effect_and_no_planted_one():
     ok, labels = planted_fig7()
     study = claims.parse_study(SUBSET_STUDY)
-    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    t = subsets.subset_tests(ok, labels, study, resamples=10_000, sims=200)
     w = t[t["k"] == 0].set_index("space")
     # r is built with the rule: not applicable, and left out of the pooled test
     assert w.loc["r", "role"] == "not applicable" and w.loc["r", "n_rest"] == 0
@@ -326,7 +326,7 @@ def test_a_subset_claim_disagrees_when_the_rest_is_better_and_one_space_is_its_o
     ok, labels = planted_fig7(shift=-2.0)
     study = claims.parse_study({"name": "x", "subsets": [SUBSET_STUDY["subsets"][0] | {
         "spaces": ["p", "r"]}]})
-    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    t = subsets.subset_tests(ok, labels, study, resamples=10_000, sims=200)
     # only p splits: its rank test is the claim's test (MDS at α/m, m = 1)
     prim = t[t["role"] == "primary"]
     assert len(prim) == 1 and prim.iloc[0]["space"] == "p" and prim.iloc[0]["test"] == "rank test"
@@ -337,7 +337,7 @@ def test_a_subset_claim_disagrees_when_the_rest_is_better_and_one_space_is_its_o
     # with no space split, the claim is reported as not testable
     study = claims.parse_study({"name": "x", "subsets": [SUBSET_STUDY["subsets"][0] | {
         "spaces": ["r"]}]})
-    t = findings.subset_tests(ok, labels, study, resamples=10_000, sims=200)
+    t = subsets.subset_tests(ok, labels, study, resamples=10_000, sims=200)
     row = findings.findings_table(findings.Stats(None, labels, {}, "", study, None, (), t))
     assert row.iloc[0]["verdict"] == "not testable: every model of r has w_{i+1} ≥ w_i"
 
@@ -352,9 +352,9 @@ def test_subset_members_read_the_built_spec():
     down = make_spec([1, 1, 2, 2], [128, 64, 32, 16], [1] * 4, [8] * 4, dataset="cifar10")
     part = pd.DataFrame({"spec": [up.to_json(), down.to_json(), '{"net": "resnet"}'],
                          "w1": [999, 1, 1], "w2": [1, 2, 2], "w3": [1, 3, 3], "w4": [1, 4, 4]})
-    got = findings.subset_members(part, c)
+    got = subsets.subset_members(part, c)
     assert got[:2].tolist() == [1.0, 0.0] and np.isnan(got[2])  # spec wins over the columns
-    got = findings.subset_members(part.drop(columns="spec"), c)
+    got = subsets.subset_members(part.drop(columns="spec"), c)
     assert got.tolist() == [0.0, 1.0, 1.0]
     assert claims.non_decreasing((1, 1, 2)) and not claims.non_decreasing((2, 1))
     assert claims.non_increasing((3, 3, 1)) and claims.equal((4, 4)) and not claims.equal((4, 5))
@@ -368,7 +368,7 @@ def test_the_fig7_checks_on_the_published_population():
     df, _ = read_population(POPULATION)
     ok = df[df["status"] == "done"].assign(top1=lambda d: d["top1"].astype(float))
     labels = dict(zip(ok["sweep"], ok["space"]))
-    t = findings.subset_tests(ok, labels, claims.load_study())
+    t = subsets.subset_tests(ok, labels, claims.load_study())
     w = t[t["k"] == 0].set_index("space")
     assert [(w.loc[s, "n_in"], w.loc[s, "n_rest"]) for s in ("anynetxa", "anynetxb",
                                                              "anynetxc")] == [(8, 92), (9, 91),
