@@ -182,7 +182,6 @@ def test_a_best_value_claim_disagrees_when_one_side_of_the_window_is_better():
     assert row["verdict"] == "disagrees: wm < 2 worse; wm > 3 better"
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_the_regnety_wm_finding_follows_the_data():
     """Issue 28: the RegNetY wm row said "disagrees" because its best-range interval (not a
     confidence interval) ended at 2.39. Models with wm in [2.25, 2.75] are neither better nor
@@ -222,7 +221,6 @@ def test_the_readme_study_is_valid():
     assert args[:4] == ["summarize", "population.parquet", "--study", "mystudy.yaml"]
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_summarize_with_the_readme_study(tmp_path, monkeypatch):
     """The README's `dsd summarize population.parquet --study mystudy.yaml -o SUMMARY.md`, run
     as written on a population of non-paper spaces (two published spaces renamed, 30 models
@@ -360,7 +358,6 @@ def test_subset_members_read_the_built_spec():
     assert claims.non_increasing((3, 3, 1)) and claims.equal((4, 4)) and not claims.equal((4, 5))
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_the_fig7_checks_on_the_published_population():
     """Within AnyNetXA–XC the models with non-decreasing widths are better (pooled, Holm over
     the 2 subset claims); non-decreasing depths within AnyNetXA–XD are not decided (and

@@ -302,7 +302,6 @@ def _run(*args):
     return r.output
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_compare_cli_on_the_published_population():
     out = _run("compare", "--population", POPULATION, "anynetxd", "anynetxe",
                "--normalize", "none,flops,params,acts")
@@ -329,7 +328,6 @@ def test_compare_cli_on_the_published_population():
     assert isinstance(dev["permutations"], int) and p["permutations"] is None
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_compare_cli_pairs_and_family_options_keep_a_pairs_verdict():
     base = ["compare", "--population", POPULATION, "--json"]
     alone = json.loads(runner.invoke(app, [str(a) for a in base + ["regnetx", "regnety"]])
@@ -353,7 +351,6 @@ def test_compare_cli_pairs_and_family_options_keep_a_pairs_verdict():
         r.output
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_analyze_trends_cli_on_the_published_population():
     out = _run("analyze", "--population", POPULATION, "regnetx", "--trends")
     rows = [ln.split()[0] for ln in out.splitlines() if ln.split()[:1] and
@@ -384,7 +381,6 @@ def test_findings_rows_from_a_planted_confound():
         "sensitivity (within-bin permutation rank test): not rejected" in text
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_report_shows_the_comparison_and_trend_tables():
     from dsd.analysis import report
     from dsd.analysis.population import PopulationStore
@@ -398,7 +394,6 @@ def test_report_shows_the_comparison_and_trend_tables():
     assert "regnetx → regnety" in html and "-0.45 [-0.87, -0.04]" in html
 
 
-@pytest.mark.skipif(not POPULATION.exists(), reason="published population not in checkout")
 def test_compare_imports_no_torch():
     import subprocess
     import sys
