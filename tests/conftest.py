@@ -8,7 +8,7 @@ SHARED = REPO.parent / "shared"
 ZOO_JSON = SHARED / "reference" / "regnet_zoo.json"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_root() -> Path:
     """The data root holding cifar10/ (DSD_DATA, else ../shared/data); a test that needs it
     fails, with where it looked, when it is absent (it never passes by skipping)."""

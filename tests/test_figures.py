@@ -41,19 +41,13 @@ def _add_sampled(db, name, space, n, seed=0):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, data_root):
     """A store with sweep `tiny` (2 models trained for real), `late` (one model still training
     after 1 epoch, one failed) and `untrained` (sampled only)."""
-    import os
-
-    from conftest import SHARED
     from test_train import QUICK, add_sweep
 
     from dsd.train import train
 
-    data_root = Path(os.environ.get("DSD_DATA", SHARED / "data"))  # as conftest's data_root
-    if not (data_root / "cifar10" / "cifar-10-batches-py" / "data_batch_1").exists():
-        pytest.fail(f"CIFAR-10 not found under {data_root}/cifar10: set DSD_DATA")
     path = tmp_path_factory.mktemp("curves") / "dsd.sqlite"
     db = Store(path)
     add_sweep(db, "tiny", n=2)

@@ -10,10 +10,8 @@ store's API.
 """
 from __future__ import annotations
 
-import os
 import re
 from math import comb
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,16 +68,12 @@ def _formula_store(path, sweeps):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, data_root):
     """Sweeps `three` (3 models) and `one` (1 model) trained for real on CPU (QUICK)."""
-    from conftest import SHARED
     from test_train import add_sweep
 
     from dsd.train import train
 
-    data_root = Path(os.environ.get("DSD_DATA", SHARED / "data"))  # as conftest's data_root
-    if not (data_root / "cifar10" / "cifar-10-batches-py" / "data_batch_1").exists():
-        pytest.fail(f"CIFAR-10 not found under {data_root}/cifar10: set DSD_DATA")
     path = tmp_path_factory.mktemp("thin") / "dsd.sqlite"
     db = Store(path)
     add_sweep(db, "three", n=3)

@@ -329,6 +329,16 @@ def plot_edf(edf, *, ax=None, colors: dict[str, str] | None = None, title: str |
 
 
 # ---- error vs parameter -------------------------------------------------------------------
+def _best_range(ax, best, param: str, sweep: str, color) -> None:
+    """The DDS best range of `param` in `sweep` as a band with its median (none when the
+    sweep has too few models for one, `thin`)."""
+    b = best[(best["param"] == param) & (best["sweep"] == sweep) & best["median"].notna()]
+    if len(b):
+        b = b.iloc[0]
+        ax.axvspan(b["lo"], b["hi"], color=color, alpha=0.15, linewidth=0)
+        ax.axvline(b["median"], color=color, linewidth=1.6)
+
+
 def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | None = None,
                 jitter: bool = True, caption: str | None = None):
     """One panel per parameter: error of every model against its value, with each sweep's
@@ -362,12 +372,7 @@ def plot_params(pdata, *, colors: dict[str, str] | None = None, ncols: int | Non
                     x = x * base ** (amp * spread) if base else x + amp * spread
                 ax.scatter(x, q["top1"], s=9, color=colors[s], alpha=0.45, linewidths=0,
                            rasterized=len(x) > 2000)
-                b = pdata.best[(pdata.best["param"] == p) & (pdata.best["sweep"] == s)
-                               & pdata.best["median"].notna()]  # none when too few (`thin`)
-                if len(b):
-                    b = b.iloc[0]
-                    ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)
-                    ax.axvline(b["median"], color=colors[s], linewidth=1.6)
+                _best_range(ax, pdata.best, p, s, colors[s])
             if base:
                 set_log_axis(ax, "x", base, pts["value"])
             ax.set_xlabel(pdata.labels[p])
@@ -643,12 +648,7 @@ def plot_param_by_sweep(pdata, param: str, *, colors: dict[str, str] | None = No
             q = pts[pts["sweep"] == s]
             ax.scatter(q["value"], q["top1"], s=9, color=colors[s], alpha=0.55, linewidths=0,
                        rasterized=len(q) > 2000)
-            b = pdata.best[(pdata.best["param"] == param) & (pdata.best["sweep"] == s)
-                           & pdata.best["median"].notna()]  # none when too few (`thin`)
-            if len(b):
-                b = b.iloc[0]
-                ax.axvspan(b["lo"], b["hi"], color=colors[s], alpha=0.15, linewidth=0)
-                ax.axvline(b["median"], color=colors[s], linewidth=1.6)
+            _best_range(ax, pdata.best, param, s, colors[s])
             ax.set_title(f"{s} (n={len(q)})")
             if i // ncols == nrows - 1 or i + ncols >= len(sweeps):
                 ax.set_xlabel(pdata.labels[param])
